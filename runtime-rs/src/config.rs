@@ -1,0 +1,91 @@
+//! Runtime settings, written once by the host (the JS bootstrap) before the dispatcher starts.
+//!
+//! They live in statics in shared memory, so every worker's instance reads the same values.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Stack of a pool worker. wasm-bindgen allocates it once per instance, so it is fixed per worker.
+pub(crate) const DEFAULT_STACK_SIZE: u32 = 2 << 20;
+/// wasm-bindgen requires thread stacks in whole wasm pages.
+pub(crate) const STACK_ALIGN: u32 = 64 << 10;
+/// Largest stack `Builder::stack_size` accepts (a quarter of the 1 GiB maximum memory).
+pub(crate) const MAX_STACK_SIZE: usize = 256 << 20;
+
+static PARALLELISM: AtomicU32 = AtomicU32::new(0);
+static MAX_WORKERS: AtomicU32 = AtomicU32::new(128);
+static IDLE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(10_000);
+static KEEP_WORKERS: AtomicU32 = AtomicU32::new(0);
+
+/// Settings the host passes in; zero means "keep the default".
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Settings {
+    pub parallelism: u32,
+    pub max_workers: u32,
+    pub idle_timeout_ms: u32,
+    pub keep_workers: u32,
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
+pub(crate) fn apply(settings: Settings) {
+    let set = |cell: &AtomicU32, value: u32| {
+        if value != 0 {
+            cell.store(value, Ordering::Relaxed);
+        }
+    };
+    set(&PARALLELISM, settings.parallelism);
+    set(&MAX_WORKERS, settings.max_workers);
+    set(&IDLE_TIMEOUT_MS, settings.idle_timeout_ms);
+    set(&KEEP_WORKERS, settings.keep_workers);
+}
+
+pub(crate) fn max_workers() -> usize {
+    MAX_WORKERS.load(Ordering::Relaxed).max(1) as usize
+}
+
+pub(crate) fn idle_timeout_ms() -> u32 {
+    IDLE_TIMEOUT_MS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn keep_workers() -> usize {
+    KEEP_WORKERS.load(Ordering::Relaxed) as usize
+}
+
+/// The number of threads that can run at once: `navigator.hardwareConcurrency` in the browser
+/// (passed in by the bootstrap), `std::thread::available_parallelism` elsewhere, 1 if unknown.
+///
+/// Like std's function of the same name, it is a hint for sizing work, not a limit on spawns.
+pub fn available_parallelism() -> NonZeroUsize {
+    let configured = PARALLELISM.load(Ordering::Relaxed) as usize;
+    NonZeroUsize::new(configured)
+        .or_else(|| std::thread::available_parallelism().ok())
+        .unwrap_or(NonZeroUsize::MIN)
+}
+
+/// Rounds a requested stack size up to whole wasm pages, at least the default.
+pub(crate) fn stack_for(requested: Option<usize>) -> u32 {
+    let requested = requested.unwrap_or(0).min(MAX_STACK_SIZE) as u32;
+    requested.max(DEFAULT_STACK_SIZE).div_ceil(STACK_ALIGN) * STACK_ALIGN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_sizes_round_up_to_pages() {
+        assert_eq!(stack_for(None), DEFAULT_STACK_SIZE);
+        assert_eq!(stack_for(Some(1)), DEFAULT_STACK_SIZE);
+        assert_eq!(
+            stack_for(Some(DEFAULT_STACK_SIZE as usize + 1)),
+            DEFAULT_STACK_SIZE + STACK_ALIGN
+        );
+        assert_eq!(stack_for(Some(usize::MAX)), MAX_STACK_SIZE as u32);
+    }
+
+    #[test]
+    fn parallelism_is_never_zero() {
+        assert!(available_parallelism().get() >= 1);
+    }
+}

@@ -1,0 +1,49 @@
+//! Native threads stand in for Web Workers, and the dispatcher is a plain function call.
+
+use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
+
+use crate::pool;
+use crate::thread::JoinError;
+
+/// Serves every pending boot request at once with a native thread.
+pub(crate) fn wake_dispatcher() {
+    while let Some(request) = pool::take_boot_request() {
+        let worker = std::thread::Builder::new()
+            .name(format!("wbspawn-{}", request.worker_id))
+            .stack_size(request.stack_size as usize);
+        // The request moves into the thread; keep what a failure report needs.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = worker.spawn(move || {
+            if let Ok(request) = rx.recv() {
+                pool::run_worker(request);
+            }
+        });
+        match spawned {
+            Ok(_) => {
+                if let Err(std::sync::mpsc::SendError(request)) = tx.send(request) {
+                    pool::boot_failed(request, "the worker thread exited at start");
+                }
+            }
+            Err(error) => pool::boot_failed(request, &error.to_string()),
+        }
+    }
+}
+
+/// Host builds unwind, so a panicking job is caught here and its worker retired by the pool.
+pub(crate) fn run_catching(run: Box<dyn FnOnce() + Send>) -> Result<(), String> {
+    panic::catch_unwind(AssertUnwindSafe(run)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".to_string())
+    })
+}
+
+pub(crate) fn check_can_wait(_finished: bool) {}
+
+pub(crate) fn record_panic(_message: &str, _info: &PanicHookInfo<'_>) {}
+
+pub(crate) fn report_thread_panic(_name: &str, _error: &JoinError, previous: impl FnOnce()) {
+    previous();
+}

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from wbspawn.cli import main
+
+raise SystemExit(main())

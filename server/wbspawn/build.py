@@ -1,0 +1,314 @@
+"""One build of the app crate: cargo (shared-memory wasm) then wasm-bindgen (--target web)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wbspawn import flags
+from wbspawn.config import Config
+from wbspawn.errors import WbspawnError
+from wbspawn.toolchain import Toolchain, find_wasm_bindgen, parse_wasm_bindgen_version
+
+# (args, cwd, env) -> finished process with text stdout/stderr; never raises on exit status.
+Runner = Callable[[Sequence[str], Path, Mapping[str, str]], subprocess.CompletedProcess[str]]
+
+CDYLIB_FIX = '[lib] crate-type = ["cdylib", "rlib"]'
+
+
+def run_captured(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
+    )
+
+
+class BuildError(WbspawnError):
+    """A failed cargo or wasm-bindgen run; `diagnostics` is the tool's full stderr."""
+
+    def __init__(self, message: str, diagnostics: str = "") -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out_dir: Path  # wasm-bindgen's output, served at /pkg/
+    js_name: str  # e.g. "demo.js"
+    wasm_name: str  # e.g. "demo_bg.wasm"
+    crate_name: str  # the Cargo package name
+    duration_s: float
+    cargo_s: float
+    bindgen_s: float
+
+
+@dataclass(frozen=True)
+class CrateInfo:
+    name: str  # package name, e.g. "my-app"
+    lib_name: str  # lib target name, e.g. "my_app": names the .wasm and the .js
+    package_id: str
+    lockfile: Path
+
+
+def cache_key(config: Config, crate_name: str) -> str:
+    # One target dir per app and profile: RUSTFLAGS and build-std make the target dir
+    # expensive to rebuild, and sharing it across apps or profiles would thrash it.
+    digest = hashlib.sha256(str(config.app_dir).encode()).hexdigest()[:12]
+    return f"{crate_name}-{digest}-{config.profile}"
+
+
+def target_dir(config: Config, crate_name: str) -> Path:
+    return config.cache_dir / "target" / cache_key(config, crate_name)
+
+
+def output_dir(config: Config, crate_name: str) -> Path:
+    return config.cache_dir / "out" / cache_key(config, crate_name) / "pkg"
+
+
+def build(config: Config, toolchain: Toolchain, *, run: Runner = run_captured) -> BuildResult:
+    started = time.monotonic()
+    env = toolchain.subprocess_env()
+    for name in flags.OVERRIDING_ENV:
+        env.pop(name, None)
+
+    crate = read_crate_info(config.app_dir, toolchain, env, run=run)
+
+    cargo_started = time.monotonic()
+    wasm = cargo_build(config, toolchain, crate, env, run=run)
+    cargo_s = time.monotonic() - cargo_started
+
+    bindgen_started = time.monotonic()
+    required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
+    bindgen = find_wasm_bindgen(version=required)
+    check_wasm_bindgen_version(bindgen, required, env, config.app_dir, run=run)
+    out_dir = output_dir(config, crate.name)
+    run_wasm_bindgen(bindgen, wasm, crate.lib_name, out_dir, env, config.app_dir, run=run)
+    bindgen_s = time.monotonic() - bindgen_started
+
+    return BuildResult(
+        out_dir=out_dir,
+        js_name=f"{crate.lib_name}.js",
+        wasm_name=f"{crate.lib_name}_bg.wasm",
+        crate_name=crate.name,
+        duration_s=time.monotonic() - started,
+        cargo_s=cargo_s,
+        bindgen_s=bindgen_s,
+    )
+
+
+def read_crate_info(
+    app_dir: Path, toolchain: Toolchain, env: Mapping[str, str], *, run: Runner = run_captured
+) -> CrateInfo:
+    manifest = app_dir / "Cargo.toml"
+    if not manifest.is_file():
+        raise WbspawnError(f"no Cargo.toml in {app_dir}: pass the directory of a Rust crate")
+    proc = run(
+        [str(toolchain.cargo), "metadata", "--format-version", "1", "--no-deps"], app_dir, env
+    )
+    if proc.returncode != 0:
+        raise BuildError(
+            f"`cargo metadata` failed in {app_dir}: fix {manifest} (errors above)",
+            proc.stderr,
+        )
+    try:
+        metadata = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise BuildError(f"`cargo metadata` printed invalid JSON ({exc})", proc.stderr) from exc
+    return crate_info_from_metadata(metadata, manifest)
+
+
+def crate_info_from_metadata(metadata: dict[str, Any], manifest: Path) -> CrateInfo:
+    wanted = manifest.resolve()
+    package = next(
+        (p for p in metadata.get("packages", []) if Path(p["manifest_path"]).resolve() == wanted),
+        None,
+    )
+    if package is None:
+        # A virtual workspace manifest has members but no package of its own.
+        raise WbspawnError(
+            f"{manifest} defines no package: pass the directory of the crate to serve"
+        )
+    name: str = package["name"]
+    lib = next((t for t in package.get("targets", []) if _is_lib_target(t)), None)
+    if lib is None:
+        raise WbspawnError(
+            f"crate {name} has no library target: add src/lib.rs and `{CDYLIB_FIX}` to {manifest}"
+        )
+    if "cdylib" not in lib.get("crate_types", lib.get("kind", [])):
+        raise WbspawnError(
+            f"crate {name} does not build a cdylib, which wasm needs: "
+            f"add `{CDYLIB_FIX}` to {manifest}"
+        )
+    return CrateInfo(
+        name=name,
+        lib_name=str(lib["name"]).replace("-", "_"),
+        package_id=str(package.get("id", "")),
+        lockfile=Path(metadata["workspace_root"]) / "Cargo.lock",
+    )
+
+
+_LIB_KINDS = frozenset({"lib", "rlib", "cdylib", "dylib", "staticlib"})
+
+
+def _is_lib_target(target: dict[str, Any]) -> bool:
+    return bool(_LIB_KINDS.intersection(target.get("kind", [])))
+
+
+def cargo_build(
+    config: Config,
+    toolchain: Toolchain,
+    crate: CrateInfo,
+    env: Mapping[str, str],
+    *,
+    run: Runner = run_captured,
+) -> Path:
+    """Build the lib for wasm; the path of the .wasm cargo reports."""
+    build_env = {
+        **env,
+        **flags.build_env(),
+        "CARGO_TARGET_DIR": str(target_dir(config, crate.name)),
+    }
+    args = [str(toolchain.cargo), *flags.cargo_build_args(release=config.release)]
+    proc = run(args, config.app_dir, build_env)
+    if proc.returncode != 0:
+        raise BuildError(
+            f"cargo build failed for {crate.name} (rustc's errors are above)", proc.stderr
+        )
+    wasm = wasm_artifact(proc.stdout, crate)
+    if wasm is None:
+        raise BuildError(
+            f"cargo build of {crate.name} reported no .wasm file: check that the crate "
+            f"builds a cdylib (`{CDYLIB_FIX}`)",
+            proc.stderr,
+        )
+    return wasm
+
+
+def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:
+    """The .wasm from cargo's `compiler-artifact` messages for this crate's lib."""
+    for line in cargo_stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if message.get("reason") != "compiler-artifact":
+            continue
+        if crate.package_id and message.get("package_id") not in (crate.package_id, None):
+            continue
+        for filename in message.get("filenames", []):
+            if filename.endswith(".wasm"):
+                return Path(filename)
+    return None
+
+
+def locked_wasm_bindgen_version(lockfile: Path, crate_name: str) -> str:
+    try:
+        lock = tomllib.loads(lockfile.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise WbspawnError(
+            f"no Cargo.lock at {lockfile} after the build: run `cargo generate-lockfile`"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise WbspawnError(f"cannot parse {lockfile} ({exc}): regenerate it") from exc
+    versions = sorted(
+        {str(p["version"]) for p in lock.get("package", []) if p.get("name") == "wasm-bindgen"}
+    )
+    if not versions:
+        raise WbspawnError(
+            f"crate {crate_name} does not depend on wasm-bindgen: run `cargo add wasm-bindgen`"
+        )
+    if len(versions) > 1:
+        raise WbspawnError(
+            f"{lockfile} locks several wasm-bindgen versions ({', '.join(versions)}): "
+            "run `cargo update -p wasm-bindgen` until one is left"
+        )
+    return versions[0]
+
+
+def check_wasm_bindgen_version(
+    bindgen: Path,
+    required: str,
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    run: Runner = run_captured,
+) -> None:
+    # The CLI rewrites the module using a schema private to one crate version: any other
+    # version fails, or worse, produces glue that breaks at run time.
+    proc = run([str(bindgen), "--version"], cwd, env)
+    if proc.returncode != 0:
+        raise BuildError(
+            f"`{bindgen} --version` failed: reinstall with "
+            f"`cargo install wasm-bindgen-cli --version ={required} --locked`",
+            proc.stderr,
+        )
+    found = parse_wasm_bindgen_version(proc.stdout)
+    if found != required:
+        raise WbspawnError(
+            f"wasm-bindgen CLI {found} ({bindgen}) does not match wasm-bindgen {required} "
+            f"in Cargo.lock: run `cargo install wasm-bindgen-cli --version ={required} --locked`"
+        )
+
+
+def run_wasm_bindgen(
+    bindgen: Path,
+    wasm: Path,
+    lib_name: str,
+    out_dir: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    run: Runner = run_captured,
+) -> None:
+    """Generate into a fresh staging dir and swap it in only on success.
+
+    A failed or half-written run never replaces the last good output, which the server
+    may still be serving.
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.staging-", dir=out_dir.parent))
+    try:
+        args = [
+            str(bindgen),
+            "--target",
+            "web",
+            "--out-dir",
+            str(staging),
+            "--out-name",
+            lib_name,
+            str(wasm),
+        ]
+        proc = run(args, cwd, env)
+        if proc.returncode != 0:
+            raise BuildError(
+                f"wasm-bindgen failed on {wasm.name} (its errors are above): "
+                "check that the crate was built with the wbspawn flags",
+                proc.stderr,
+            )
+        _swap_in(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    old: Path | None = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.old-", dir=out_dir.parent))
+        # rename() onto an existing dir only works if it is empty: move the old output
+        # inside the fresh temp dir, then the staging dir into place.
+        out_dir.rename(old / out_dir.name)
+    staging.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

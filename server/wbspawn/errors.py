@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+
+class WbspawnError(Exception):
+    """A mistake the user can fix.
+
+    The message is one line that names what is wrong and how to fix it; the CLI prints it
+    as ``wbspawn: error: <message>`` without a traceback.
+    """

@@ -1,0 +1,55 @@
+"""Response headers that make the page cross-origin isolated.
+
+SharedArrayBuffer (the wasm module's shared memory) exists only in a cross-origin
+isolated page, and a worker only gets it if its own script response carries the
+headers too. Peers set them on 200s only and break on 304s, 404s and worker scripts,
+so this middleware sets them on every HTTP response, errors included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def isolation_headers(coep: str = "require-corp") -> dict[str, str]:
+    """COOP/COEP/CORP; `coep="credentialless"` is the other value browsers accept."""
+    return {
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Embedder-Policy": coep,
+        # Lets a require-corp page (and its workers) load our own responses.
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+
+
+ISOLATION_HEADERS: Mapping[str, str] = MappingProxyType(isolation_headers())
+
+
+class HeadersMiddleware:
+    """Set fixed headers on every HTTP response; other scope types pass through."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = ISOLATION_HEADERS,
+    ) -> None:
+        self.app = app
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        self.headers: tuple[tuple[str, str], ...] = tuple(pairs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers:
+                    headers[name] = value  # replaces, never duplicates
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,153 @@
+"""Shared fixtures, each named for what it gives. Browser fixtures go at the end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from wbspawn.app import create_app
+from wbspawn.build import BuildResult
+from wbspawn.config import Config
+
+FAKES = Path(__file__).parent / "fakes"
+
+CARGO_TOML = """\
+[package]
+name = "demo"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+wasm-bindgen = "=0.2.100"
+"""
+
+CARGO_LOCK = """\
+version = 4
+
+[[package]]
+name = "demo"
+version = "0.1.0"
+dependencies = ["wasm-bindgen"]
+
+[[package]]
+name = "wasm-bindgen"
+version = "0.2.100"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+"""
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def crate_dir(tmp_path: Path) -> Path:
+    """A cdylib crate named `demo` that depends on wasm-bindgen 0.2.100 (locked)."""
+    crate = tmp_path / "demo"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text(CARGO_TOML)
+    (crate / "Cargo.lock").write_text(CARGO_LOCK)
+    (crate / "src" / "lib.rs").write_text("")
+    return crate
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def config(crate_dir: Path, cache_dir: Path) -> Config:
+    return Config(app_dir=crate_dir, cache_dir=cache_dir)
+
+
+def write_executable(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def python_wrapper(path: Path, script: Path) -> Path:
+    return write_executable(path, f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+
+
+@dataclass(frozen=True)
+class FakeTools:
+    cargo: Path
+    rustc: Path
+    wasm_bindgen: Path
+    cargo_log: Path
+    # The environment that selects them, for subprocesses (already set in os.environ).
+    env: dict[str, str]
+
+
+@pytest.fixture
+def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
+    """Fake cargo, rustc and wasm-bindgen, selected through WBSPAWN_* variables."""
+    bin_dir = tmp_path / "fake-bin"
+    cargo = python_wrapper(bin_dir / "cargo", FAKES / "cargo.py")
+    rustc = write_executable(bin_dir / "rustc", "#!/bin/sh\necho rustc 1.96.0\n")
+    wasm_bindgen = python_wrapper(bin_dir / "wasm-bindgen", FAKES / "wasm_bindgen.py")
+    cargo_log = tmp_path / "cargo-calls.jsonl"
+    selection = {
+        "WBSPAWN_CARGO": str(cargo),
+        "WBSPAWN_RUSTC": str(rustc),
+        "WBSPAWN_WASM_BINDGEN": str(wasm_bindgen),
+        "WBSPAWN_CACHE_DIR": str(cache_dir),
+        "FAKE_CARGO_LOG": str(cargo_log),
+    }
+    for name, value in selection.items():
+        monkeypatch.setenv(name, value)
+    return FakeTools(cargo, rustc, wasm_bindgen, cargo_log, env=dict(os.environ))
+
+
+@pytest.fixture
+def build_output(tmp_path: Path) -> BuildResult:
+    """What a build of `demo` leaves behind, without building."""
+    out_dir = tmp_path / "out" / "pkg"
+    out_dir.mkdir(parents=True)
+    (out_dir / "demo.js").write_text("export default function init() {}\n")
+    (out_dir / "demo_bg.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    return BuildResult(
+        out_dir=out_dir,
+        js_name="demo.js",
+        wasm_name="demo_bg.wasm",
+        crate_name="demo",
+        duration_s=0.0,
+        cargo_s=0.0,
+        bindgen_s=0.0,
+    )
+
+
+@pytest.fixture
+def runtime_js_dir(tmp_path: Path) -> Path:
+    """A stand-in for runtime-js/ (the real one belongs to the JS runtime's tests)."""
+    runtime = tmp_path / "runtime-js"
+    runtime.mkdir()
+    (runtime / "bootstrap.js").write_text("export async function start() {}\n")
+    (runtime / "worker.js").write_text("self.onmessage = () => {};\n")
+    return runtime
+
+
+@pytest.fixture
+def client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> Iterator[TestClient]:
+    """The dev server app for `crate_dir`, in process; static/ is the repo's real one."""
+    app = create_app(config, build_output, runtime_js_dir=runtime_js_dir)
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Message, Scope
+
+from wbspawn.config import Config
+
+ISOLATION = {
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-embedder-policy": "require-corp",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+def assert_isolated(response: httpx.Response) -> None:
+    for name, value in ISOLATION.items():
+        assert response.headers.get_list(name) == [value], name
+
+
+def assert_refused(response: httpx.Response) -> None:
+    assert response.status_code in (400, 404)
+    assert "secret" not in response.text
+    assert_isolated(response)
+
+
+def test_app_json(client: TestClient) -> None:
+    response = client.get("/_wbspawn/app.json")
+    assert response.status_code == 200
+    assert response.json() == {"pkg": "/pkg/demo.js", "crate": "demo"}
+    assert_isolated(response)
+
+
+def test_wasm_is_served_as_wasm(client: TestClient) -> None:
+    response = client.get("/pkg/demo_bg.wasm")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/wasm"
+    assert response.content == b"\0asm\x01\0\0\0"
+    assert_isolated(response)
+
+
+@pytest.mark.parametrize("path", ["/pkg/demo.js", "/_wbspawn/bootstrap.js", "/_wbspawn/worker.js"])
+def test_scripts_are_javascript_and_isolated(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "no-cache"
+    assert_isolated(response)
+
+
+def test_mjs_is_javascript(client: TestClient, config: Config) -> None:
+    (config.app_dir / "extra.mjs").write_text("export {};\n")
+    response = client.get("/extra.mjs")
+    assert response.headers["content-type"].startswith("text/javascript")
+
+
+def test_default_index_when_the_app_has_none(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<pre id="log">' in response.text
+    assert "/_wbspawn/static/default-app.js" in response.text
+    assert "<script>" not in response.text  # no inline scripts (CSP script-src 'self')
+    assert_isolated(response)
+
+
+def test_default_page_assets(client: TestClient) -> None:
+    response = client.get("/_wbspawn/static/default-app.js")
+    assert response.status_code == 200
+    assert "/_wbspawn/bootstrap.js" in response.text
+    assert response.headers["content-type"].startswith("text/javascript")
+
+
+def test_app_index_when_it_has_one(client: TestClient, config: Config) -> None:
+    (config.app_dir / "index.html").write_text("<title>my app</title>")
+    (config.app_dir / "style.css").write_text("body {}")
+    assert client.get("/").text == "<title>my app</title>"
+    assert client.get("/index.html").text == "<title>my app</title>"
+    style = client.get("/style.css")
+    assert style.headers["content-type"].startswith("text/css")
+    assert_isolated(style)
+
+
+def test_not_modified_is_isolated(client: TestClient) -> None:
+    first = client.get("/pkg/demo.js")
+    response = client.get("/pkg/demo.js", headers={"If-None-Match": first.headers["etag"]})
+    assert response.status_code == 304
+    assert_isolated(response)
+
+
+@pytest.mark.parametrize(
+    "path", ["/missing.js", "/pkg/missing.js", "/_wbspawn/missing.js", "/_wbspawn/static/x.js"]
+)
+def test_missing_script_is_a_plain_404(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert not response.headers["content-type"].startswith("text/html")
+    assert "<" not in response.text
+    assert_isolated(response)
+
+
+def test_head_requests(client: TestClient) -> None:
+    response = client.head("/pkg/demo_bg.wasm")
+    assert response.status_code == 200
+    assert response.headers["content-length"] == "8"
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A file beside, not inside, the app dir."""
+    path = tmp_path / "secret.txt"
+    path.write_text("secret")
+    return path
+
+
+def test_dotfiles_are_refused(client: TestClient, config: Config) -> None:
+    (config.app_dir / ".env").write_text("secret")
+    (config.app_dir / ".git").mkdir()
+    (config.app_dir / ".git" / "config").write_text("secret")
+    for path in ("/.env", "/.git/config", "/%2egit/config"):
+        assert_refused(client.get(path))
+
+
+def test_target_dir_is_refused(client: TestClient, config: Config) -> None:
+    wasm = config.app_dir / "target" / "wasm32-unknown-unknown" / "debug" / "demo.wasm"
+    wasm.parent.mkdir(parents=True)
+    wasm.write_text("secret")
+    assert_refused(client.get("/target/wasm32-unknown-unknown/debug/demo.wasm"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/src/%2e%2e/%2e%2e/secret.txt",
+        "/pkg/%2e%2e/%2e%2e/secret.txt",
+        "/_wbspawn/%2e%2e/secret.txt",
+        "/_wbspawn/static/%2e%2e/%2e%2e/secret.txt",
+        "/..\\secret.txt",
+    ],
+)
+def test_traversal_is_refused(client: TestClient, secret: Path, path: str) -> None:
+    assert_refused(client.get(path))
+
+
+def asgi_get(app: ASGIApp, path: str) -> tuple[int, dict[str, str], bytes]:
+    """GET with `path` exactly as given: HTTP clients would normalize `..` away."""
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+    }
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = messages[0]
+    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    return start["status"], headers, body
+
+
+@pytest.mark.parametrize("path", ["/../secret.txt", "/pkg/../../secret.txt", "/./secret.txt"])
+def test_raw_dot_segments_are_refused(client: TestClient, secret: Path, path: str) -> None:
+    status, headers, body = asgi_get(client.app, path)
+    assert status in (400, 404)
+    assert b"secret" not in body
+    assert headers["cross-origin-embedder-policy"] == "require-corp"
+
+
+def test_symlink_out_of_the_app_is_refused(
+    client: TestClient, config: Config, secret: Path
+) -> None:
+    (config.app_dir / "link.txt").symlink_to(secret)
+    (config.app_dir / "linkdir").symlink_to(secret.parent, target_is_directory=True)
+    assert_refused(client.get("/link.txt"))
+    assert_refused(client.get("/linkdir/secret.txt"))
+
+
+def test_only_get_and_head(client: TestClient) -> None:
+    response = client.post("/pkg/demo.js")
+    assert response.status_code == 405
+    assert_isolated(response)
+
+
+def test_default_favicon_when_the_app_has_none(client: TestClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.text.startswith("<svg")
+    assert_isolated(response)
+
+
+def test_app_favicon_when_it_has_one(client: TestClient, config: Config) -> None:
+    (config.app_dir / "favicon.ico").write_bytes(b"\0\0\1\0icon")
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.content == b"\0\0\1\0icon"

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import CARGO_TOML, FakeTools
+from wbspawn import flags
+from wbspawn.build import (
+    BuildError,
+    CrateInfo,
+    build,
+    cache_key,
+    crate_info_from_metadata,
+    output_dir,
+    target_dir,
+    wasm_artifact,
+)
+from wbspawn.config import Config
+from wbspawn.errors import WbspawnError
+from wbspawn.toolchain import Toolchain, discover
+
+
+@pytest.fixture
+def toolchain(fake_tools: FakeTools) -> Toolchain:
+    return discover()
+
+
+def cargo_calls(tools: FakeTools) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in tools.cargo_log.read_text().splitlines()]
+
+
+def test_build_runs_cargo_then_wasm_bindgen(
+    config: Config, toolchain: Toolchain, fake_tools: FakeTools
+) -> None:
+    result = build(config, toolchain)
+
+    assert (result.crate_name, result.js_name, result.wasm_name) == (
+        "demo",
+        "demo.js",
+        "demo_bg.wasm",
+    )
+    assert result.out_dir == output_dir(config, "demo")
+    assert sorted(p.name for p in result.out_dir.iterdir()) == [
+        "demo.d.ts",
+        "demo.js",
+        "demo_bg.wasm",
+    ]
+    assert result.duration_s >= result.cargo_s + result.bindgen_s
+
+    metadata, cargo_build = cargo_calls(fake_tools)
+    assert metadata["args"] == ["metadata", "--format-version", "1", "--no-deps"]
+    assert metadata["cwd"] == str(config.app_dir)
+    assert cargo_build["args"] == flags.cargo_build_args(release=False)
+    assert cargo_build["env"]["RUSTFLAGS"] == flags.RUSTFLAGS
+    assert cargo_build["env"]["RUSTC_BOOTSTRAP"] == "1"
+    assert cargo_build["env"]["RUSTC"] == str(fake_tools.rustc)
+    assert cargo_build["env"]["CARGO_TARGET_DIR"] == str(target_dir(config, "demo"))
+
+
+def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Path) -> None:
+    debug = Config(app_dir=crate_dir, cache_dir=cache_dir)
+    release = Config(app_dir=crate_dir, cache_dir=cache_dir, release=True)
+    other = Config(app_dir=crate_dir.parent, cache_dir=cache_dir)
+
+    assert cache_key(debug, "demo").startswith("demo-")
+    assert cache_key(debug, "demo").endswith("-debug")
+    assert cache_key(release, "demo").endswith("-release")
+    assert cache_key(debug, "demo") != cache_key(other, "demo")
+    assert target_dir(debug, "demo") == cache_dir / "target" / cache_key(debug, "demo")
+    assert output_dir(debug, "demo") == cache_dir / "out" / cache_key(debug, "demo") / "pkg"
+    # Outside the app: a watcher on APP_DIR never sees build output.
+    assert not target_dir(debug, "demo").is_relative_to(crate_dir)
+
+
+def test_release_build(crate_dir: Path, cache_dir: Path, fake_tools: FakeTools) -> None:
+    config = Config(app_dir=crate_dir, cache_dir=cache_dir, release=True)
+    build(config, discover())
+    assert "--release" in cargo_calls(fake_tools)[-1]["args"]
+
+
+def test_rebuild_replaces_the_output(config: Config, toolchain: Toolchain) -> None:
+    first = build(config, toolchain)
+    (first.out_dir / "stale.js").write_text("")
+
+    second = build(config, toolchain)
+
+    assert second.out_dir == first.out_dir
+    assert not (second.out_dir / "stale.js").exists()
+    assert (second.out_dir / "demo.js").is_file()
+    assert [p.name for p in second.out_dir.parent.iterdir()] == ["pkg"]  # no leftovers
+
+
+def test_missing_cargo_toml(tmp_path: Path, cache_dir: Path, toolchain: Toolchain) -> None:
+    config = Config(app_dir=tmp_path, cache_dir=cache_dir)
+    with pytest.raises(WbspawnError) as info:
+        build(config, toolchain)
+    assert str(info.value) == f"no Cargo.toml in {tmp_path}: pass the directory of a Rust crate"
+
+
+def test_crate_that_is_not_a_cdylib(config: Config, toolchain: Toolchain) -> None:
+    manifest = config.app_dir / "Cargo.toml"
+    manifest.write_text(CARGO_TOML.replace('crate-type = ["cdylib", "rlib"]', ""))
+
+    with pytest.raises(WbspawnError) as info:
+        build(config, toolchain)
+
+    assert not isinstance(info.value, BuildError)
+    assert "crate demo does not build a cdylib" in str(info.value)
+    assert '`[lib] crate-type = ["cdylib", "rlib"]`' in str(info.value)
+
+
+def test_wasm_bindgen_version_mismatch(
+    config: Config, toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_WASM_BINDGEN_VERSION", "0.2.99")
+    with pytest.raises(WbspawnError) as info:
+        build(config, toolchain)
+    message = str(info.value)
+    assert "wasm-bindgen CLI 0.2.99" in message
+    assert "wasm-bindgen 0.2.100 in Cargo.lock" in message
+    assert message.endswith("run `cargo install wasm-bindgen-cli --version =0.2.100 --locked`")
+
+
+def test_no_wasm_bindgen_in_lockfile(config: Config, toolchain: Toolchain) -> None:
+    (config.app_dir / "Cargo.lock").write_text('version = 4\n[[package]]\nname = "demo"\n')
+    with pytest.raises(WbspawnError, match="does not depend on wasm-bindgen"):
+        build(config, toolchain)
+
+
+def test_cargo_failure_carries_rustc_diagnostics(
+    config: Config, toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CARGO_FAIL", "1")
+    with pytest.raises(BuildError) as info:
+        build(config, toolchain)
+    assert str(info.value) == "cargo build failed for demo (rustc's errors are above)"
+    assert "error[E0425]: cannot find value `x` in this scope" in info.value.diagnostics
+    assert "--> src/lib.rs:1:1" in info.value.diagnostics
+
+
+def test_failed_wasm_bindgen_keeps_the_last_good_output(
+    config: Config, toolchain: Toolchain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = build(config, toolchain)
+    good_js = (good.out_dir / "demo.js").read_text()
+    monkeypatch.setenv("FAKE_WASM_BINDGEN_FAIL", "1")
+
+    with pytest.raises(BuildError) as info:
+        build(config, toolchain)
+
+    assert "wasm-bindgen failed" in str(info.value)
+    assert "__wasm_init_tls" in info.value.diagnostics
+    assert (good.out_dir / "demo.js").read_text() == good_js  # not the half-written one
+    assert [p.name for p in good.out_dir.parent.iterdir()] == ["pkg"]  # staging removed
+
+
+def test_encoded_rustflags_cannot_override(
+    config: Config, fake_tools: FakeTools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARGO_ENCODED_RUSTFLAGS", "-Cfoo")
+    seen: list[Mapping[str, str]] = []
+
+    def run(
+        args: Sequence[str], cwd: Path, env: Mapping[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        seen.append(env)
+        return subprocess.run(list(args), cwd=cwd, env=dict(env), capture_output=True, text=True)
+
+    build(config, discover(), run=run)
+
+    assert seen
+    assert all("CARGO_ENCODED_RUSTFLAGS" not in env for env in seen)
+
+
+WORKSPACE_METADATA: dict[str, Any] = {
+    "workspace_root": "/ws",
+    "packages": [
+        {
+            "name": "runtime",
+            "id": "path+file:///ws/runtime-rs#wbspawn@0.1.0",
+            "manifest_path": "/ws/runtime-rs/Cargo.toml",
+            "targets": [{"name": "wbspawn", "kind": ["lib"], "crate_types": ["lib"]}],
+        },
+        {
+            "name": "my-demo",
+            "id": "path+file:///ws/examples/demo#my-demo@0.1.0",
+            "manifest_path": "/ws/examples/demo/Cargo.toml",
+            "targets": [
+                {"name": "my_demo", "kind": ["cdylib", "rlib"], "crate_types": ["cdylib", "rlib"]},
+                {"name": "tool", "kind": ["bin"], "crate_types": ["bin"]},
+            ],
+        },
+    ],
+}
+
+
+def test_workspace_member_is_found_by_manifest() -> None:
+    info = crate_info_from_metadata(WORKSPACE_METADATA, Path("/ws/examples/demo/Cargo.toml"))
+    assert info == CrateInfo(
+        name="my-demo",
+        lib_name="my_demo",
+        package_id="path+file:///ws/examples/demo#my-demo@0.1.0",
+        lockfile=Path("/ws/Cargo.lock"),
+    )
+
+
+def test_virtual_manifest_has_no_package() -> None:
+    with pytest.raises(WbspawnError, match="defines no package"):
+        crate_info_from_metadata(WORKSPACE_METADATA, Path("/ws/Cargo.toml"))
+
+
+def test_crate_without_lib_target() -> None:
+    with pytest.raises(WbspawnError, match="has no library target"):
+        crate_info_from_metadata(
+            {
+                "workspace_root": "/c",
+                "packages": [
+                    {
+                        "name": "c",
+                        "manifest_path": "/c/Cargo.toml",
+                        "targets": [{"name": "c", "kind": ["bin"], "crate_types": ["bin"]}],
+                    }
+                ],
+            },
+            Path("/c/Cargo.toml"),
+        )
+
+
+def test_wasm_artifact_skips_other_messages() -> None:
+    crate = CrateInfo("demo", "demo", "demo-id", Path("/c/Cargo.lock"))
+    stdout = "\n".join(
+        [
+            "not json",
+            json.dumps(
+                {"reason": "compiler-artifact", "package_id": "std", "filenames": ["x.rlib"]}
+            ),
+            json.dumps(
+                {"reason": "compiler-artifact", "package_id": "other", "filenames": ["o.wasm"]}
+            ),
+            json.dumps(
+                {
+                    "reason": "compiler-artifact",
+                    "package_id": "demo-id",
+                    "filenames": ["/t/libdemo.rlib", "/t/demo.wasm"],
+                }
+            ),
+            json.dumps({"reason": "build-finished", "success": True}),
+        ]
+    )
+    assert wasm_artifact(stdout, crate) == Path("/t/demo.wasm")
+    assert wasm_artifact("", crate) is None
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.build
+def test_real_build_of_the_demo() -> None:
+    # The real toolchain and the default (persistent) cache dir, so reruns are incremental.
+    # The first run rebuilds std for atomics: minutes on 2 cores.
+    config = Config(app_dir=REPO / "examples" / "demo")
+    result = build(config, discover())
+
+    assert (result.out_dir / result.wasm_name).read_bytes()[:4] == b"\0asm"
+    glue = (result.out_dir / result.js_name).read_text()
+    assert "initSync" in glue  # --target web: what workers call to join the memory
+    # wasm-bindgen creates the memory itself when the module imports a shared one.
+    assert "shared:true" in glue.replace(" ", "")

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeTools
+from wbspawn import assets
+from wbspawn.cli import main, serve_main
+from wbspawn.errors import WbspawnError
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def wbspawn(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wbspawn", *args],
+        env=dict(os.environ if env is None else env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"wbspawn: error: {message}"
+
+
+def test_nonexistent_app_dir() -> None:
+    proc = wbspawn("serve", "/nonexistent")
+    assert_one_error_line(proc, "no such directory: /nonexistent")
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_serve_main_is_wbspawn_serve(capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve_main(["/nonexistent"]) == 1
+    assert main(["serve", "/nonexistent"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["wbspawn: error: no such directory: /nonexistent"] * 2
+
+
+def test_directory_without_a_crate(tmp_path: Path, fake_tools: FakeTools) -> None:
+    proc = wbspawn("serve", str(tmp_path), "--port", "0", env=fake_tools.env)
+    assert_one_error_line(proc, f"no Cargo.toml in {tmp_path}: pass the directory of a Rust crate")
+
+
+def test_busy_port(crate_dir: Path, fake_tools: FakeTools) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = wbspawn("serve", str(crate_dir), "--port", str(port), env=fake_tools.env)
+    assert_one_error_line(proc, f"port {port} on 127.0.0.1 is in use: pass --port N")
+    assert not fake_tools.cargo_log.exists()  # refused before building
+
+
+def test_build_failure_prints_diagnostics_above(crate_dir: Path, fake_tools: FakeTools) -> None:
+    env = {**fake_tools.env, "FAKE_CARGO_FAIL": "1"}
+    proc = wbspawn("serve", str(crate_dir), "--port", "0", env=env)
+    assert_one_error_line(proc, "cargo build failed for demo (rustc's errors are above)")
+    above = proc.stderr.splitlines()[:-1]
+    assert "error[E0425]: cannot find value `x` in this scope" in above
+
+
+def test_bad_port_is_a_usage_error() -> None:
+    proc = wbspawn("serve", ".", "--port", "http")
+    assert proc.returncode == 2
+    assert "not a port number" in proc.stderr
+
+
+def runtime_js_missing() -> bool:
+    try:
+        assets.runtime_js_dir()
+    except WbspawnError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(runtime_js_missing(), reason="runtime-js/ is not there yet")
+def test_serves_a_fake_build_until_ctrl_c(
+    crate_dir: Path, fake_tools: FakeTools, unused_tcp_port: int
+) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wbspawn", "serve", str(crate_dir), "--port", str(unused_tcp_port)],
+        env=fake_tools.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.strip() == f"wbspawn: serving demo at http://127.0.0.1:{unused_tcp_port}/"
+        url = f"http://127.0.0.1:{unused_tcp_port}/_wbspawn/app.json"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with NO_PROXY.open(url, timeout=5) as response:
+                    assert json.load(response) == {"pkg": "/pkg/demo.js", "crate": "demo"}
+                    assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        server.kill()
+        server.wait()
+    assert "Traceback" not in stderr
+    assert server.returncode == 130

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import asyncio
+
+import httpx2 as httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
+
+from wbspawn.app import IsolatedStarlette
+from wbspawn.headers import ISOLATION_HEADERS, HeadersMiddleware, isolation_headers
+
+EXPECTED = {
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-embedder-policy": "require-corp",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+def assert_isolated(response: httpx.Response) -> None:
+    for name, value in EXPECTED.items():
+        assert response.headers.get_list(name) == [value], name
+
+
+async def ok(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"Cross-Origin-Opener-Policy": "unsafe-none"})
+
+
+async def boom(request: Request) -> Response:
+    raise RuntimeError("boom")
+
+
+def test_default_headers() -> None:
+    assert {k.lower(): v for k, v in ISOLATION_HEADERS.items()} == EXPECTED
+
+
+@pytest.mark.parametrize("path,status", [("/ok", 200), ("/missing", 404)])
+def test_every_response_is_isolated(path: str, status: int) -> None:
+    app = HeadersMiddleware(Starlette(routes=[Route("/ok", ok)]))
+    response = TestClient(app).get(path)
+    assert response.status_code == status
+    assert_isolated(response)  # and the app's own COOP was replaced, not duplicated
+
+
+def test_server_errors_are_isolated() -> None:
+    app = IsolatedStarlette(routes=[Route("/boom", boom)], headers=ISOLATION_HEADERS)
+    response = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert response.status_code == 500
+    assert_isolated(response)
+
+
+def test_header_set_is_a_parameter() -> None:
+    headers = {**isolation_headers(coep="credentialless"), "X-Extra": "1"}
+    app = HeadersMiddleware(Starlette(routes=[Route("/ok", ok)]), headers)
+    response = TestClient(app).get("/ok")
+    assert response.headers["cross-origin-embedder-policy"] == "credentialless"
+    assert response.headers["x-extra"] == "1"
+
+
+def test_other_scopes_pass_through_untouched() -> None:
+    seen: list[tuple[Scope, Send]] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope, send))
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope: Scope = {"type": "websocket", "path": "/ws"}
+    asyncio.run(HeadersMiddleware(inner)(scope, receive, send))
+    assert seen == [(scope, send)]
