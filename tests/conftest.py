@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from wbspawn.app import create_app
-from wbspawn.build import BuildResult
+from wbspawn.build import BuildResult, build
 from wbspawn.config import Config
+from wbspawn.server import running
+from wbspawn.toolchain import discover
 
 FAKES = Path(__file__).parent / "fakes"
 
@@ -151,3 +155,48 @@ def client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> I
     app = create_app(config, build_output, runtime_js_dir=runtime_js_dir)
     with TestClient(app) as test_client:
         yield test_client
+
+
+# --- Browser tests: the real demo, built once per session, in Debian's Chromium -------------
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO / "examples" / "demo"
+
+
+def chromium_path() -> str:
+    return os.environ.get("WBSPAWN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    # Playwright's own browser download does not exist here; Debian's Chromium does. The
+    # flags keep it from calling home (this machine has no network beyond localhost).
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium_path(),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_config() -> Config:
+    return Config(app_dir=DEMO_DIR)
+
+
+@pytest.fixture(scope="session")
+def demo_build(demo_config: Config) -> BuildResult:
+    """examples/demo built for real (incremental after the first run: the cache persists)."""
+    return build(demo_config, discover())
+
+
+@pytest.fixture(scope="session")
+def demo_url(demo_config: Config, demo_build: BuildResult) -> Iterator[str]:
+    """The dev server for the demo, on a free port, for the whole session."""
+    with running(create_app(demo_config, demo_build)) as url:
+        yield url

@@ -5,6 +5,12 @@ import { done, start } from "/_wbspawn/bootstrap.js";
 const PRIME_LIMIT = 2_000_000;
 const PRIMES_BELOW_LIMIT = 148_933;
 
+// The runtime uses no eval and no Blob URLs, so a strict Content-Security-Policy must never fire.
+const violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  violations.push(`${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`);
+});
+
 const results = document.getElementById("results");
 const statusLine = document.getElementById("status");
 const statusText = document.getElementById("status-text");
@@ -71,6 +77,7 @@ async function run() {
   await check(app, "panic caught by join", "caught_panic", [],
     (v) => v === "deliberate panic number 42", (v) => `Err("${v}")`);
   await check(app, "200 sequential spawn+join", "sequential", [200], (v) => v === 594);
+  if (violations.length) throw new Error(`Content-Security-Policy violations: ${violations.join("; ")}`);
   return n;
 }
 

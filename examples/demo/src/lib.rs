@@ -17,7 +17,9 @@ fn is_prime(n: u32) -> bool {
     if n < 2 {
         return false;
     }
-    (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    (2..)
+        .take_while(|d| d * d <= n)
+        .all(|d| !n.is_multiple_of(d))
 }
 
 /// Splits `[0, limit)` into one range per thread; returns each thread's count of primes.

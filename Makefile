@@ -1,0 +1,46 @@
+# wbspawn: `make serve` shows the demo, `make test` runs every check. Both set up first.
+.PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean
+
+VENV := .venv/bin
+# Debian's compiler first for wasm builds (see docs/architecture.md, "Toolchain").
+WASM_ENV := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+	RUSTFLAGS="$$($(VENV)/python -c 'from wbspawn.flags import RUSTFLAGS; print(RUSTFLAGS)')"
+
+setup:
+	@scripts/setup.sh
+
+serve: setup
+	$(VENV)/wbspawn-serve examples/demo --port 8000
+
+test: setup lint test-rust test-python
+
+test-rust:
+	cargo test -p wbspawn
+
+test-python:
+	$(VENV)/pytest
+
+lint: lint-python lint-rust lint-wasm
+
+lint-python:
+	$(VENV)/ruff check server tests
+	$(VENV)/ruff format --check server tests
+	$(VENV)/mypy
+
+lint-rust:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# The wasm-only code (platform/wasm.rs) is linted with Debian's clippy against the real target.
+lint-wasm:
+	$(WASM_ENV) cargo clippy --workspace --target wasm32-unknown-unknown \
+		-Zbuild-std=std,panic_abort --target-dir target/wasm-clippy -- -D warnings
+
+fmt:
+	cargo fmt --all
+	$(VENV)/ruff format server tests
+	$(VENV)/ruff check --fix server tests
+
+clean:
+	cargo clean
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

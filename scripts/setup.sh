@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything wbspawn needs on a Debian 12 machine. Idempotent: each step checks first,
+# so a second run takes a second. Run through `make setup`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian's compiler can build std for wasm32 with atomics (rustup's stable cannot without
+# rust-src); lld is the wasm linker; chromium runs the browser tests; clippy lints the wasm build.
+DEB_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 chromium)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+missing=()
+for package in "${DEB_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The Python package, editable, with its test tools.
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.wbspawn-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "installing the wbspawn package and its test dependencies into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+# The wasm-bindgen CLI must be exactly the version Cargo.lock pins for the crate.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$want" ]; then
+  echo "setup: error: no wasm-bindgen entry in Cargo.lock" >&2
+  exit 1
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ "$have" != "$want" ]; then
+  say "installing wasm-bindgen-cli $want (was: ${have:-none}); a few minutes"
+  cargo_bin=$(command -v cargo || echo /usr/bin/cargo)
+  "$cargo_bin" install -q wasm-bindgen-cli --version "=$want" --locked
+fi
+say "ready"

@@ -1,0 +1,211 @@
+"""The thread runtime in a real browser: the demo app, served by the dev server, in Chromium.
+
+One page runs the whole demo once per module (it checks itself and ends with done(...)); the
+tests then drive the app's exports through `window.wbspawnApp.call`, as a page would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pages import PageErrors, wait_for_done
+from wbspawn.app import create_app
+from wbspawn.build import BuildResult
+from wbspawn.config import Config
+from wbspawn.headers import ISOLATION_HEADERS
+from wbspawn.server import running
+
+pytestmark = [pytest.mark.browser, pytest.mark.build]
+
+
+def call(page: Page, name: str, *args: Any) -> Any:
+    return page.evaluate("([name, args]) => window.wbspawnApp.call(name, ...args)", [name, args])
+
+
+@pytest.fixture(scope="module")
+def demo(browser: Browser, demo_url: str) -> Iterator[tuple[Page, PageErrors]]:
+    """The demo page after it finished its own checks."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = PageErrors(page)
+    page.goto(demo_url)
+    status, detail = wait_for_done(page)
+    assert (status, errors.errors) == ("pass", []), detail
+    yield page, errors
+    context.close()
+
+
+@pytest.fixture
+def app(demo: tuple[Page, PageErrors]) -> Iterator[Page]:
+    page, errors = demo
+    yield page
+    errors.assert_none()
+
+
+@pytest.fixture
+def fresh_page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
+    context = browser.new_context()
+    page = context.new_page()
+    errors = PageErrors(page)
+    yield page, errors
+    context.close()
+
+
+def test_page_is_cross_origin_isolated(app: Page) -> None:
+    assert app.evaluate("crossOriginIsolated") is True
+    assert app.evaluate("typeof SharedArrayBuffer") == "function"
+
+
+def test_demo_reports_its_checks(app: Page) -> None:
+    rows = app.locator("#results tr")
+    assert rows.count() >= 10
+    assert app.locator("#results tr.fail").count() == 0
+    assert app.get_attribute("html", "data-wbspawn-detail", timeout=1000) is not None
+
+
+@pytest.mark.parametrize("threads", range(1, 17))
+def test_spawn_join_returns_each_threads_value(app: Page, threads: int) -> None:
+    assert call(app, "spawn_join", threads) == [i * i for i in range(threads)]
+
+
+def test_nested_spawn_three_deep(app: Page) -> None:
+    assert call(app, "nested", 3) == 3
+
+
+def test_spawn_from_a_thread_that_a_thread_spawned(app: Page) -> None:
+    assert call(app, "spawn_from_grandchild", 10) == sum(range(1, 11))
+
+
+def test_mpsc_messages_arrive_in_order(app: Page) -> None:
+    assert call(app, "pipeline", 2000) == [2 * i for i in range(2000)]
+
+
+def test_contended_mutex_counter_is_exact(app: Page) -> None:
+    assert call(app, "mutex_counter", 8, 20_000) == 160_000
+
+
+def test_condvar_hand_off(app: Page) -> None:
+    assert call(app, "condvar_handoff", 200) == 200
+
+
+def test_panic_gives_err_with_message_and_app_keeps_working(app: Page) -> None:
+    assert call(app, "caught_panic") == "deliberate panic number 42"
+    assert call(app, "spawn_join", 4) == [0, 1, 4, 9]
+    assert call(app, "caught_panic") == "deliberate panic number 42"
+    assert call(app, "nested", 3) == 3
+
+
+def test_200_sequential_spawn_join(app: Page) -> None:
+    assert call(app, "sequential", 200) == sum(i % 7 for i in range(200))
+
+
+def test_threads_see_their_names(app: Page) -> None:
+    assert call(app, "thread_names", 5) == [f"named-{i}" for i in range(5)]
+
+
+def test_parallel_primes_agree_with_one_thread(app: Page) -> None:
+    one = call(app, "count_primes", 1, 200_000)
+    four = call(app, "count_primes", 4, 200_000)
+    assert sum(one) == sum(four) == 17_984
+    assert len(four) == 4
+
+
+def test_main_thread_keeps_animating_during_a_long_parallel_job(app: Page) -> None:
+    frames = app.evaluate(
+        """async () => {
+            const stamps = [];
+            let running = true;
+            const tick = (t) => { stamps.push(t); if (running) requestAnimationFrame(tick); };
+            requestAnimationFrame(tick);
+            const t0 = performance.now();
+            await window.wbspawnApp.call("count_primes", 2, 3000000);
+            const elapsed = performance.now() - t0;
+            running = false;
+            const gaps = stamps.slice(1).map((t, i) => t - stamps[i]);
+            return { elapsed, frames: stamps.length, maxGap: Math.max(...gaps) };
+        }"""
+    )
+    # The job must be long enough for the check to mean something.
+    assert frames["elapsed"] > 500, frames
+    # A blocked main thread would show one frame and a gap as long as the job.
+    assert frames["frames"] >= 5, frames
+    assert frames["maxGap"] < frames["elapsed"] / 2, frames
+
+
+def test_panic_on_the_apps_own_thread_rejects_the_call(
+    fresh_page: tuple[Page, PageErrors], demo_url: str
+) -> None:
+    page, errors = fresh_page
+    page.goto(demo_url)
+    wait_for_done(page)
+    first = page.evaluate(
+        "() => window.wbspawnApp.call('panic_in_app').then(() => 'resolved', (e) => e.message)"
+    )
+    assert "the app itself panicked" in first
+    assert "lib.rs" in first  # the panic's location
+    later = page.evaluate(
+        "() => window.wbspawnApp.call('nested', 1).then(() => 'resolved', (e) => e.message)"
+    )
+    assert "crashed earlier" in later
+    unknown = page.evaluate(
+        "() => window.wbspawnApp.call('no_such_fn').then(() => 'resolved', (e) => e.message)"
+    )
+    assert "crashed earlier" in unknown or "no function" in unknown
+    errors.assert_none()
+
+
+class PolicyByType:
+    """Adds a Content-Security-Policy by response type: the strict page policy on HTML, and on
+    scripts the same plus 'wasm-unsafe-eval' (the app worker compiles the module)."""
+
+    def __init__(self, app: ASGIApp, page_policy: str, script_policy: str) -> None:
+        self.app, self.page_policy, self.script_policy = app, page_policy, script_policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                content_type = dict(headers).get(b"content-type", b"")
+                policy = self.page_policy if b"text/html" in content_type else self.script_policy
+                headers.append((b"content-security-policy", policy.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
+def serve_demo(config: Config, result: BuildResult, headers: Mapping[str, str]) -> ASGIApp:
+    return create_app(config, result, headers=headers)
+
+
+def test_strict_csp_page_works(
+    fresh_page: tuple[Page, PageErrors], demo_config: Config, demo_build: BuildResult
+) -> None:
+    app = PolicyByType(
+        serve_demo(demo_config, demo_build, ISOLATION_HEADERS),
+        page_policy="script-src 'self'",
+        script_policy="script-src 'self' 'wasm-unsafe-eval'",
+    )
+    page, errors = fresh_page
+    with running(app) as url:
+        page.goto(url)
+        status, detail = wait_for_done(page)
+    assert status == "pass", detail
+    errors.assert_none()
+
+
+def test_without_isolation_headers_start_explains_what_is_missing(
+    fresh_page: tuple[Page, PageErrors], demo_config: Config, demo_build: BuildResult
+) -> None:
+    page, errors = fresh_page
+    with running(serve_demo(demo_config, demo_build, {})) as url:
+        page.goto(url)
+        status, detail = wait_for_done(page)
+    assert status == "fail"
+    assert "Cross-Origin-Opener-Policy" in detail
+    errors.assert_none()
