@@ -15,7 +15,9 @@ self.onmessage = ({ data }) => {
       (error) => self.postMessage({ type: "failed", error: describe(error) }),
     );
   } else if (data.type === "call") {
-    self.postMessage({ type: "result", id: data.id, ...call(data.name, data.args) });
+    call(data.name, data.args).then((outcome) =>
+      self.postMessage({ type: "result", id: data.id, ...outcome }),
+    );
   }
 };
 
@@ -65,13 +67,15 @@ function startDispatcher(shared) {
   });
 }
 
-function call(name, args) {
+// Async exports (`pub async fn`) return promises: awaiting them here leaves this worker free to
+// take the page's next calls while the future waits (e.g. in `join_async`).
+async function call(name, args) {
   if (crashed) return { ok: false, error: `the app crashed earlier (${crashed}); reload the page` };
   if (typeof glue?.[name] !== "function" || name.startsWith("__wb")) {
     return { ok: false, error: `the app exports no function "${name}"` };
   }
   try {
-    return { ok: true, value: cloneable(glue[name](...args)) };
+    return { ok: true, value: cloneable(await glue[name](...args)) };
   } catch (error) {
     const panic = glue.__wbspawn_take_panic_message();
     crashed = panic ?? describe(error);

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from playwright.sync_api import Page
+
+
+def call(page: Page, name: str, *args: Any) -> Any:
+    """Calls an export of the app the page started (`window.wbspawnApp`) and returns its value."""
+    return page.evaluate("([name, args]) => window.wbspawnApp.call(name, ...args)", [name, args])
 
 
 class PageErrors:

@@ -7,13 +7,12 @@ tests then drive the app's exports through `window.wbspawnApp.call`, as a page w
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pages import PageErrors, wait_for_done
+from pages import PageErrors, call, wait_for_done
 from wbspawn.app import create_app
 from wbspawn.build import BuildResult
 from wbspawn.config import Config
@@ -21,10 +20,6 @@ from wbspawn.headers import ISOLATION_HEADERS
 from wbspawn.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
-
-
-def call(page: Page, name: str, *args: Any) -> Any:
-    return page.evaluate("([name, args]) => window.wbspawnApp.call(name, ...args)", [name, args])
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +101,29 @@ def test_200_sequential_spawn_join(app: Page) -> None:
 
 def test_threads_see_their_names(app: Page) -> None:
     assert call(app, "thread_names", 5) == [f"named-{i}" for i in range(5)]
+
+
+def test_each_spawn_is_a_fresh_thread_with_its_own_id(app: Page) -> None:
+    ids = call(app, "sequential_thread_ids", 50)
+    assert len(set(ids)) == 50
+
+
+def test_scoped_threads_borrow_from_the_stack(app: Page) -> None:
+    assert call(app, "scoped_sum", 10_000) == sum(range(10_000))
+
+
+def test_join_async_leaves_the_app_worker_free_for_other_calls(app: Page) -> None:
+    # The gated thread ends only when open_gate() runs; open_gate is a second call to the same
+    # app worker, which gets through only if the first call is awaiting, not blocked in join.
+    outcome = app.evaluate(
+        """async () => {
+            const waiting = window.wbspawnApp.call("await_gated_thread");
+            await window.wbspawnApp.call("open_gate");
+            const timeout = new Promise((resolve) => setTimeout(() => resolve("timed out"), 20000));
+            return Promise.race([waiting, timeout]);
+        }"""
+    )
+    assert outcome == 7
 
 
 def test_parallel_primes_agree_with_one_thread(app: Page) -> None:

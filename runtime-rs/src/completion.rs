@@ -43,7 +43,15 @@ impl Completion {
         self.state.store(FINISHED, Ordering::Release);
         drop(slot);
         self.finished.notify_all();
+        // Wakes `join_async`, which waits on the state word itself.
+        crate::platform::notify_word(&self.state);
         true
+    }
+
+    /// The word `join_async` waits on: `RUNNING` until the thread finishes.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm waitAsync
+    pub(crate) fn state_word(&self) -> (&AtomicU32, u32) {
+        (&self.state, RUNNING)
     }
 
     pub(crate) fn is_finished(&self) -> bool {

@@ -17,7 +17,10 @@ mod config;
 mod panic;
 mod platform;
 mod pool;
+mod scope;
 mod thread;
 
 pub use config::available_parallelism;
-pub use thread::{current, spawn, Builder, JoinError, JoinHandle, Thread, ThreadId};
+pub use pool::{pool_stats, PoolStats};
+pub use scope::{scope, Scope, ScopedJoinHandle};
+pub use thread::{current, spawn, Builder, JoinError, JoinFuture, JoinHandle, Thread, ThreadId};

@@ -239,11 +239,25 @@ fn worker_lost() {
     }
 }
 
-/// Pool counters for tests and diagnostics: (queued, idle, booting, live).
-#[cfg(test)]
-pub(crate) fn counts() -> (usize, usize, usize, usize) {
+/// A snapshot of the worker pool, for diagnostics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Pool workers alive, including those still booting (dedicated workers not counted).
+    pub live: usize,
+    /// Pool workers parked, waiting for a spawn.
+    pub idle: usize,
+    /// Spawns waiting for a worker.
+    pub queued: usize,
+}
+
+/// The worker pool's counters right now.
+pub fn pool_stats() -> PoolStats {
     let state = lock();
-    (state.queue.len(), state.idle, state.booting, state.live)
+    PoolStats {
+        live: state.live,
+        idle: state.idle,
+        queued: state.queue.len(),
+    }
 }
 
 #[cfg(test)]
@@ -253,7 +267,7 @@ mod tests {
     #[test]
     fn prestart_boots_workers_ahead_of_spawns() {
         prestart(2);
-        let (_, _, _, live) = counts();
+        let live = pool_stats().live;
         assert!(live >= 2, "live workers after prestart: {live}");
     }
 }

@@ -2,14 +2,18 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::num::NonZeroU64;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use crate::completion::Completion;
 use crate::config;
 use crate::pool::{self, Job};
+use crate::scope::{Scope, ScopedJoinHandle};
 
 /// A unique identifier for a spawned thread, never reused within one program run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,7 +48,7 @@ impl Inner {
 /// A handle to a thread: its id and name.
 #[derive(Clone)]
 pub struct Thread {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl Thread {
@@ -157,7 +161,7 @@ impl std::error::Error for JoinError {}
 ///
 /// Dropping it detaches the thread, which then runs to completion on its own.
 pub struct JoinHandle<T> {
-    thread: Thread,
+    pub(crate) thread: Thread,
     result: Arc<Mutex<Option<T>>>,
 }
 
@@ -178,6 +182,15 @@ impl<T> JoinHandle<T> {
         value.ok_or_else(|| JoinError::crashed("the thread finished without a result"))
     }
 
+    /// Waits for the thread without blocking: a future that resolves to what `join` returns.
+    ///
+    /// In the browser it sleeps in `Atomics.waitAsync`, so it may be awaited where blocking is
+    /// not allowed (a page's main thread) or not wanted (an async export that should let the
+    /// app's worker handle other calls meanwhile).
+    pub fn join_async(self) -> JoinFuture<T> {
+        JoinFuture { handle: Some(self) }
+    }
+
     /// Whether the thread has finished (returned, panicked or crashed). Does not block.
     pub fn is_finished(&self) -> bool {
         self.thread.inner.completion.is_finished()
@@ -194,6 +207,32 @@ impl<T> fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("thread", &self.thread)
             .finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`JoinHandle::join_async`].
+#[derive(Debug)]
+pub struct JoinFuture<T> {
+    handle: Option<JoinHandle<T>>,
+}
+
+impl<T> Future for JoinFuture<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // JoinFuture is Unpin: it holds only Arcs.
+        let this = self.get_mut();
+        let Some(handle) = this.handle.take() else {
+            panic!("JoinFuture polled after it completed");
+        };
+        if handle.is_finished() {
+            return Poll::Ready(handle.join());
+        }
+        // If the thread finishes between the check and the registration, the wait sees the
+        // changed word and wakes at once.
+        crate::platform::wake_when_finished(&handle.thread.inner, cx.waker().clone());
+        this.handle = Some(handle);
+        Poll::Pending
     }
 }
 
@@ -230,6 +269,32 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // SAFETY: `f` and `T` borrow nothing that could go away.
+        unsafe { self.spawn_unchecked(f) }
+    }
+
+    /// Spawns a thread in `scope` (see [`crate::scope`]): it may borrow from outside the scope.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SAFETY: `scope()` does not return before every thread registered here finished.
+        let handle = unsafe { self.spawn_unchecked(f) }?;
+        Ok(scope.register(handle))
+    }
+
+    /// # Safety
+    /// The thread must finish before anything `f` or `T` borrows goes away.
+    unsafe fn spawn_unchecked<'a, F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
         if self.name.as_deref().is_some_and(|name| name.contains('\0')) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -256,10 +321,13 @@ impl Builder {
         });
         let result = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&result);
-        let run = Box::new(move || {
+        let run: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
             let value = f();
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
         });
+        // SAFETY: only the lifetime changes; the caller guarantees the thread ends in time
+        // (the same erasure std's scoped threads do).
+        let run: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(run) };
         let job = Job {
             run,
             thread: Arc::clone(&inner),
@@ -401,12 +469,53 @@ mod tests {
         assert_eq!(waiter.join().unwrap(), 99);
     }
 
+    /// Polls a future to completion on this thread, parking between wake-ups.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        use std::task::{Wake, Waker};
+        struct Unpark(std::thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+
+    #[test]
+    fn join_async_resolves_with_the_value_or_the_panic() {
+        let (tx, rx) = mpsc::channel::<()>();
+        let slow = spawn(move || {
+            rx.recv().unwrap();
+            5
+        });
+        assert!(!slow.is_finished());
+        let waiting = slow.join_async();
+        tx.send(()).unwrap();
+        assert_eq!(block_on(waiting).unwrap(), 5);
+
+        let done = spawn(|| 6);
+        while !done.is_finished() {
+            std::thread::yield_now();
+        }
+        assert_eq!(block_on(done.join_async()).unwrap(), 6);
+
+        let err = block_on(spawn(|| -> u8 { panic!("async boom") }).join_async()).unwrap_err();
+        assert_eq!(err.message(), "async boom");
+    }
+
     #[test]
     fn many_sequential_spawns_reuse_workers() {
         for i in 0..200u32 {
             assert_eq!(spawn(move || i + 1).join().unwrap(), i + 1);
         }
-        let (_, _, _, live) = crate::pool::counts();
-        assert!(live <= config::max_workers());
+        assert!(crate::pool_stats().live <= config::max_workers());
     }
 }

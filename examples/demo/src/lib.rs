@@ -206,3 +206,73 @@ pub fn thread_names(n: u32) -> Vec<String> {
 pub fn panic_in_app() {
     panic!("the app itself panicked");
 }
+
+/// Bytes of wasm memory right now (it only grows).
+#[wasm_bindgen]
+pub fn memory_bytes() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    let pages = core::arch::wasm32::memory_size(0);
+    #[cfg(not(target_arch = "wasm32"))]
+    let pages = 0;
+    (pages * 65536) as f64
+}
+
+/// Pool workers alive now (booting, running or parked).
+#[wasm_bindgen]
+pub fn live_workers() -> u32 {
+    wbspawn::pool_stats().live as u32
+}
+
+/// Ids of `n` threads spawned one after another (on reused workers): all distinct.
+#[wasm_bindgen]
+pub fn sequential_thread_ids(n: u32) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            wbspawn::spawn(|| wbspawn::current().id().as_u64().get() as f64)
+                .join()
+                .expect("thread panicked")
+        })
+        .collect()
+}
+
+/// Sums `0..n` with scoped threads that borrow a local vector, one per quarter.
+#[wasm_bindgen]
+pub fn scoped_sum(n: u32) -> f64 {
+    let numbers: Vec<u64> = (0..u64::from(n)).collect();
+    let quarter = numbers.len().div_ceil(4).max(1);
+    wbspawn::scope(|s| {
+        let handles: Vec<_> = numbers
+            .chunks(quarter)
+            .map(|chunk| s.spawn(move || chunk.iter().sum::<u64>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("scoped thread panicked"))
+            .sum::<u64>() as f64
+    })
+}
+
+static GATE: Mutex<bool> = Mutex::new(false);
+static GATE_OPENED: Condvar = Condvar::new();
+
+/// Spawns a thread that waits for `open_gate()` and awaits it with `join_async`: the app's
+/// worker stays free meanwhile, so the page's call to `open_gate` gets through.
+#[wasm_bindgen]
+pub async fn await_gated_thread() -> u32 {
+    *GATE.lock().expect("gate poisoned") = false;
+    let gated = wbspawn::spawn(|| {
+        let mut open = GATE.lock().expect("gate poisoned");
+        while !*open {
+            open = GATE_OPENED.wait(open).expect("gate poisoned");
+        }
+        7
+    });
+    gated.join_async().await.unwrap_or(0)
+}
+
+/// Opens the gate `await_gated_thread` waits on.
+#[wasm_bindgen]
+pub fn open_gate() {
+    *GATE.lock().expect("gate poisoned") = true;
+    GATE_OPENED.notify_all();
+}

@@ -1,9 +1,12 @@
 //! Native threads stand in for Web Workers, and the dispatcher is a plain function call.
 
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+use std::task::Waker;
 
 use crate::pool;
-use crate::thread::JoinError;
+use crate::thread::{Inner, JoinError};
 
 /// Serves every pending boot request at once with a native thread.
 pub(crate) fn wake_dispatcher() {
@@ -27,6 +30,18 @@ pub(crate) fn wake_dispatcher() {
             Err(error) => pool::boot_failed(request, &error.to_string()),
         }
     }
+}
+
+pub(crate) fn notify_word(_word: &AtomicU32) {}
+
+/// A native thread stands in for `Atomics.waitAsync`.
+pub(crate) fn wake_when_finished(thread: &Arc<Inner>, waker: Waker) {
+    let thread = Arc::clone(thread);
+    std::thread::spawn(move || {
+        // The outcome itself is read by the future once it is polled again.
+        let _ = thread.completion.wait();
+        waker.wake();
+    });
 }
 
 /// Host builds unwind, so a panicking job is caught here and its worker retired by the pool.

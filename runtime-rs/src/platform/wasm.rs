@@ -7,18 +7,26 @@
 
 use std::cell::RefCell;
 use std::panic::PanicHookInfo;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
 
 use wasm_bindgen::prelude::*;
 
 use crate::config::{self, Settings};
 use crate::pool::{self, BootRequest};
-use crate::thread::JoinError;
+use crate::thread::{Inner, JoinError};
 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = console)]
     fn warn(message: &str);
+}
+
+#[wasm_bindgen(module = "/src/wait_async.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = waitAsync)]
+    fn wait_async_js(memory: &JsValue, address: u32, expected: i32, wake: &JsValue);
 }
 
 /// Bumped for every batch of boot requests; the dispatcher `Atomics.waitAsync`s on it.
@@ -31,6 +39,27 @@ pub(crate) fn wake_dispatcher() {
     unsafe {
         core::arch::wasm32::memory_atomic_notify(DISPATCH_SIGNAL.as_ptr(), u32::MAX);
     }
+}
+
+pub(crate) fn notify_word(word: &AtomicU32) {
+    // SAFETY: the pointer is a live, aligned word in the shared memory.
+    unsafe {
+        core::arch::wasm32::memory_atomic_notify(word.as_ptr().cast::<i32>(), u32::MAX);
+    }
+}
+
+/// Wakes `waker` once `thread` finishes, without blocking (`Atomics.waitAsync`).
+pub(crate) fn wake_when_finished(thread: &Arc<Inner>, waker: Waker) {
+    let (word, running) = thread.completion.state_word();
+    // Called at most once: the closure frees itself then. If the thread never finishes, it
+    // stays, as does the promise JS holds for it.
+    let wake = Closure::once_into_js(move || waker.wake());
+    wait_async_js(
+        &wasm_bindgen::memory(),
+        word.as_ptr() as usize as u32,
+        running as i32,
+        &wake,
+    );
 }
 
 /// Panics abort on wasm32-unknown-unknown: the hook has already recorded the outcome, and the
