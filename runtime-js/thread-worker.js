@@ -1,13 +1,28 @@
 // A thread worker: joins the shared memory, then runs spawned threads until it retires.
 //
-// Rust does the waiting and the work (`__wbspawn_worker_main` parks in shared memory between
-// threads); this script only starts the instance and cleans up after it.
+// The dispatcher creates it ahead of need as a standby: on "prepare" it loads the app's glue,
+// and only on "start" (with a boot request) does it instantiate the module. A cold spawn then
+// waits for neither the worker's start nor the script fetches. Rust does the waiting and the
+// work (`__wbspawn_worker_main` parks in shared memory between threads); this script starts
+// the instance and cleans up after it.
 import { describe, joinMemory } from "./instance.js";
 
-self.onmessage = async ({ data }) => {
+let glueLoaded = null;
+
+self.onmessage = ({ data }) => {
+  if (data.type === "prepare") {
+    glueLoaded = import(data.pkgUrl);
+    // A failure is reported when the worker is started and awaits it.
+    glueLoaded.catch(() => {});
+  } else if (data.type === "start") {
+    run(data);
+  }
+};
+
+async function run({ shared, stackSize, request }) {
   let glue, wasm;
   try {
-    ({ glue, wasm } = await joinMemory(data.shared, data.stackSize));
+    ({ glue, wasm } = await joinMemory(shared, stackSize, glueLoaded));
   } catch (error) {
     self.postMessage({ type: "failed", error: describe(error) });
     self.close();
@@ -15,7 +30,7 @@ self.onmessage = async ({ data }) => {
   }
   self.postMessage({ type: "started" });
   try {
-    glue.__wbspawn_worker_main(data.request);
+    glue.__wbspawn_worker_main(request);
   } catch (error) {
     // The instance trapped: a panic (the hook has already given the thread its message) or
     // another trap. Either way this instance is done; report it so the thread's join returns.
@@ -28,6 +43,5 @@ self.onmessage = async ({ data }) => {
   // Frees this instance's stack and TLS in the shared heap; without it every retired worker
   // would leak them.
   wasm.__wbindgen_thread_destroy();
-  self.postMessage({ type: "exited" });
   self.close();
-};
+}

@@ -23,7 +23,6 @@ pub(crate) struct Job {
 /// A worker the dispatcher should start. A request that carries a job is a *dedicated* worker
 /// (a thread that asked for a bigger stack than pool workers have): it runs that job and exits.
 pub(crate) struct BootRequest {
-    pub(crate) worker_id: u32,
     pub(crate) stack_size: u32,
     pub(crate) job: Option<Job>,
 }
@@ -37,7 +36,6 @@ struct State {
     booting: usize,
     /// Pool workers alive or booting (dedicated workers are not counted: they never take queued jobs).
     live: usize,
-    next_worker_id: u32,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -46,7 +44,6 @@ static STATE: Mutex<State> = Mutex::new(State {
     idle: 0,
     booting: 0,
     live: 0,
-    next_worker_id: 1,
 });
 static WORK: Condvar = Condvar::new();
 
@@ -58,17 +55,11 @@ fn lock() -> MutexGuard<'static, State> {
 
 impl State {
     fn request_boot(&mut self, stack_size: u32, job: Option<Job>) {
-        let worker_id = self.next_worker_id;
-        self.next_worker_id = self.next_worker_id.wrapping_add(1);
         if job.is_none() {
             self.booting += 1;
             self.live += 1;
         }
-        self.boots.push_back(BootRequest {
-            worker_id,
-            stack_size,
-            job,
-        });
+        self.boots.push_back(BootRequest { stack_size, job });
     }
 
     /// Requests pool workers until every queued job has an idle or booting worker to take it,

@@ -12,7 +12,7 @@ use crate::thread::{Inner, JoinError};
 pub(crate) fn wake_dispatcher() {
     while let Some(request) = pool::take_boot_request() {
         let worker = std::thread::Builder::new()
-            .name(format!("wbspawn-{}", request.worker_id))
+            .name("wbspawn-worker".to_string())
             .stack_size(request.stack_size as usize);
         // The request moves into the thread; keep what a failure report needs.
         let (tx, rx) = std::sync::mpsc::channel();

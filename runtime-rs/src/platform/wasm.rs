@@ -2,7 +2,7 @@
 //! dispatcher waits on.
 //!
 //! Boot requests cross to JS as pointers to boxed `BootRequest`s: the dispatcher reads a request's
-//! stack size and id, creates the worker, and the worker hands the pointer back to
+//! stack size, starts a worker, and the worker hands the pointer back to
 //! `__wbspawn_worker_main`, which takes ownership.
 
 use std::cell::RefCell;
@@ -156,12 +156,6 @@ fn take(request: u32) -> BootRequest {
 #[wasm_bindgen(js_name = __wbspawn_boot_stack_size)]
 pub fn boot_stack_size(request: u32) -> u32 {
     peek(request).stack_size
-}
-
-/// Worker number for `request`, used in the worker's name.
-#[wasm_bindgen(js_name = __wbspawn_boot_worker_id)]
-pub fn boot_worker_id(request: u32) -> u32 {
-    peek(request).worker_id
 }
 
 /// The worker for `request` could not start (script or module failed to load).
