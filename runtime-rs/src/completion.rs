@@ -1,73 +1,107 @@
 //! The finish line of one spawned thread: the worker marks it, `join` waits on it.
 //!
 //! It is type-erased (the value itself lives in the `JoinHandle`'s slot) so that the panic hook,
-//! which knows nothing of `T`, can finish a thread with its panic message.
+//! which knows nothing of `T`, can record how a thread ended.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use crate::thread::JoinError;
-
 const RUNNING: u32 = 0;
 const FINISHED: u32 = 1;
 
+/// How a thread ended, as far as the runtime knows (the value or payload is in the slot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Returned,
+    Panicked {
+        message: String,
+        location: Option<String>,
+    },
+    Crashed(String),
+}
+
+#[derive(Default)]
+struct State {
+    ended: Option<Ended>,
+    // What the panic hook saw, kept until the thread finishes unwinding (unwinding builds).
+    panic: Option<(String, Option<String>)>,
+}
+
 pub(crate) struct Completion {
-    // Mirrors `outcome` so `is_finished` (and a future `Atomics.waitAsync` on its address) need no lock.
-    state: AtomicU32,
-    outcome: Mutex<Option<Result<(), JoinError>>>,
+    // Mirrors `state.ended` so `is_finished` and `join_async`'s waitAsync need no lock.
+    word: AtomicU32,
+    state: Mutex<State>,
     finished: Condvar,
 }
 
 impl Completion {
     pub(crate) const fn new() -> Self {
         Completion {
-            state: AtomicU32::new(RUNNING),
-            outcome: Mutex::new(None),
+            word: AtomicU32::new(RUNNING),
+            state: Mutex::new(State {
+                ended: None,
+                panic: None,
+            }),
             finished: Condvar::new(),
         }
     }
 
-    fn outcome(&self) -> MutexGuard<'_, Option<Result<(), JoinError>>> {
+    fn state(&self) -> MutexGuard<'_, State> {
         // Nothing can panic while holding this lock, but a poisoned lock must not hide a result.
-        self.outcome.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records how the thread ended. Only the first call counts: a panic hook that already
-    /// recorded the message wins over the worker's later, less precise report of the crash.
-    pub(crate) fn finish(&self, outcome: Result<(), JoinError>) -> bool {
-        let mut slot = self.outcome();
-        if slot.is_some() {
+    /// Records how the thread ended. Only the first call counts: a panic already recorded
+    /// wins over the worker's later, less precise report.
+    pub(crate) fn finish(&self, ended: Ended) -> bool {
+        let mut state = self.state();
+        if state.ended.is_some() {
             return false;
         }
-        *slot = Some(outcome);
-        self.state.store(FINISHED, Ordering::Release);
-        drop(slot);
+        let ended = match (ended, state.panic.take()) {
+            (Ended::Returned, Some((message, location))) => Ended::Panicked { message, location },
+            (ended, _) => ended,
+        };
+        state.ended = Some(ended);
+        self.word.store(FINISHED, Ordering::Release);
+        drop(state);
         self.finished.notify_all();
-        // Wakes `join_async`, which waits on the state word itself.
-        crate::platform::notify_word(&self.state);
+        // Wakes `join_async`, which waits on the word itself.
+        crate::platform::notify_word(&self.word);
         true
     }
 
-    /// The word `join_async` waits on: `RUNNING` until the thread finishes.
+    /// The panic hook's report. With unwinding the thread is still running (its value slot and
+    /// locks are settled only when the unwind is caught), so the report waits for `finish`; when
+    /// panics abort, nothing else will run on this thread, so it finishes the thread now.
+    pub(crate) fn panicked(&self, message: String, location: Option<String>) {
+        if cfg!(panic = "unwind") {
+            self.state().panic = Some((message, location));
+        } else {
+            self.finish(Ended::Panicked { message, location });
+        }
+    }
+
+    /// The word `join_async` waits on, and its value while the thread runs.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm waitAsync
-    pub(crate) fn state_word(&self) -> (&AtomicU32, u32) {
-        (&self.state, RUNNING)
+    pub(crate) fn word(&self) -> (&AtomicU32, u32) {
+        (&self.word, RUNNING)
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        self.state.load(Ordering::Acquire) == FINISHED
+        self.word.load(Ordering::Acquire) == FINISHED
     }
 
     /// Blocks until the thread finished and returns how it ended.
-    pub(crate) fn wait(&self) -> Result<(), JoinError> {
-        let mut slot = self.outcome();
+    pub(crate) fn wait(&self) -> Ended {
+        let mut state = self.state();
         loop {
-            if let Some(outcome) = slot.as_ref() {
-                return outcome.clone();
+            if let Some(ended) = state.ended.as_ref() {
+                return ended.clone();
             }
-            slot = self
+            state = self
                 .finished
-                .wait(slot)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
@@ -82,10 +116,24 @@ mod tests {
     fn first_finish_wins() {
         let c = Completion::new();
         assert!(!c.is_finished());
-        assert!(c.finish(Err(JoinError::crashed("first"))));
-        assert!(!c.finish(Ok(())));
+        assert!(c.finish(Ended::Crashed("first".into())));
+        assert!(!c.finish(Ended::Returned));
         assert!(c.is_finished());
-        assert_eq!(c.wait().unwrap_err().message(), "first");
+        assert_eq!(c.wait(), Ended::Crashed("first".into()));
+    }
+
+    #[test]
+    fn a_recorded_panic_turns_the_finish_into_a_panic() {
+        let c = Completion::new();
+        c.panicked("boom".into(), Some("a.rs:1:1".into()));
+        c.finish(Ended::Returned);
+        assert_eq!(
+            c.wait(),
+            Ended::Panicked {
+                message: "boom".into(),
+                location: Some("a.rs:1:1".into())
+            }
+        );
     }
 
     #[test]
@@ -94,7 +142,7 @@ mod tests {
         let c2 = Arc::clone(&c);
         let t = std::thread::spawn(move || c2.wait());
         std::thread::sleep(std::time::Duration::from_millis(20));
-        c.finish(Ok(()));
-        assert!(t.join().unwrap().is_ok());
+        c.finish(Ended::Returned);
+        assert_eq!(t.join().unwrap(), Ended::Returned);
     }
 }

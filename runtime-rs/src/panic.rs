@@ -1,13 +1,15 @@
 //! The panic hook that turns a panic into `join`'s `Err`.
 //!
-//! wasm32-unknown-unknown aborts on panic: the worker's instance traps and no unwinding runs, so
-//! the hook (which runs before the abort) is the only place that sees the message. It finishes
-//! the current thread with it and then hands over to the previous hook.
+//! By default wasm32-unknown-unknown aborts on panic: the worker's instance traps and nothing
+//! unwinds, so the hook (which runs before the abort) is the only place that sees the message.
+//! It records it as the current thread's outcome and hands over to the previous hook. In an
+//! unwinding build the spawned closure catches the unwind, and the recorded message becomes the
+//! outcome once the thread has finished unwinding.
 
 use std::panic::{self, PanicHookInfo};
 use std::sync::Once;
 
-use crate::thread::{self, JoinError};
+use crate::thread;
 
 pub(crate) fn install_hook() {
     static INSTALL: Once = Once::new();
@@ -18,16 +20,14 @@ pub(crate) fn install_hook() {
             crate::platform::record_panic(&message, info);
             match thread::current_spawned() {
                 Some(current) => {
-                    let error = JoinError::Panicked {
-                        message,
-                        location: info.location().map(ToString::to_string),
-                    };
+                    let location = info.location().map(ToString::to_string);
                     crate::platform::report_thread_panic(
                         current.name_for_messages(),
-                        &error,
+                        &message,
+                        location.as_deref(),
                         || previous(info),
                     );
-                    current.completion.finish(Err(error));
+                    current.completion.panicked(message, location);
                 }
                 None => previous(info),
             }

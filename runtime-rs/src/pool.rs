@@ -11,8 +11,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::completion::Ended;
 use crate::config::{self, DEFAULT_STACK_SIZE};
-use crate::thread::{self, Inner, JoinError};
+use crate::thread::{self, Inner};
 
 /// One spawned thread body and the identity it runs under.
 pub(crate) struct Job {
@@ -115,9 +116,9 @@ pub(crate) fn take_boot_request() -> Option<BootRequest> {
 
 /// Called by the dispatcher when a worker it created never reached `run_worker`.
 pub(crate) fn boot_failed(request: BootRequest, why: &str) {
-    let error = || JoinError::crashed(format!("worker failed to start: {why}"));
+    let error = || Ended::Crashed(format!("worker failed to start: {why}"));
     if let Some(job) = request.job {
-        job.thread.completion.finish(Err(error()));
+        job.thread.completion.finish(error());
         return;
     }
     let mut state = lock();
@@ -133,7 +134,7 @@ pub(crate) fn boot_failed(request: BootRequest, why: &str) {
     };
     drop(state);
     for job in orphans {
-        job.thread.completion.finish(Err(error()));
+        job.thread.completion.finish(error());
     }
 }
 
@@ -165,12 +166,9 @@ pub(crate) fn run_worker(request: BootRequest) {
     loop {
         if let Some(job) = state.queue.pop_front() {
             drop(state);
-            if !run_job(job) {
-                // A panicking thread may have left locks held and its instance half-unwound:
-                // the worker is not reused (the wasm build traps and never gets here).
-                worker_lost();
-                return;
-            }
+            // A panic that aborts never returns here (the worker script retires the worker);
+            // one that unwinds was caught in the job, and the worker is as good as new.
+            run_job(job);
             state = lock();
             continue;
         }
@@ -189,36 +187,25 @@ pub(crate) fn run_worker(request: BootRequest) {
     }
 }
 
-/// Runs one thread body under its identity. Returns false if it panicked.
-fn run_job(job: Job) -> bool {
+/// Runs one thread body under its identity. The body catches its own unwinding panics.
+fn run_job(job: Job) {
     let Job { run, thread } = job;
     thread::set_current(Some(Arc::clone(&thread)));
-    let outcome = crate::platform::run_catching(run);
-    let ok = outcome.is_ok();
-    // Normally the panic hook has already finished the thread with the panic's message and
-    // location; this only covers a hook replaced by the application.
-    thread
-        .completion
-        .finish(outcome.map_err(JoinError::panicked_without_hook));
+    run();
+    // A panic the hook recorded turns this into `Ended::Panicked`.
+    thread.completion.finish(Ended::Returned);
     thread::set_current(None);
-    ok
 }
 
-/// The current worker died (its instance trapped, or its job panicked on a host build): finish
-/// its job if the panic hook did not, take it out of the counts, and replace it if work waits.
+/// The current worker's instance trapped (a panic that aborts, or another trap): finish its
+/// job if the panic hook did not, take the worker out of the counts, and replace it if work
+/// waits.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
-pub(crate) fn worker_lost_with(why: &str) {
+pub(crate) fn worker_lost(why: &str) {
     if let Some(thread) = thread::take_current() {
-        thread
-            .completion
-            .finish(Err(JoinError::crashed(why.to_string())));
+        thread.completion.finish(Ended::Crashed(why.to_string()));
     }
-    worker_lost();
-}
-
-fn worker_lost() {
-    let role = ROLE.with(|role| role.replace(Role::None));
-    if role != Role::Pool {
+    if ROLE.with(|role| role.replace(Role::None)) != Role::Pool {
         return;
     }
     let mut state = lock();

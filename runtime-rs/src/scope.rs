@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::completion::Ended;
 use crate::thread::{Builder, Inner, JoinError, JoinHandle, Thread};
 
 /// A scope to spawn scoped threads in; see [`scope`].
@@ -103,8 +104,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 return unjoined_panic;
             };
             crate::platform::check_can_wait(thread.completion.is_finished());
-            let outcome: Result<(), JoinError> = thread.completion.wait();
-            unjoined_panic |= outcome.is_err() && !joined.load(Ordering::Acquire);
+            let ended = thread.completion.wait();
+            unjoined_panic |= ended != Ended::Returned && !joined.load(Ordering::Acquire);
             waited += 1;
         }
     }

@@ -1,16 +1,18 @@
 //! The std-shaped API: `spawn`, `Builder`, `JoinHandle`, `Thread`, `current`.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::num::NonZeroU64;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use crate::completion::Completion;
+use crate::completion::{Completion, Ended};
 use crate::config;
 use crate::pool::{self, Job};
 use crate::scope::{Scope, ScopedJoinHandle};
@@ -107,8 +109,10 @@ pub fn current() -> Thread {
     Thread { inner }
 }
 
+/// What a thread's body left behind: its value, or the payload of the panic it caught.
+pub(crate) type Slot<T> = Arc<Mutex<Option<std::thread::Result<T>>>>;
+
 /// Why `join` returned no value.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JoinError {
     /// The thread panicked. `message` is the panic's message, `location` its `file:line:column`.
     Panicked {
@@ -116,6 +120,10 @@ pub enum JoinError {
         message: String,
         /// Where it panicked, when known.
         location: Option<String>,
+        /// The value the thread panicked with, as `std::thread::JoinHandle::join` returns it.
+        /// Only unwinding builds (and native hosts) have it: when panics abort, nothing of the
+        /// thread survives but what the panic hook saw.
+        payload: Option<Box<dyn Any + Send + 'static>>,
     },
     /// The thread's worker died without a Rust panic (a trap such as an out-of-bounds access or
     /// a failed allocation), or could not be started.
@@ -123,14 +131,24 @@ pub enum JoinError {
 }
 
 impl JoinError {
-    pub(crate) fn crashed(why: impl Into<String>) -> JoinError {
-        JoinError::Crashed(why.into())
-    }
-
-    pub(crate) fn panicked_without_hook(message: String) -> JoinError {
-        JoinError::Panicked {
-            message,
-            location: None,
+    fn new(ended: Ended, payload: Option<Box<dyn Any + Send + 'static>>) -> JoinError {
+        match ended {
+            Ended::Panicked { message, location } => JoinError::Panicked {
+                message,
+                location,
+                payload,
+            },
+            Ended::Crashed(why) => JoinError::Crashed(why),
+            // The panic hook was replaced: only the caught payload tells what happened.
+            Ended::Returned => JoinError::Panicked {
+                message: payload
+                    .as_deref()
+                    .map(payload_message)
+                    .unwrap_or("the thread finished without a result")
+                    .to_string(),
+                location: None,
+                payload,
+            },
         }
     }
 
@@ -138,6 +156,41 @@ impl JoinError {
     pub fn message(&self) -> &str {
         match self {
             JoinError::Panicked { message, .. } | JoinError::Crashed(message) => message,
+        }
+    }
+
+    /// The panic's payload, where the build unwinds (see [`JoinError::Panicked`]).
+    pub fn into_payload(self) -> Option<Box<dyn Any + Send + 'static>> {
+        match self {
+            JoinError::Panicked { payload, .. } => payload,
+            JoinError::Crashed(_) => None,
+        }
+    }
+}
+
+/// A panic payload's text, as std's default hook shows it.
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>")
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked {
+                message,
+                location,
+                payload,
+            } => f
+                .debug_struct("Panicked")
+                .field("message", message)
+                .field("location", location)
+                .field("payload", &payload.as_ref().map(|_| "Box<dyn Any + Send>"))
+                .finish(),
+            JoinError::Crashed(why) => f.debug_tuple("Crashed").field(why).finish(),
         }
     }
 }
@@ -148,6 +201,7 @@ impl fmt::Display for JoinError {
             JoinError::Panicked {
                 message,
                 location: Some(location),
+                ..
             } => write!(f, "thread panicked at {location}: {message}"),
             JoinError::Panicked { message, .. } => write!(f, "thread panicked: {message}"),
             JoinError::Crashed(why) => write!(f, "thread crashed: {why}"),
@@ -162,7 +216,7 @@ impl std::error::Error for JoinError {}
 /// Dropping it detaches the thread, which then runs to completion on its own.
 pub struct JoinHandle<T> {
     pub(crate) thread: Thread,
-    result: Arc<Mutex<Option<T>>>,
+    result: Slot<T>,
 }
 
 impl<T> JoinHandle<T> {
@@ -172,14 +226,17 @@ impl<T> JoinHandle<T> {
     /// app's worker or from another spawned thread, never from a page's main thread.
     pub fn join(self) -> Result<T, JoinError> {
         crate::platform::check_can_wait(self.is_finished());
-        self.thread.inner.completion.wait()?;
-        let value = self
+        let ended = self.thread.inner.completion.wait();
+        // The body fills the slot before the thread is marked finished.
+        let slot = self
             .result
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        // A thread that finished without a panic stored its value before finishing.
-        value.ok_or_else(|| JoinError::crashed("the thread finished without a result"))
+        match (ended, slot) {
+            (Ended::Returned, Some(Ok(value))) => Ok(value),
+            (ended, slot) => Err(JoinError::new(ended, slot.and_then(Result::err))),
+        }
     }
 
     /// Waits for the thread without blocking: a future that resolves to what `join` returns.
@@ -319,11 +376,13 @@ impl Builder {
             name: self.name,
             completion: Completion::new(),
         });
-        let result = Arc::new(Mutex::new(None));
+        let result: Slot<T> = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&result);
         let run: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
-            let value = f();
-            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+            // Catches nothing when panics abort; in unwinding builds the worker survives the
+            // panic, the thread's locks are released (and poisoned) and `join` gets the payload.
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(f));
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
         });
         // SAFETY: only the lifetime changes; the caller guarantees the thread ends in time
         // (the same erasure std's scoped threads do).
@@ -393,6 +452,22 @@ mod tests {
         assert!(err.to_string().contains("boom 42"));
         // The pool keeps working after a panic.
         assert_eq!(spawn(|| 7).join().unwrap(), 7);
+    }
+
+    #[test]
+    fn unwinding_releases_locks_poisons_them_and_keeps_the_payload() {
+        // Host builds unwind, as a wasm build with panic=unwind does.
+        let shared = Arc::new(Mutex::new(0u32));
+        let held = Arc::clone(&shared);
+        let err = spawn(move || {
+            let _guard = held.lock().unwrap();
+            std::panic::panic_any(42u64);
+        })
+        .join()
+        .unwrap_err();
+        assert_eq!(err.message(), "Box<dyn Any>");
+        assert_eq!(err.into_payload().unwrap().downcast_ref::<u64>(), Some(&42));
+        assert!(shared.lock().is_err(), "the panicking thread's lock is poisoned");
     }
 
     #[test]

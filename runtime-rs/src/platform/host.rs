@@ -1,12 +1,12 @@
 //! Native threads stand in for Web Workers, and the dispatcher is a plain function call.
 
-use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
+use std::panic::PanicHookInfo;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::task::Waker;
 
 use crate::pool;
-use crate::thread::{Inner, JoinError};
+use crate::thread::Inner;
 
 /// Serves every pending boot request at once with a native thread.
 pub(crate) fn wake_dispatcher() {
@@ -44,21 +44,15 @@ pub(crate) fn wake_when_finished(thread: &Arc<Inner>, waker: Waker) {
     });
 }
 
-/// Host builds unwind, so a panicking job is caught here and its worker retired by the pool.
-pub(crate) fn run_catching(run: Box<dyn FnOnce() + Send>) -> Result<(), String> {
-    panic::catch_unwind(AssertUnwindSafe(run)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "Box<dyn Any>".to_string())
-    })
-}
-
 pub(crate) fn check_can_wait(_finished: bool) {}
 
 pub(crate) fn record_panic(_message: &str, _info: &PanicHookInfo<'_>) {}
 
-pub(crate) fn report_thread_panic(_name: &str, _error: &JoinError, previous: impl FnOnce()) {
+pub(crate) fn report_thread_panic(
+    _name: &str,
+    _message: &str,
+    _location: Option<&str>,
+    previous: impl FnOnce(),
+) {
     previous();
 }

@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::{self, Settings};
 use crate::pool::{self, BootRequest};
-use crate::thread::{Inner, JoinError};
+use crate::thread::Inner;
 
 #[wasm_bindgen]
 extern "C" {
@@ -50,7 +50,7 @@ pub(crate) fn notify_word(word: &AtomicU32) {
 
 /// Wakes `waker` once `thread` finishes, without blocking (`Atomics.waitAsync`).
 pub(crate) fn wake_when_finished(thread: &Arc<Inner>, waker: Waker) {
-    let (word, running) = thread.completion.state_word();
+    let (word, running) = thread.completion.word();
     // Called at most once: the closure frees itself then. If the thread never finishes, it
     // stays, as does the promise JS holds for it.
     let wake = Closure::once_into_js(move || waker.wake());
@@ -60,13 +60,6 @@ pub(crate) fn wake_when_finished(thread: &Arc<Inner>, waker: Waker) {
         running as i32,
         &wake,
     );
-}
-
-/// Panics abort on wasm32-unknown-unknown: the hook has already recorded the outcome, and the
-/// worker script reports the trap through `__wbspawn_worker_crashed`.
-pub(crate) fn run_catching(run: Box<dyn FnOnce() + Send>) -> Result<(), String> {
-    run();
-    Ok(())
 }
 
 pub(crate) fn check_can_wait(finished: bool) {
@@ -93,17 +86,15 @@ pub(crate) fn record_panic(message: &str, info: &PanicHookInfo<'_>) {
 
 /// std's default hook writes to stderr, which goes nowhere here: say it in the console instead.
 /// A warning, not an error: the panic reaches `join` as a value the program can handle.
-pub(crate) fn report_thread_panic(name: &str, error: &JoinError, _previous: impl FnOnce()) {
-    let location = match error {
-        JoinError::Panicked {
-            location: Some(location),
-            ..
-        } => format!(" at {location}"),
-        _ => String::new(),
-    };
+pub(crate) fn report_thread_panic(
+    name: &str,
+    message: &str,
+    location: Option<&str>,
+    _previous: impl FnOnce(),
+) {
+    let location = location.map(|at| format!(" at {at}")).unwrap_or_default();
     warn(&format!(
-        "wbspawn: thread '{name}' panicked{location}:\n{}",
-        error.message()
+        "wbspawn: thread '{name}' panicked{location}:\n{message}"
     ));
 }
 
@@ -174,7 +165,7 @@ pub fn worker_main(request: u32) {
 /// reported, or another trap, which `why` describes).
 #[wasm_bindgen(js_name = __wbspawn_worker_crashed)]
 pub fn worker_crashed(why: String) {
-    pool::worker_lost_with(&why);
+    pool::worker_lost(&why);
 }
 
 /// The message of the last panic on this instance, if any (taken once).
