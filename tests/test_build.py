@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import CARGO_TOML, FakeTools
-from wbspawn import flags
+from wbspawn import ansi, flags
 from wbspawn.build import (
     BuildError,
     CrateInfo,
@@ -65,14 +65,15 @@ def test_build_runs_cargo_then_wasm_bindgen(
 def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Path) -> None:
     debug = Config(app_dir=crate_dir, cache_dir=cache_dir)
     release = Config(app_dir=crate_dir, cache_dir=cache_dir, release=True)
-    other = Config(app_dir=crate_dir.parent, cache_dir=cache_dir)
+    copy = Config(app_dir=crate_dir.parent, cache_dir=cache_dir)
 
-    assert cache_key(debug, "demo").startswith("demo-")
-    assert cache_key(debug, "demo").endswith("-debug")
-    assert cache_key(release, "demo").endswith("-release")
-    assert cache_key(debug, "demo") != cache_key(other, "demo")
-    assert target_dir(debug, "demo") == cache_dir / "target" / cache_key(debug, "demo")
-    assert output_dir(debug, "demo") == cache_dir / "out" / cache_key(debug, "demo") / "pkg"
+    assert cache_key(debug, "demo") == "demo-debug"
+    assert cache_key(release, "demo") == "demo-release"
+    assert cache_key(debug, "other") == "other-debug"
+    # A copy of the app elsewhere shares the target dir (std is built once), not the path.
+    assert cache_key(copy, "demo") == cache_key(debug, "demo")
+    assert target_dir(debug, "demo") == cache_dir / "target" / "demo-debug"
+    assert output_dir(debug, "demo") == cache_dir / "out" / "demo-debug" / "pkg"
     # Outside the app: a watcher on APP_DIR never sees build output.
     assert not target_dir(debug, "demo").is_relative_to(crate_dir)
 
@@ -139,8 +140,11 @@ def test_cargo_failure_carries_rustc_diagnostics(
     with pytest.raises(BuildError) as info:
         build(config, toolchain)
     assert str(info.value) == "cargo build failed for demo (rustc's errors are above)"
-    assert "error[E0425]: cannot find value `x` in this scope" in info.value.diagnostics
-    assert "--> src/lib.rs:1:1" in info.value.diagnostics
+    diagnostics = ansi.plain(info.value.diagnostics)
+    assert "error[E0425]: cannot find value `x` in this scope" in diagnostics
+    assert "--> src/lib.rs:1:1" in diagnostics
+    assert "Compiling" not in diagnostics  # cargo's progress lines are not diagnostics
+    assert "\x1b[" in info.value.diagnostics  # the colours stay, for terminal and overlay
 
 
 def test_failed_wasm_bindgen_keeps_the_last_good_output(

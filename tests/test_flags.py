@@ -29,6 +29,7 @@ def test_debug_build_args() -> None:
         "wasm32-unknown-unknown",
         "-Zbuild-std=std,panic_abort",
         "--message-format=json-render-diagnostics",
+        "--color=always",
     ]
 
 

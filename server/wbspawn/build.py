@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -14,13 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wbspawn import flags
+from wbspawn import ansi, flags
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
 from wbspawn.toolchain import Toolchain, find_wasm_bindgen, parse_wasm_bindgen_version
 
 # (args, cwd, env) -> finished process with text stdout/stderr; never raises on exit status.
 Runner = Callable[[Sequence[str], Path, Mapping[str, str]], subprocess.CompletedProcess[str]]
+# Receives each stdout line (cargo's JSON messages) while the process runs.
+LineSink = Callable[[str], None]
+# Like Runner, plus a LineSink: how the dev server shows cargo's progress as it happens.
+StreamRunner = Callable[
+    [Sequence[str], Path, Mapping[str, str], LineSink], subprocess.CompletedProcess[str]
+]
 
 CDYLIB_FIX = '[lib] crate-type = ["cdylib", "rlib"]'
 
@@ -31,6 +38,88 @@ def run_captured(
     return subprocess.run(
         list(args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
     )
+
+
+def run_streaming(
+    args: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    on_line: LineSink,
+    *,
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """run_captured, but stdout lines reach `on_line` as they come.
+
+    `on_start` gets the process, so a server shutting down can stop a build mid-way.
+    """
+    proc = subprocess.Popen(
+        list(args),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if on_start is not None:
+        on_start(proc)
+    stdout, stderr = proc.stdout, proc.stderr
+    if stdout is None or stderr is None:  # pragma: no cover - both are pipes above
+        raise RuntimeError("subprocess pipes missing")
+    stderr_lines: list[str] = []
+    # stderr is drained on its own thread: a full stderr pipe would stall cargo, and then
+    # stdout, and this loop with it.
+    drain = threading.Thread(target=lambda: stderr_lines.extend(stderr), daemon=True)
+    drain.start()
+    stdout_lines: list[str] = []
+    with stdout, stderr:
+        for line in stdout:
+            stdout_lines.append(line)
+            on_line(line.rstrip("\n"))
+        returncode = proc.wait()
+        drain.join()
+    return subprocess.CompletedProcess(
+        list(args), returncode, "".join(stdout_lines), "".join(stderr_lines)
+    )
+
+
+# Cargo's own status lines ("   Compiling foo v0.1.0", right-aligned verbs). The dev server
+# shows progress from the JSON messages instead; what is left is what rustc has to say.
+_CARGO_STATUS = re.compile(
+    r"^\s+(Compiling|Checking|Fresh|Finished|Blocking|Running|Updating|Downloading|"
+    r"Downloaded|Locking|Adding|Removing|Unpacking|Building|Dirty|Documenting)\s"
+)
+
+
+# rustc says this for every crate built with the shared-memory flags: it is about the flags,
+# never about the user's code, and would bury their own warnings.
+_FLAG_WARNING = "warning: unstable feature specified for `-Ctarget-feature`: `atomics`"
+_DIAGNOSTIC = re.compile(r"^(warning|error)(\[\w+\])?: ")
+_SUMMARY = re.compile(r"^warning: `[^`]+` \([\w ]+\) generated \d+ warnings?")
+
+
+def cargo_diagnostics(stderr: str) -> str:
+    """Cargo's stderr without its progress lines and the flags' own warning: what rustc has
+    to say about the code (colours kept)."""
+    kept: list[str] = []
+    skipping = False
+    for line in stderr.splitlines():
+        plain = ansi.plain(line)
+        if skipping:
+            skipping = bool(plain.strip())  # the warning's block ends at a blank line
+            continue
+        if plain.startswith(_FLAG_WARNING):
+            skipping = True
+        elif not _CARGO_STATUS.match(plain):
+            kept.append(line)
+    real = [
+        line
+        for line in kept
+        if _DIAGNOSTIC.match(ansi.plain(line)) and not _SUMMARY.match(ansi.plain(line))
+    ]
+    if not real:
+        # "`demo` (lib) generated 1 warning" only counted the flags' warning.
+        kept = [line for line in kept if not _SUMMARY.match(ansi.plain(line))]
+    return "\n".join(kept).strip("\n")
 
 
 class BuildError(WbspawnError):
@@ -50,6 +139,8 @@ class BuildResult:
     duration_s: float
     cargo_s: float
     bindgen_s: float
+    # rustc's warnings (rendered, with colours) when the build succeeded with some.
+    diagnostics: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,10 +152,11 @@ class CrateInfo:
 
 
 def cache_key(config: Config, crate_name: str) -> str:
-    # One target dir per app and profile: RUSTFLAGS and build-std make the target dir
-    # expensive to rebuild, and sharing it across apps or profiles would thrash it.
-    digest = hashlib.sha256(str(config.app_dir).encode()).hexdigest()[:12]
-    return f"{crate_name}-{digest}-{config.profile}"
+    # One target dir per app (named by its crate) and profile: RUSTFLAGS and build-std make
+    # a target dir expensive to fill, and mixing profiles would thrash it. Not keyed by the
+    # app's path: a copy of an app (a test fixture, a second checkout) reuses the built std
+    # and its dependencies, and cargo keeps each path's own crates apart by package id.
+    return f"{crate_name}-{config.profile}"
 
 
 def target_dir(config: Config, crate_name: str) -> Path:
@@ -75,7 +167,16 @@ def output_dir(config: Config, crate_name: str) -> Path:
     return config.cache_dir / "out" / cache_key(config, crate_name) / "pkg"
 
 
-def build(config: Config, toolchain: Toolchain, *, run: Runner = run_captured) -> BuildResult:
+def build(
+    config: Config,
+    toolchain: Toolchain,
+    *,
+    run: Runner = run_captured,
+    on_cargo_line: LineSink | None = None,
+    stream: StreamRunner = run_streaming,
+) -> BuildResult:
+    """Build the app. With `on_cargo_line`, cargo runs through `stream` and its JSON messages
+    reach the callback while it runs; without, every tool runs through `run`."""
     started = time.monotonic()
     env = toolchain.subprocess_env()
     for name in flags.OVERRIDING_ENV:
@@ -84,7 +185,9 @@ def build(config: Config, toolchain: Toolchain, *, run: Runner = run_captured) -
     crate = read_crate_info(config.app_dir, toolchain, env, run=run)
 
     cargo_started = time.monotonic()
-    wasm = cargo_build(config, toolchain, crate, env, run=run)
+    wasm, diagnostics = cargo_build(
+        config, toolchain, crate, env, run=run, on_line=on_cargo_line, stream=stream
+    )
     cargo_s = time.monotonic() - cargo_started
 
     bindgen_started = time.monotonic()
@@ -103,6 +206,7 @@ def build(config: Config, toolchain: Toolchain, *, run: Runner = run_captured) -
         duration_s=time.monotonic() - started,
         cargo_s=cargo_s,
         bindgen_s=bindgen_s,
+        diagnostics=diagnostics,
     )
 
 
@@ -112,19 +216,34 @@ def read_crate_info(
     manifest = app_dir / "Cargo.toml"
     if not manifest.is_file():
         raise WbspawnError(f"no Cargo.toml in {app_dir}: pass the directory of a Rust crate")
-    proc = run(
-        [str(toolchain.cargo), "metadata", "--format-version", "1", "--no-deps"], app_dir, env
-    )
+    metadata = read_metadata(app_dir, toolchain, env, deps=False, run=run)
+    return crate_info_from_metadata(metadata, manifest)
+
+
+def read_metadata(
+    app_dir: Path,
+    toolchain: Toolchain,
+    env: Mapping[str, str],
+    *,
+    deps: bool,
+    run: Runner = run_captured,
+) -> dict[str, Any]:
+    """`cargo metadata` for the crate in app_dir; with `deps`, every package it depends on."""
+    manifest = app_dir / "Cargo.toml"
+    args = [str(toolchain.cargo), "metadata", "--format-version", "1"]
+    if not deps:
+        args.append("--no-deps")
+    proc = run(args, app_dir, env)
     if proc.returncode != 0:
         raise BuildError(
             f"`cargo metadata` failed in {app_dir}: fix {manifest} (errors above)",
             proc.stderr,
         )
     try:
-        metadata = json.loads(proc.stdout)
+        metadata: dict[str, Any] = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
         raise BuildError(f"`cargo metadata` printed invalid JSON ({exc})", proc.stderr) from exc
-    return crate_info_from_metadata(metadata, manifest)
+    return metadata
 
 
 def crate_info_from_metadata(metadata: dict[str, Any], manifest: Path) -> CrateInfo:
@@ -171,18 +290,24 @@ def cargo_build(
     env: Mapping[str, str],
     *,
     run: Runner = run_captured,
-) -> Path:
-    """Build the lib for wasm; the path of the .wasm cargo reports."""
+    on_line: LineSink | None = None,
+    stream: StreamRunner = run_streaming,
+) -> tuple[Path, str]:
+    """Build the lib for wasm: the .wasm cargo reports, and rustc's warnings."""
     build_env = {
         **env,
         **flags.build_env(),
         "CARGO_TARGET_DIR": str(target_dir(config, crate.name)),
     }
     args = [str(toolchain.cargo), *flags.cargo_build_args(release=config.release)]
-    proc = run(args, config.app_dir, build_env)
+    if on_line is None:
+        proc = run(args, config.app_dir, build_env)
+    else:
+        proc = stream(args, config.app_dir, build_env, on_line)
     if proc.returncode != 0:
         raise BuildError(
-            f"cargo build failed for {crate.name} (rustc's errors are above)", proc.stderr
+            f"cargo build failed for {crate.name} (rustc's errors are above)",
+            cargo_diagnostics(proc.stderr),
         )
     wasm = wasm_artifact(proc.stdout, crate)
     if wasm is None:
@@ -191,7 +316,7 @@ def cargo_build(
             f"builds a cdylib (`{CDYLIB_FIX}`)",
             proc.stderr,
         )
-    return wasm
+    return wasm, cargo_diagnostics(proc.stderr)
 
 
 def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:

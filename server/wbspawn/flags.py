@@ -38,8 +38,10 @@ def cargo_build_args(*, release: bool) -> list[str]:
     if release:
         args.append("--release")
     # Cargo renders rustc's diagnostics to stderr (kept for the user) and writes only
-    # machine-readable artifact messages to stdout (parsed for the .wasm path).
-    args.append("--message-format=json-render-diagnostics")
+    # machine-readable artifact messages to stdout (parsed for the .wasm path and progress).
+    # Colours always: stderr is a pipe, and the overlay shows them (ansi.py); a terminal that
+    # is not a tty gets them stripped. Not part of cargo's fingerprint: no rebuild.
+    args += ["--message-format=json-render-diagnostics", "--color=always"]
     return args
 
 
