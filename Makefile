@@ -1,5 +1,6 @@
 # wbspawn: `make serve` shows the demo, `make test` runs every check. Both set up first.
-.PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean
+.PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean \
+	bench bench-runtime
 
 VENV := .venv/bin
 # Debian's compiler first for wasm builds (see docs/architecture.md, "Toolchain").
@@ -23,9 +24,10 @@ test-python:
 lint: lint-python lint-rust lint-wasm
 
 lint-python:
-	$(VENV)/ruff check server tests
-	$(VENV)/ruff format --check server tests
+	$(VENV)/ruff check server tests bench
+	$(VENV)/ruff format --check server tests bench
 	$(VENV)/mypy
+	$(VENV)/mypy bench
 
 lint-rust:
 	cargo fmt --all --check
@@ -36,10 +38,16 @@ lint-wasm:
 	$(WASM_ENV) cargo clippy --workspace --target wasm32-unknown-unknown \
 		-Zbuild-std=std,panic_abort --target-dir target/wasm-clippy -- -D warnings
 
+# Measurements, not tests: numbers for the README (bench/results.json).
+bench: bench-runtime
+
+bench-runtime: setup
+	$(VENV)/python bench/runtime.py
+
 fmt:
 	cargo fmt --all
-	$(VENV)/ruff format server tests
-	$(VENV)/ruff check --fix server tests
+	$(VENV)/ruff format server tests bench
+	$(VENV)/ruff check --fix server tests bench
 
 clean:
 	cargo clean

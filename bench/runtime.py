@@ -97,120 +97,130 @@ def bench_app(packages: dict[str, Path]) -> ASGIApp:
     return HeadersMiddleware(Starlette(routes=routes), ISOLATION_HEADERS)
 
 
+# Calls an export of the page's bench app; never throws, never waits past the timeout.
+CALL_JS = """async ([name, args, ms]) => Promise.race([
+    window.bench.call(name, ...args).then(
+        (value) => ({ ok: true, value }),
+        (error) => ({ ok: false, error: String(error) })),
+    new Promise((resolve) => setTimeout(
+        () => resolve({ ok: false, error: `no answer within ${ms / 1000} s` }), ms)),
+])"""
+
+
+class Failed(Exception):
+    """A measurement that could not finish; its message goes in the table."""
+
+
+class Session:
+    """One fresh page (fresh wasm memory) with one runtime's bench app started."""
+
+    def __init__(self, browser: Browser, url: str) -> None:
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.page.goto(url)
+        self.page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=60_000)
+        if self.page.get_attribute("html", "data-wbspawn-status") != "pass":
+            detail = self.page.get_attribute("html", "data-wbspawn-detail")
+            self.context.close()
+            raise Failed(f"did not start: {detail}")
+
+    def call(self, name: str, *args: Any, timeout_s: float = 120) -> Any:
+        outcome = self.page.evaluate(CALL_JS, [name, list(args), timeout_s * 1000])
+        if not outcome["ok"]:
+            raise Failed(f"{name}: {outcome['error']}")
+        return outcome["value"]
+
+    def close(self) -> None:
+        self.context.close()
+
+
 class Driver:
-    """Opens a fresh page per measurement and calls the bench app's exports."""
+    """Runs each measurement on a fresh page; records a failure instead of stopping."""
 
-    def __init__(self, browser: Browser, base_url: str) -> None:
-        self.browser, self.base_url = browser, base_url
+    def __init__(self, browser: Browser, base_url: str, runtime: str) -> None:
+        self.browser, self.base_url, self.runtime = browser, base_url, runtime
+        self.results: dict[str, Any] = {}
 
-    def measure(
-        self, runtime: str, calls: Sequence[tuple[str, list[Any]]], *, timeout_s: float, query: str = ""
-    ) -> list[Any] | str:
-        """Runs the calls in order on one fresh page; their values, or why it failed."""
-        context = self.browser.new_context()
+    def measure(self, key: str, run: Callable[[Session], dict[str, Any]], query: str = "") -> None:
         try:
-            page = context.new_page()
-            page.goto(f"{self.base_url}?runtime={runtime}&{query}")
-            page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=60_000)
-            if page.get_attribute("html", "data-wbspawn-status") != "pass":
-                return f"did not start: {page.get_attribute('html', 'data-wbspawn-detail')}"
-            values = []
-            for name, args in calls:
-                outcome = page.evaluate(
-                    """async ([name, args, ms]) => Promise.race([
-                        window.bench.call(name, ...args).then(
-                            (value) => ({ ok: true, value }),
-                            (error) => ({ ok: false, error: String(error) })),
-                        new Promise((resolve) => setTimeout(
-                            () => resolve({ ok: false, error: `no answer within ${ms / 1000} s` }), ms)),
-                    ])""",
-                    [name, args, timeout_s * 1000],
-                )
-                if not outcome["ok"]:
-                    return f"{name}: {outcome['error']}"
-                values.append(outcome["value"])
-            return values
-        finally:
-            context.close()
+            session = Session(self.browser, f"{self.base_url}?runtime={self.runtime}&{query}")
+        except Failed as failure:
+            self.results[key] = {"error": str(failure)}
+        else:
+            try:
+                self.results[key] = run(session)
+            except Failed as failure:
+                self.results[key] = {"error": str(failure)}
+            finally:
+                session.close()
+        print(f"  {self.runtime:8} {key:12} {self.results[key]}", file=sys.stderr, flush=True)
 
 
-def run_measurements(driver: Driver, runtime: str, quick: bool) -> dict[str, Any]:
-    peer = runtime == "peer"
-    scale = 0.25 if quick else 1.0
-    n = lambda full: max(1, int(full * scale))  # noqa: E731
-    out: dict[str, Any] = {}
-
-    def record(key: str, outcome: list[Any] | str, make: Callable[[list[Any]], dict[str, Any]]) -> None:
-        out[key] = {"error": outcome} if isinstance(outcome, str) else make(outcome)
-        print(f"  {runtime:8} {key:12} {out[key]}", file=sys.stderr, flush=True)
-
-    cold = driver.measure(runtime, [("bench_cold", [n(10 if peer else 40), 40])], timeout_s=300, query=COLD_QUERY)
-    record("cold", cold, lambda v: {"p50_ms": percentile(v[0], 50) / 1000, "p95_ms": percentile(v[0], 95) / 1000, "samples": len(v[0])})
-
-    warm = driver.measure(runtime, [("bench_warm", [n(10 if peer else 2000), 1 if peer else 100])], timeout_s=300)
-    record("warm", warm, lambda v: {"p50_us": percentile(v[0], 50), "p95_us": percentile(v[0], 95), "samples": len(v[0])})
-
-    sequential = driver.measure(runtime, [("bench_sequential", [1000])], timeout_s=120)
-    record("seq1000", sequential, lambda v: {"ms": v[0]})
-
-    burst = driver.measure(runtime, [("bench_burst", [64])], timeout_s=120)
-    record("burst64", burst, lambda v: {"ms": v[0]})
-
-    pingpong = driver.measure(runtime, [("bench_ping_pong", [n(2000), 100])], timeout_s=120)
-    record("pingpong", pingpong, lambda v: {"p50_us": percentile(v[0], 50), "p95_us": percentile(v[0], 95)})
-
-    reps = 2 if quick else 3
-    mandel_calls = [("bench_mandelbrot", [t, 1200, 256]) for _ in range(reps) for t in (1, 2, 4)]
-    mandel = driver.measure(runtime, mandel_calls, timeout_s=120)
-
-    def speedups(values: list[Any]) -> dict[str, Any]:
-        best = {t: min(v[0] for (name, (tt, *_)), v in zip(mandel_calls, values, strict=True) if tt == t) for t in (1, 2, 4)}
-        checksums = {v[1] for v in values}
-        return {
-            "ms": best,
-            "speedup": {t: best[1] / best[t] for t in (1, 2, 4)},
-            "checksums_agree": len(checksums) == 1,
-        }
-
-    record("mandelbrot", mandel, speedups)
-
-    # Memory per 1,000 spawns, in chunks of 100 so a runtime that runs out of memory still
-    # tells how far it got and at what rate.
-    out["memory"] = memory_growth(driver, runtime)
-    print(f"  {runtime:8} {'memory':12} {out['memory']}", file=sys.stderr, flush=True)
-    return out
+def latency(samples: list[float], unit: str, scale: float = 1.0) -> dict[str, Any]:
+    return {
+        f"p50_{unit}": percentile(samples, 50) * scale,
+        f"p95_{unit}": percentile(samples, 95) * scale,
+        "samples": len(samples),
+    }
 
 
-def memory_growth(driver: Driver, runtime: str) -> dict[str, Any]:
-    chunks: list[float] = []
-    sizes: list[float] = []
+def run_measurements(driver: Driver, quick: bool) -> dict[str, Any]:
+    peer = driver.runtime == "peer"
+
+    def n(full: int) -> int:
+        return max(2, int(full * (0.25 if quick else 1.0)))
+
+    driver.measure(
+        "cold",
+        lambda s: latency(
+            s.call("bench_cold", n(10 if peer else 40), 40, timeout_s=300), "ms", 1e-3
+        ),
+        query=COLD_QUERY,
+    )
+    driver.measure(
+        "warm",
+        lambda s: latency(s.call("bench_warm", n(10 if peer else 2000), 1 if peer else 100), "us"),
+    )
+    driver.measure("seq1000", lambda s: {"ms": s.call("bench_sequential", 1000)})
+    driver.measure("burst64", lambda s: {"ms": s.call("bench_burst", 64)})
+    driver.measure("pingpong", lambda s: latency(s.call("bench_ping_pong", n(2000), 100), "us"))
+    driver.measure("mandelbrot", lambda s: mandelbrot(s, reps=2 if quick else 3))
+    driver.measure("memory", memory_growth)
+    return driver.results
+
+
+def mandelbrot(session: Session, reps: int) -> dict[str, Any]:
+    """Best of `reps` runs at 1, 2 and 4 threads, interleaved so drift hits all alike."""
+    best: dict[int, float] = {}
+    checksums = set()
+    for _ in range(reps):
+        for threads in (1, 2, 4):
+            ms, checksum = session.call("bench_mandelbrot", threads, 1200, 256)
+            best[threads] = min(ms, best.get(threads, math.inf))
+            checksums.add(checksum)
+    if len(checksums) != 1:
+        raise Failed(f"Mandelbrot checksums differ between thread counts: {checksums}")
+    return {"ms": best, "speedup": {t: best[1] / best[t] for t in best}}
+
+
+def memory_growth(session: Session) -> dict[str, Any]:
+    """Memory per 1,000 spawns, in chunks of 100: a runtime that runs out of memory still
+    tells how far it got, at what rate, and how fast it spawned until then."""
+    sizes = [session.call("memory_bytes")]
+    chunk_ms: list[float] = []
     error = None
-    context = driver.browser.new_context()
-    try:
-        page = context.new_page()
-        page.goto(f"{driver.base_url}?runtime={runtime}")
-        page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=60_000)
-        call = """async ([name, args]) => Promise.race([
-            window.bench.call(name, ...args).then((value) => ({ ok: true, value }),
-                                                  (error) => ({ ok: false, error: String(error) })),
-            new Promise((resolve) => setTimeout(() => resolve({ ok: false, error: "no answer within 60 s" }), 60000)),
-        ])"""
-        sizes.append(page.evaluate(call, ["memory_bytes", []])["value"])
-        for _ in range(10):
-            outcome = page.evaluate(call, ["bench_sequential", [100]])
-            if not outcome["ok"]:
-                error = outcome["error"]
-                break
-            chunks.append(outcome["value"])
-            sizes.append(page.evaluate(call, ["memory_bytes", []])["value"])
-    finally:
-        context.close()
-    spawns = 100 * len(chunks)
-    grown = (sizes[-1] - sizes[0]) / MIB if sizes else 0.0
-    result: dict[str, Any] = {"spawns": spawns, "grown_mib": grown}
+    for _ in range(10):
+        try:
+            chunk_ms.append(session.call("bench_sequential", 100, timeout_s=60))
+        except Failed as failure:
+            error = str(failure)
+            break
+        sizes.append(session.call("memory_bytes"))
+    spawns = 100 * len(chunk_ms)
+    result: dict[str, Any] = {"spawns": spawns, "grown_mib": (sizes[-1] - sizes[0]) / MIB}
     if spawns:
-        result["mib_per_1000"] = grown / spawns * 1000
-        result["ms_per_spawn"] = sum(chunks) / spawns
+        result["mib_per_1000"] = result["grown_mib"] / spawns * 1000
+        result["ms_per_spawn"] = sum(chunk_ms) / spawns
     if error:
         result["error"] = f"failed after {spawns} spawns: {error}"
     return result
@@ -232,82 +242,90 @@ def chromium_version(path: str) -> str:
     return proc.stdout.strip() or "unknown"
 
 
+def lookup(results: dict[str, Any], *keys: Any) -> float | None:
+    value: Any = results
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value)
+
+
+class Row:
+    """One line of the table: a value per runtime and the issue's target for it."""
+
+    def __init__(
+        self,
+        measure: str,
+        path: tuple[Any, ...],
+        unit: str,
+        target: str = "",
+        met: Callable[[float, float | None], bool] | None = None,
+    ) -> None:
+        self.measure, self.path, self.unit, self.target, self.met = measure, path, unit, target, met
+
+    def evaluate(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        ours = lookup(results["wbspawn"], *self.path)
+        peer = lookup(results["peer"], *self.path)
+        note = ""
+        if self.path == ("seq1000", "ms") and peer is None:
+            # The peer could not finish 1,000 spawns: estimate from its rate before it failed.
+            rate = lookup(results["peer"], "memory", "ms_per_spawn")
+            if rate is not None:
+                peer, note = 1000 * rate, " (est.)"
+        ratio = peer / ours if ours and peer and self.unit in ("ms", "us") else None
+        met = self.met(ours, peer) if self.met and ours is not None else None
+        return {
+            "measure": self.measure,
+            "wbspawn": ours,
+            "peer": peer,
+            "peer_note": note,
+            "unit": self.unit,
+            "peer_over_wbspawn": ratio,
+            "target": self.target,
+            "met": met,
+        }
+
+
+ROWS = [
+    Row("cold spawn+join p50", ("cold", "p50_ms"), "ms", ">= 5x faster than peer",
+        lambda o, p: p is not None and p / o >= 5),
+    Row("cold spawn+join p95", ("cold", "p95_ms"), "ms"),
+    Row("warm spawn+join p50", ("warm", "p50_us"), "us", "< 200 us", lambda o, p: o < 200),
+    Row("warm spawn+join p95", ("warm", "p95_us"), "us"),
+    Row("1,000 sequential spawn+join", ("seq1000", "ms"), "ms", ">= 50x faster than peer",
+        lambda o, p: p is not None and p / o >= 50),
+    Row("spawn 64 at once, join all", ("burst64", "ms"), "ms"),
+    Row("channel round trip p50", ("pingpong", "p50_us"), "us", "< 30 us", lambda o, p: o < 30),
+    Row("Mandelbrot speed-up, 2 threads", ("mandelbrot", "speedup", 2), "x", ">= 1.8x",
+        lambda o, p: o >= 1.8),
+    Row("Mandelbrot speed-up, 4 threads", ("mandelbrot", "speedup", 4), "x"),
+    Row("memory growth per 1,000 spawns", ("memory", "mib_per_1000"), "MiB", "< 64 MiB",
+        lambda o, p: o < 64),
+]  # fmt: skip
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "failed"
     return f"{value:,.3g} {unit}" if value < 100 else f"{value:,.0f} {unit}"
 
 
-def summarize(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    ours, peer = results["wbspawn"], results["peer"]
-
-    def get(r: dict[str, Any], *keys: Any) -> float | None:
-        value: Any = r
-        for key in keys:
-            if not isinstance(value, dict) or key not in value:
-                return None
-            value = value[key]
-        return float(value)
-
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return b / a if a and b else None
-
-    # The peer's 1,000 spawns, if it could not finish them, estimated from its rate before
-    # failing (memory run), and marked as such.
-    peer_seq = get(peer, "seq1000", "ms")
-    peer_seq_note = ""
-    if peer_seq is None and get(peer, "memory", "ms_per_spawn"):
-        peer_seq = 1000 * (get(peer, "memory", "ms_per_spawn") or 0)
-        peer_seq_note = " (est.)"
-    rows = [
-        ("cold spawn+join p50", get(ours, "cold", "p50_ms"), get(peer, "cold", "p50_ms"), "ms", "≥5× faster than peer", lambda o, p: ratio(o, p), 5.0),
-        ("cold spawn+join p95", get(ours, "cold", "p95_ms"), get(peer, "cold", "p95_ms"), "ms", "", lambda o, p: ratio(o, p), None),
-        ("warm spawn+join p50", get(ours, "warm", "p50_us"), get(peer, "warm", "p50_us"), "µs", "< 200 µs", lambda o, p: o, 200.0),
-        ("warm spawn+join p95", get(ours, "warm", "p95_us"), get(peer, "warm", "p95_us"), "µs", "", lambda o, p: None, None),
-        ("1,000 sequential spawn+join", get(ours, "seq1000", "ms"), peer_seq, "ms", "≥50× faster than peer", lambda o, p: ratio(o, p), 50.0),
-        ("spawn 64 at once, join all", get(ours, "burst64", "ms"), get(peer, "burst64", "ms"), "ms", "", lambda o, p: ratio(o, p), None),
-        ("channel round trip p50", get(ours, "pingpong", "p50_us"), get(peer, "pingpong", "p50_us"), "µs", "< 30 µs", lambda o, p: o, 30.0),
-        ("Mandelbrot speed-up, 2 threads", get(ours, "mandelbrot", "speedup", 2), get(peer, "mandelbrot", "speedup", 2), "×", "≥ 1.8×", lambda o, p: o, 1.8),
-        ("Mandelbrot speed-up, 4 threads", get(ours, "mandelbrot", "speedup", 4), get(peer, "mandelbrot", "speedup", 4), "×", "", lambda o, p: None, None),
-        ("memory growth per 1,000 spawns", get(ours, "memory", "mib_per_1000"), get(peer, "memory", "mib_per_1000"), "MiB", "< 64 MiB", lambda o, p: o, 64.0),
-    ]
-    table = []
-    for label, o, p, unit, target, judge, bound in rows:
-        verdict = judge(o, p)
-        met: bool | None = None
-        if bound is not None and verdict is not None:
-            lower_is_better = "<" in target
-            met = verdict < bound if lower_is_better else verdict >= bound
-        note = peer_seq_note if label.startswith("1,000") else ""
-        table.append(
-            {
-                "measure": label,
-                "wbspawn": o,
-                "peer": p,
-                "unit": unit,
-                "target": target,
-                "ratio": ratio(o, p) if unit in ("ms", "µs") else None,
-                "met": met,
-                "peer_note": note,
-            }
-        )
-    return table
-
-
 def print_table(table: list[dict[str, Any]], results: dict[str, dict[str, Any]]) -> None:
     print(f"\n| measure | wbspawn | {PEER} | peer / wbspawn | target | met |")
     print("|---|---|---|---|---|---|")
     for row in table:
-        ratio = f"{row['ratio']:,.1f}×" if row["ratio"] else ""
+        ratio = f"{row['peer_over_wbspawn']:,.1f}x" if row["peer_over_wbspawn"] else ""
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
+        ours, peer = fmt(row["wbspawn"], row["unit"]), fmt(row["peer"], row["unit"])
         print(
-            f"| {row['measure']} | {fmt(row['wbspawn'], row['unit'])} | "
-            f"{fmt(row['peer'], row['unit'])}{row['peer_note']} | {ratio} | {row['target']} | {met} |"
+            f"| {row['measure']} | {ours} | {peer}{row['peer_note']} | {ratio} "
+            f"| {row['target']} | {met} |"
         )
     for runtime, measures in results.items():
         for key, value in measures.items():
-            if isinstance(value, dict) and "error" in value:
-                print(f"- {runtime} {key}: {value['error']}")
+            if "error" in value:
+                print(f"- {runtime}, {key}: {value['error']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,14 +342,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with running(bench_app(packages)) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            driver = Driver(browser, url)
             for runtime in RUNTIMES:
                 print(f"bench: measuring {runtime}", file=sys.stderr, flush=True)
-                results[runtime] = run_measurements(driver, runtime, args.quick)
+                results[runtime] = run_measurements(Driver(browser, url, runtime), args.quick)
         finally:
             browser.close()
 
-    table = summarize(results)
+    table = [row.evaluate(results) for row in ROWS]
     print_table(table, results)
     report = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

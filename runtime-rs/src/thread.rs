@@ -467,7 +467,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.message(), "Box<dyn Any>");
         assert_eq!(err.into_payload().unwrap().downcast_ref::<u64>(), Some(&42));
-        assert!(shared.lock().is_err(), "the panicking thread's lock is poisoned");
+        assert!(
+            shared.lock().is_err(),
+            "the panicking thread's lock is poisoned"
+        );
     }
 
     #[test]

@@ -276,3 +276,46 @@ pub fn open_gate() {
     *GATE.lock().expect("gate poisoned") = true;
     GATE_OPENED.notify_all();
 }
+
+/// "unwind" or "abort": how this build handles panics.
+#[wasm_bindgen]
+pub fn panic_strategy() -> String {
+    if cfg!(panic = "unwind") {
+        "unwind"
+    } else {
+        "abort"
+    }
+    .to_string()
+}
+
+/// What a thread that panics while holding a lock leaves behind, in an unwinding build:
+/// `[join's message, the payload, "poisoned" if the lock was released poisoned]`.
+/// (When panics abort, the lock would stay locked forever: this refuses to try.)
+#[wasm_bindgen]
+pub fn panic_aftermath() -> Result<Vec<String>, JsValue> {
+    if !cfg!(panic = "unwind") {
+        return Err(JsValue::from_str(
+            "built with panic=abort: a lock held by a panicking thread stays locked",
+        ));
+    }
+    let shared = Arc::new(Mutex::new(0u32));
+    let held = Arc::clone(&shared);
+    let error = wbspawn::spawn(move || {
+        let _guard = held.lock().expect("fresh lock");
+        std::panic::panic_any(String::from("payload 7"));
+    })
+    .join()
+    .err()
+    .ok_or_else(|| JsValue::from_str("the thread did not panic"))?;
+    let message = error.message().to_string();
+    let payload = error
+        .into_payload()
+        .and_then(|payload| payload.downcast::<String>().ok())
+        .map_or_else(|| "no payload".to_string(), |payload| *payload);
+    let lock = if shared.lock().is_err() {
+        "poisoned"
+    } else {
+        "not poisoned"
+    };
+    Ok(vec![message, payload, lock.to_string()])
+}
