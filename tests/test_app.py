@@ -8,7 +8,11 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Scope
 
+from wbspawn.app import create_app
+from wbspawn.build import BuildResult
 from wbspawn.config import Config
+from wbspawn.inject import SNIPPET
+from wbspawn.reload import Hub
 
 ISOLATION = {
     "cross-origin-opener-policy": "same-origin",
@@ -93,7 +97,18 @@ def test_not_modified_is_isolated(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/missing.js", "/pkg/missing.js", "/_wbspawn/missing.js", "/_wbspawn/static/x.js"]
+    "path",
+    [
+        "/missing.js",
+        "/pkg/missing.js",
+        "/_wbspawn/missing.js",
+        "/_wbspawn/static/x.js",
+        "/missing.wasm",
+        "/pkg/missing_bg.wasm",
+        "/missing.css",
+        "/styles/missing.css",
+        "/missing.mjs",
+    ],
 )
 def test_missing_script_is_a_plain_404(client: TestClient, path: str) -> None:
     response = client.get(path)
@@ -162,7 +177,7 @@ def asgi_get(app: ASGIApp, path: str) -> tuple[int, dict[str, str], bytes]:
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [],
+        "headers": [(b"host", b"127.0.0.1:8000")],
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 5000),
     }
@@ -217,3 +232,108 @@ def test_app_favicon_when_it_has_one(client: TestClient, config: Config) -> None
     response = client.get("/favicon.ico")
     assert response.status_code == 200
     assert response.content == b"\0\0\1\0icon"
+
+
+# --- dev-server behaviour: caching, headers from the config, the reload client ----------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/pkg/demo.js", "/_wbspawn/app.json", "/_wbspawn/static/reload.js"]
+)
+def test_every_response_revalidates_with_an_etag(client: TestClient, path: str) -> None:
+    first = client.get(path)
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "no-cache"
+    etag = first.headers["etag"]
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.headers["etag"] == etag
+    assert again.headers["cache-control"] == "no-cache"
+    assert_isolated(again)
+
+
+def test_errors_are_not_cached_either(client: TestClient) -> None:
+    for response in (client.get("/missing.js"), client.post("/pkg/demo.js")):
+        assert response.headers["cache-control"] == "no-cache"
+
+
+def test_config_headers_and_coep(
+    crate_dir: Path, cache_dir: Path, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    config = Config(
+        app_dir=crate_dir,
+        cache_dir=cache_dir,
+        coep="credentialless",
+        headers=(("X-Frame-Options", "DENY"),),
+    )
+    client = TestClient(
+        create_app(config, build_output, runtime_js_dir=runtime_js_dir),
+        base_url="http://127.0.0.1:8000",
+    )
+    for response in (client.get("/pkg/demo.js"), client.get("/nope.js")):
+        assert response.headers["cross-origin-embedder-policy"] == "credentialless"
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.fixture
+def dev_client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> TestClient:
+    """The app as `wbspawn serve` makes it: with a Hub, so with the reload client."""
+    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    return TestClient(app, base_url="http://127.0.0.1:8000")
+
+
+def test_pages_get_the_reload_client(dev_client: TestClient, config: Config) -> None:
+    default = dev_client.get("/")
+    assert SNIPPET.decode() in default.text
+    assert default.headers["content-length"] == str(len(default.content))
+    (config.app_dir / "index.html").write_text("<html><head></head><body></body></html>")
+    (config.app_dir / "other.html").write_text("<p>no head</p>")
+    assert dev_client.get("/").text == (
+        f"<html><head>{SNIPPET.decode()}</head><body></body></html>"
+    )
+    assert dev_client.get("/other.html").text == f"<p>no head</p>{SNIPPET.decode()}"
+
+
+def test_only_pages_get_the_reload_client(dev_client: TestClient, config: Config) -> None:
+    (config.app_dir / "page.js").write_text("// </head>")
+    for path in ("/page.js", "/pkg/demo.js", "/_wbspawn/app.json", "/missing.html"):
+        assert SNIPPET not in dev_client.get(path).content
+
+
+def test_reload_client_assets(dev_client: TestClient) -> None:
+    script = dev_client.get("/_wbspawn/static/reload.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/_wbspawn/ws" in script.text
+    style = dev_client.get("/_wbspawn/static/overlay.css")
+    assert style.headers["content-type"].startswith("text/css")
+    assert ".ansi-fg-1" in style.text
+
+
+def test_without_a_hub_pages_are_served_as_they_are(client: TestClient) -> None:
+    assert SNIPPET not in client.get("/").content
+
+
+def test_before_the_first_good_build(config: Config, runtime_js_dir: Path) -> None:
+    app = create_app(config, lambda: None, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    meta = client.get("/_wbspawn/app.json")
+    assert meta.status_code == 503
+    assert meta.json() == {"error": "no successful build yet"}
+    assert client.get("/pkg/demo.js").status_code == 404
+    assert SNIPPET.decode() in client.get("/").text  # the page shows the errors
+
+
+def test_pkg_follows_the_current_build(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path, tmp_path: Path
+) -> None:
+    builds = [build_output]
+    app = create_app(config, lambda: builds[-1], runtime_js_dir=runtime_js_dir)
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert client.get("/pkg/demo.js").status_code == 200
+    renamed = tmp_path / "out2" / "pkg"
+    renamed.mkdir(parents=True)
+    (renamed / "other.js").write_text("// other\n")
+    builds.append(BuildResult(renamed, "other.js", "other_bg.wasm", "other", 0.0, 0.0, 0.0))
+    assert client.get("/_wbspawn/app.json").json() == {"pkg": "/pkg/other.js", "crate": "other"}
+    assert client.get("/pkg/other.js").text == "// other\n"
+    assert client.get("/pkg/demo.js").status_code == 404

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeTools
+from devserver import DevServer
 from wbspawn import assets
 from wbspawn.cli import main, serve_main
 from wbspawn.errors import WbspawnError
@@ -70,7 +71,7 @@ def test_busy_port(crate_dir: Path, fake_tools: FakeTools) -> None:
 
 def test_build_failure_prints_diagnostics_above(crate_dir: Path, fake_tools: FakeTools) -> None:
     env = {**fake_tools.env, "FAKE_CARGO_FAIL": "1"}
-    proc = wbspawn("serve", str(crate_dir), "--port", "0", env=env)
+    proc = wbspawn("serve", str(crate_dir), "--port", "0", "--no-watch", env=env)
     assert_one_error_line(proc, "cargo build failed for demo (rustc's errors are above)")
     above = proc.stderr.splitlines()[:-1]
     assert "error[E0425]: cannot find value `x` in this scope" in above
@@ -124,3 +125,126 @@ def test_serves_a_fake_build_until_ctrl_c(
         server.wait()
     assert "Traceback" not in stderr
     assert server.returncode == 130
+
+
+def test_port_0_picks_a_free_port_and_prints_it(crate_dir: Path, fake_tools: FakeTools) -> None:
+    server = DevServer(crate_dir, env=fake_tools.env, port=0)
+    try:
+        port = int(server.url.rsplit(":", 1)[1].rstrip("/"))
+        assert port > 0
+        assert server.url == f"http://127.0.0.1:{port}/"
+        with NO_PROXY.open(server.url + "_wbspawn/app.json", timeout=30) as response:
+            assert json.load(response)["crate"] == "demo"
+    finally:
+        assert server.stop() == 130
+    assert "Traceback" not in server.stderr
+
+
+def test_public_host_warns_about_secure_contexts(crate_dir: Path, fake_tools: FakeTools) -> None:
+    server = DevServer(crate_dir, "--host", "0.0.0.0", env=fake_tools.env)
+    try:
+        server.wait_for_line("warning: listening on 0.0.0.0")
+        assert "secure context" in server.stderr
+        assert "--allowed-host" in server.stderr
+        assert server.url.startswith("http://127.0.0.1:")
+    finally:
+        server.stop()
+
+
+def test_loopback_host_does_not_warn(crate_dir: Path, fake_tools: FakeTools) -> None:
+    server = DevServer(crate_dir, "--host", "localhost", env=fake_tools.env)
+    try:
+        assert "warning" not in server.stderr
+        assert server.url.startswith("http://localhost:")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--header", "nope"], "--header 'nope' is not a header: write it as 'Name: value'"),
+        (
+            ["--allowed-host", "http://x"],
+            "--allowed-host 'http://x' is not a host name: give a name or address without "
+            "port or scheme, e.g. myhost.local",
+        ),
+    ],
+)
+def test_bad_options_are_one_error_line(crate_dir: Path, args: list[str], message: str) -> None:
+    proc = wbspawn("serve", str(crate_dir), *args)
+    assert_one_error_line(proc, message)
+
+
+def test_bad_manifest_settings_are_one_error_line(crate_dir: Path) -> None:
+    manifest = crate_dir / "Cargo.toml"
+    manifest.write_text(manifest.read_text() + "\n[package.metadata.wbspawn]\nprot = 1\n")
+    proc = wbspawn("serve", str(crate_dir))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "[package.metadata.wbspawn]: unknown key 'prot'" in proc.stderr.splitlines()[-1]
+
+
+def test_manifest_port_is_used(
+    crate_dir: Path, fake_tools: FakeTools, unused_tcp_port: int
+) -> None:
+    manifest = crate_dir / "Cargo.toml"
+    manifest.write_text(
+        manifest.read_text() + f"\n[package.metadata.wbspawn]\nport = {unused_tcp_port}\n"
+    )
+    server = DevServer(crate_dir, env=fake_tools.env, port=unused_tcp_port)  # CLI agrees
+    server.stop()
+    # And without --port on the command line:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wbspawn", "serve", str(crate_dir)],
+        env=fake_tools.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == f"wbspawn: serving demo at http://127.0.0.1:{unused_tcp_port}/"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
+def test_bad_coep_is_a_usage_error() -> None:
+    proc = wbspawn("serve", ".", "--coep", "unsafe-none")
+    assert proc.returncode == 2
+    assert "invalid choice: 'unsafe-none'" in proc.stderr
+
+
+def test_help_lists_the_options() -> None:
+    proc = wbspawn("serve", "--help")
+    for option in (
+        "--host",
+        "--port",
+        "--release",
+        "--no-watch",
+        "--open",
+        "--header",
+        "--coep",
+        "--allowed-host",
+    ):
+        assert option in proc.stdout
+    assert "[package.metadata.wbspawn]" in proc.stdout
+    assert wbspawn("--help").stdout.count("serve") >= 1
+    for command in ("check", "doctor"):
+        assert command in wbspawn("--help").stdout
+
+
+@pytest.mark.parametrize("command", ["check", "doctor"])
+def test_other_commands_check_the_app_dir(command: str) -> None:
+    assert_one_error_line(wbspawn(command, "/nonexistent"), "no such directory: /nonexistent")
+
+
+def test_no_watch_still_serves(crate_dir: Path, fake_tools: FakeTools) -> None:
+    server = DevServer(crate_dir, "--no-watch", env=fake_tools.env)
+    try:
+        with NO_PROXY.open(server.url + "pkg/demo.js", timeout=30) as response:
+            assert response.status == 200
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -11,8 +12,14 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from wbspawn.app import IsolatedStarlette
-from wbspawn.headers import ISOLATION_HEADERS, HeadersMiddleware, isolation_headers
+from wbspawn.app import DevStarlette
+from wbspawn.config import Config
+from wbspawn.headers import (
+    ISOLATION_HEADERS,
+    HeadersMiddleware,
+    isolation_headers,
+    response_headers,
+)
 
 EXPECTED = {
     "cross-origin-opener-policy": "same-origin",
@@ -47,7 +54,9 @@ def test_every_response_is_isolated(path: str, status: int) -> None:
 
 
 def test_server_errors_are_isolated() -> None:
-    app = IsolatedStarlette(routes=[Route("/boom", boom)], headers=ISOLATION_HEADERS)
+    app = DevStarlette(
+        routes=[Route("/boom", boom)], headers=ISOLATION_HEADERS, hosts=("testserver",), inject=True
+    )
     response = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert response.status_code == 500
     assert_isolated(response)
@@ -76,3 +85,27 @@ def test_other_scopes_pass_through_untouched() -> None:
     scope: Scope = {"type": "websocket", "path": "/ws"}
     asyncio.run(HeadersMiddleware(inner)(scope, receive, send))
     assert seen == [(scope, send)]
+
+
+def test_dev_server_headers(tmp_path: Path) -> None:
+    headers = response_headers(Config(app_dir=tmp_path))
+    assert headers == {
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Embedder-Policy": "require-corp",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Cache-Control": "no-cache",
+    }
+
+
+def test_dev_server_headers_take_coep_and_extra_headers(tmp_path: Path) -> None:
+    config = Config(
+        app_dir=tmp_path,
+        coep="credentialless",
+        headers=(("X-Frame-Options", "DENY"), ("cache-control", "max-age=5")),
+    )
+    headers = response_headers(config)
+    assert headers["Cross-Origin-Embedder-Policy"] == "credentialless"
+    assert headers["X-Frame-Options"] == "DENY"
+    # --header replaces a default of the same name (whatever its case), never duplicates it.
+    assert headers["cache-control"] == "max-age=5"
+    assert "Cache-Control" not in headers

@@ -2,6 +2,7 @@
 
 URL layout (first match wins):
 
+    /_wbspawn/ws           the reload websocket (reload.py), when serving with a Hub
     /_wbspawn/app.json     {"pkg": "/pkg/<js_name>", "crate": "<package name>"}
     /_wbspawn/static/...   the default page (static/: index.html, default-app.js)
     /_wbspawn/...          the JS runtime (runtime-js/: bootstrap.js, workers, ...)
@@ -9,16 +10,23 @@ URL layout (first match wins):
     /                      APP_DIR/index.html, else the default page
     /...                   the app's own web files under APP_DIR
 
-Every response carries the cross-origin isolation headers (headers.py). A missing file
-is a plain-text 404, never an HTML fallback: a browser that asked for a script must not
-get a page back ("MIME type text/html").
+Every response carries the cross-origin isolation headers and `Cache-Control: no-cache`
+(headers.py), and every 200 an ETag (etag.py). A missing file is a plain-text 404, never
+an HTML fallback: a browser that asked for a script must not get a page back ("MIME type
+text/html"). Only Host names on the allow-list are answered (hosts.py). With a Hub, every
+HTML page gets the reload client (inject.py).
+
+Middleware, outermost first: headers, hosts, ETag, injection, then starlette's own
+(error handler, routes). Headers sit outside starlette's error handler so that a 500 is
+isolated too.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +35,22 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wbspawn import assets
 from wbspawn.build import BuildResult
 from wbspawn.config import Config
-from wbspawn.headers import ISOLATION_HEADERS, HeadersMiddleware
+from wbspawn.etag import EtagMiddleware
+from wbspawn.headers import HeadersMiddleware, response_headers
+from wbspawn.hosts import HostsMiddleware, allowed_hosts
+from wbspawn.inject import InjectMiddleware
+from wbspawn.reload import WS_PATH, Hub
+
+# The build being served: a fixed one, or the dev loop's last good build (None before the
+# first good build, while the page shows the first build's errors).
+CurrentBuild = Callable[[], BuildResult | None]
 
 # Set explicitly: Python's mimetypes differs between versions and platforms (3.11 has no
 # .wasm), and WebAssembly.instantiateStreaming() rejects anything but application/wasm.
@@ -63,6 +79,13 @@ def _route_path(scope: Scope) -> str:
 
 class Files(StaticFiles):
     """StaticFiles that refuses dot segments and sets our MIME types and cache policy."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            # A websocket to a path under a files mount (StaticFiles would assert).
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await super().__call__(scope, receive, send)
 
     def get_path(self, scope: Scope) -> str:
         route_path = _route_path(scope)
@@ -130,41 +153,86 @@ class AppFiles(Files):
         return self.file_response(full_path, stat_result, scope)
 
 
-class IsolatedStarlette(Starlette):
-    """Starlette with the headers middleware outside its error handler.
+class PkgFiles(Files):
+    """wasm-bindgen's output of the build being served; nothing before the first good one."""
+
+    def __init__(self, current: CurrentBuild) -> None:
+        super().__init__(directory=None, check_dir=False)
+        self.current = current
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        # Asked per request: a rebuild may move the output (the crate was renamed).
+        result = self.current()
+        if result is None or path.startswith(("/", "\\")):
+            return "", None
+        directory = result.out_dir.resolve()
+        full_path = (directory / path).resolve()
+        if not full_path.is_relative_to(directory):
+            return "", None
+        try:
+            return str(full_path), full_path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return "", None
+
+
+class DevStarlette(Starlette):
+    """Starlette with the dev server's middleware outside its error handler.
 
     Middleware passed to Starlette(middleware=...) runs inside ServerErrorMiddleware, so
     a 500 would go out without the headers.
     """
 
-    def __init__(self, *, headers: Mapping[str, str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        headers: Mapping[str, str],
+        hosts: tuple[str, ...],
+        inject: bool,
+        **kwargs: Any,
+    ) -> None:
         self._extra_headers = dict(headers)
+        self._hosts = hosts
+        self._inject = inject
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return HeadersMiddleware(super().build_middleware_stack(), self._extra_headers)
+        app = super().build_middleware_stack()
+        if self._inject:
+            app = InjectMiddleware(app)
+        app = EtagMiddleware(app)
+        app = HostsMiddleware(app, self._hosts)
+        return HeadersMiddleware(app, self._extra_headers)
 
 
 def create_app(
     config: Config,
-    build_result: BuildResult,
+    build: BuildResult | CurrentBuild,
     *,
+    hub: Hub | None = None,
     runtime_js_dir: Path | None = None,
     static_dir: Path | None = None,
-    headers: Mapping[str, str] = ISOLATION_HEADERS,
+    headers: Mapping[str, str] | None = None,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
+    """The dev server's app. With a Hub: the reload websocket, and its client in every page."""
     runtime_js = assets.runtime_js_dir() if runtime_js_dir is None else runtime_js_dir
     static = assets.static_dir() if static_dir is None else static_dir
-    app_meta = {"pkg": f"/pkg/{build_result.js_name}", "crate": build_result.crate_name}
+    current: CurrentBuild = (lambda: build) if isinstance(build, BuildResult) else build
 
     async def app_json(request: Request) -> Response:
-        return JSONResponse(app_meta, headers={"cache-control": "no-cache"})
+        result = current()
+        if result is None:
+            return JSONResponse({"error": "no successful build yet"}, status_code=503)
+        return JSONResponse({"pkg": f"/pkg/{result.js_name}", "crate": result.crate_name})
 
-    routes = [
+    routes: list[Route | Mount | WebSocketRoute] = []
+    if hub is not None:
+        routes.append(WebSocketRoute(WS_PATH, hub.websocket))
+    routes += [
         Route("/_wbspawn/app.json", app_json, methods=["GET", "HEAD"]),
         Mount("/_wbspawn/static", app=Files(directory=static), name="wbspawn-static"),
         Mount("/_wbspawn", app=Files(directory=runtime_js), name="wbspawn-runtime"),
-        Mount("/pkg", app=Files(directory=build_result.out_dir), name="pkg"),
+        Mount("/pkg", app=PkgFiles(current), name="pkg"),
         Mount(
             "/",
             app=AppFiles(
@@ -175,4 +243,10 @@ def create_app(
             name="app",
         ),
     ]
-    return IsolatedStarlette(routes=routes, headers=headers)
+    return DevStarlette(
+        routes=routes,
+        headers=response_headers(config) if headers is None else headers,
+        hosts=allowed_hosts(config),
+        inject=hub is not None,
+        lifespan=lifespan,
+    )

@@ -14,6 +14,8 @@ from types import MappingProxyType
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wbspawn.config import Config
+
 
 def isolation_headers(coep: str = "require-corp") -> dict[str, str]:
     """COOP/COEP/CORP; `coep="credentialless"` is the other value browsers accept."""
@@ -26,6 +28,21 @@ def isolation_headers(coep: str = "require-corp") -> dict[str, str]:
 
 
 ISOLATION_HEADERS: Mapping[str, str] = MappingProxyType(isolation_headers())
+
+
+def response_headers(config: Config) -> dict[str, str]:
+    """What the dev server sets on every response: isolation, no-cache, then --header."""
+    headers = {
+        **isolation_headers(config.coep),
+        # Every response is revalidated (a cheap 304 with its ETag): a stale cached worker
+        # script next to a fresh wasm module fails in confusing ways.
+        "Cache-Control": "no-cache",
+    }
+    lower = {name.lower(): name for name in headers}
+    for name, value in config.headers:
+        headers.pop(lower.get(name.lower(), name), None)
+        headers[name] = value
+    return headers
 
 
 class HeadersMiddleware:

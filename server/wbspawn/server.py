@@ -1,27 +1,38 @@
-"""Running the dev server: build once, then serve with uvicorn.
+"""Running the dev server: watch, build, then serve with uvicorn while rebuilding.
 
-Never uvicorn --reload: it restarts the process, which drops every websocket and
-forgets the last good build.
+Everything runs in one process and one event loop: the watcher, the rebuild scheduler
+(its builds on a worker thread) and uvicorn. Never uvicorn --reload: it restarts the
+process, which drops every websocket and forgets the last good build.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import ipaddress
 import socket
-import sys
 import threading
-from collections.abc import Iterator
+import webbrowser
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from wbspawn import assets
 from wbspawn import toolchain as toolchain_mod
 from wbspawn.app import create_app
-from wbspawn.build import BuildResult, build
+from wbspawn.build import BuildError, build, read_metadata
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
+from wbspawn.hosts import WILDCARD_HOSTS
+from wbspawn.rebuild import Rebuilder
+from wbspawn.reload import Hub
+from wbspawn.terminal import Terminal
+from wbspawn.toolchain import Toolchain
+from wbspawn.watch import Watcher, WatchPlan, plan_from_metadata
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -48,6 +59,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise WbspawnError(
             f"cannot listen on {host}:{port} ({exc.strerror}): pass --host or --port"
         ) from exc
+    # Listening at once: a browser opened during the first build waits in the backlog for
+    # the page instead of being refused.
+    sock.listen(128)
     return sock
 
 
@@ -61,37 +75,117 @@ def url_for(host: str, sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
-def prepare(config: Config) -> tuple[Starlette, BuildResult]:
-    """Discover the toolchain, build the app crate and make the ASGI app."""
-    tc = toolchain_mod.discover()
-    result = build(config, tc)
-    return create_app(config, result), result
-
-
-def uvicorn_server(app: ASGIApp, config: Config) -> uvicorn.Server:
-    return uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning")
+def uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    # websockets' sans-I/O protocol: "auto" picks websockets' legacy one, which warns.
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
     )
 
 
-def serve(config: Config) -> None:
-    """Build, then serve until interrupted. Errors propagate as WbspawnError."""
+def is_wildcard(host: str) -> bool:
+    return host in WILDCARD_HOSTS
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def watch_plan(config: Config, toolchain: Toolchain, runtime_js: Path) -> WatchPlan:
+    """What to watch, from `cargo metadata` with deps; the app alone if that fails."""
+    metadata = None
+    try:
+        env = toolchain.subprocess_env()
+        metadata = read_metadata(config.app_dir, toolchain, env, deps=True)
+    except WbspawnError:
+        pass  # a broken Cargo.toml: the build reports it, and a fix replans
+    return plan_from_metadata(
+        config.app_dir, metadata, web_dirs=[runtime_js], ignored=[config.cache_dir]
+    )
+
+
+def serve(config: Config, terminal: Terminal | None = None) -> None:
+    """Build, then serve (and watch, rebuild, reload) until interrupted.
+
+    Errors before serving propagate as WbspawnError. With watching on, a failed first
+    build is served anyway: the page shows its errors, and the fix reloads it.
+    """
+    term = Terminal() if terminal is None else terminal
     sock = bind_socket(config.host, config.port)
     with sock:
-        print(
-            f"wbspawn: building {config.app_dir} ({config.profile}; the first build "
-            "compiles std and takes minutes)",
-            file=sys.stderr,
-            flush=True,
-        )
-        app, result = prepare(config)
-        print(
-            f"wbspawn: built {result.crate_name} in {result.duration_s:.1f}s "
-            f"(cargo {result.cargo_s:.1f}s, wasm-bindgen {result.bindgen_s:.1f}s)",
-            file=sys.stderr,
-        )
-        print(f"wbspawn: serving {result.crate_name} at {url_for(config.host, sock)}", flush=True)
-        uvicorn_server(app, config).run(sockets=[sock])
+        url = url_for(config.host, sock)
+        if not is_loopback(config.host):
+            term.warn(
+                f"listening on {config.host}: other machines can reach this server, but "
+                "browsers ignore COOP/COEP outside a secure context (https or localhost), "
+                "so threads only work from this machine or through https. Other machines "
+                "must use a name passed with --allowed-host."
+            )
+        toolchain = toolchain_mod.discover()
+        asyncio.run(_serve(config, toolchain, sock, url, term))
+
+
+async def _serve(
+    config: Config, toolchain: Toolchain, sock: socket.socket, url: str, term: Terminal
+) -> None:
+    hub = Hub()
+    rebuilder = Rebuilder(config, toolchain, hub, term, build)
+    runtime_js = assets.runtime_js_dir()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def stop() -> None:
+        rebuilder.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    if config.watch:
+        # Watching starts before the first build: an edit made while std compiles (minutes,
+        # the first time) is not lost, it makes one more build.
+        watcher = Watcher(lambda: watch_plan(config, toolchain, runtime_js), on_error=term.warn)
+        tasks.append(asyncio.create_task(_feed(watcher, rebuilder)))
+    try:
+        first = await rebuilder.build_now()
+    except BaseException:
+        await stop()
+        raise
+    if first is None:
+        error = rebuilder.last_error or WbspawnError("the first build failed")
+        # Compiler errors are served (the page shows them until fixed); a setup problem
+        # (not a crate, a missing tool) is the CLI's loud error.
+        if not config.watch or rebuilder.stopped or not isinstance(error, BuildError):
+            await stop()
+            raise error
+        term.line("serving the errors until a build succeeds: fix the code and save", "yellow")
+    if config.watch:
+        tasks.append(asyncio.create_task(rebuilder.run()))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # Shutdown, before uvicorn re-raises SIGINT/SIGTERM: no build outlives the server.
+        await stop()
+
+    app = create_app(config, rebuilder.current_build, hub=hub, lifespan=lifespan)
+    name = first.crate_name if first is not None else config.app_dir.name
+    term.serving(name, url)
+    if config.open_browser:
+        # A thread: some platforms' openers block until the browser exits.
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    server = uvicorn.Server(uvicorn_config(app, config.host, config.port))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await stop()
+
+
+async def _feed(watcher: Watcher, rebuilder: Rebuilder) -> None:
+    async for changes in watcher.batches():
+        rebuilder.handle(changes)
 
 
 @contextlib.contextmanager
@@ -101,7 +195,7 @@ def running(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
     For tests: port 0 picks a free port without a race.
     """
     sock = bind_socket(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, host, port))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="wbspawn-server", daemon=True
     )

@@ -1,16 +1,24 @@
 """A stand-in for `cargo metadata` and `cargo build` that runs in milliseconds.
 
-Reads the crate's Cargo.toml for the package name and crate types. Knobs (environment):
-FAKE_CARGO_FAIL=1 makes `build` fail with a rustc-style error; FAKE_CARGO_LOG=PATH
-appends one JSON line per call with the arguments and the build-relevant environment.
+Reads the crate's Cargo.toml for the package name, crate types and path dependencies.
+`build` fails with a coloured rustc-style error when src/lib.rs contains COMPILE_ERROR.
+Knobs (environment):
+
+    FAKE_CARGO_FAIL=1       `build` always fails that way
+    FAKE_CARGO_LOG=PATH     appends one JSON line per call: arguments, environment, cwd
+    FAKE_CARGO_GATE=PATH    `build` waits while PATH exists (to hold a build mid-way)
+    FAKE_CARGO_RUNNING=PATH exists while a build runs; a second build meanwhile fails
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 LOGGED_ENV = ("RUSTFLAGS", "RUSTC", "RUSTC_BOOTSTRAP", "CARGO_TARGET_DIR", "PATH")
@@ -28,7 +36,26 @@ def package_id(manifest: Path, name: str) -> str:
     return f"path+file://{manifest.parent}#{name}@0.1.0"
 
 
-def metadata() -> int:
+def path_dependencies(manifest: Path) -> list[dict[str, object]]:
+    data = tomllib.loads(manifest.read_text())
+    packages: list[dict[str, object]] = []
+    for dep_name, spec in data.get("dependencies", {}).items():
+        if isinstance(spec, dict) and "path" in spec:
+            dep_manifest = (manifest.parent / spec["path"]).resolve() / "Cargo.toml"
+            packages.append(
+                {
+                    "name": dep_name,
+                    "version": "0.1.0",
+                    "id": package_id(dep_manifest, dep_name),
+                    "manifest_path": str(dep_manifest),
+                    "source": None,
+                    "targets": [{"name": dep_name, "kind": ["lib"], "crate_types": ["lib"]}],
+                }
+            )
+    return packages
+
+
+def metadata(args: list[str]) -> int:
     manifest, name, lib_name, crate_types = crate()
     target = {"name": lib_name, "kind": crate_types, "crate_types": crate_types}
     package = {
@@ -36,18 +63,64 @@ def metadata() -> int:
         "version": "0.1.0",
         "id": package_id(manifest, name),
         "manifest_path": str(manifest),
+        "source": None,
         "targets": [target],
     }
-    print(json.dumps({"packages": [package], "workspace_root": str(manifest.parent), "version": 1}))
+    packages = [package]
+    if "--no-deps" not in args:
+        packages += path_dependencies(manifest)
+    result = {
+        "packages": packages,
+        "workspace_root": str(manifest.parent),
+        "target_directory": str(manifest.parent / "target"),
+        "version": 1,
+    }
+    print(json.dumps(result))
     return 0
 
 
+def compile_error(manifest: Path) -> bool:
+    if os.environ.get("FAKE_CARGO_FAIL"):
+        return True
+    lib = manifest.parent / "src" / "lib.rs"
+    return lib.is_file() and "COMPILE_ERROR" in lib.read_text()
+
+
+@contextlib.contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    marker = os.environ.get("FAKE_CARGO_RUNNING")
+    if not marker:
+        yield
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        print("fake cargo: two builds at once", file=sys.stderr)
+        raise SystemExit(3) from None
+    try:
+        yield
+    finally:
+        os.close(fd)
+        Path(marker).unlink()
+
+
 def build(args: list[str]) -> int:
+    with one_build_at_a_time():
+        gate = os.environ.get("FAKE_CARGO_GATE")
+        while gate and Path(gate).exists():
+            time.sleep(0.02)
+        return build_now(args)
+
+
+def build_now(args: list[str]) -> int:
     manifest, name, lib_name, _ = crate()
     print(f"   Compiling {name} v0.1.0 ({manifest.parent})", file=sys.stderr)
-    if os.environ.get("FAKE_CARGO_FAIL"):
-        print("error[E0425]: cannot find value `x` in this scope", file=sys.stderr)
-        print(" --> src/lib.rs:1:1", file=sys.stderr)
+    if compile_error(manifest):
+        print(
+            "\x1b[1m\x1b[91merror[E0425]\x1b[0m\x1b[1m: cannot find value `x` in this scope\x1b[0m",
+            file=sys.stderr,
+        )
+        print("\x1b[1m\x1b[94m --> \x1b[0msrc/lib.rs:1:1", file=sys.stderr)
         return 101
     profile = "release" if "--release" in args else "debug"
     out = Path(os.environ["CARGO_TARGET_DIR"]) / "wasm32-unknown-unknown" / profile
@@ -72,8 +145,11 @@ def main() -> int:
         env = {k: os.environ[k] for k in LOGGED_ENV if k in os.environ}
         with Path(log).open("a") as f:
             f.write(json.dumps({"args": args, "env": env, "cwd": str(Path.cwd())}) + "\n")
+    if args == ["--version"]:
+        print("cargo 1.96.0 (fake)")
+        return 0
     if args[:1] == ["metadata"]:
-        return metadata()
+        return metadata(args)
     if args[:1] == ["build"]:
         return build(args)
     print(f"fake cargo: unsupported {args}", file=sys.stderr)

@@ -1,0 +1,182 @@
+"""`wbspawn doctor [APP_DIR]`: is every tool the build and `check` need here, and which version.
+
+Each check is independent (one missing piece does not hide the others) and prints either
+what it found or what is missing and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from wbspawn import browser, toolchain
+from wbspawn.build import locked_wasm_bindgen_version, read_crate_info
+from wbspawn.errors import WbspawnError
+from wbspawn.terminal import Terminal
+from wbspawn.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _version(args: list[str], env: dict[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(
+            args, capture_output=True, text=True, timeout=30, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WbspawnError(f"`{' '.join(args)}` failed: {exc}") from exc
+    if proc.returncode != 0:
+        raise WbspawnError(f"`{' '.join(args)}` failed: {proc.stderr.strip()[:200]}")
+    return proc.stdout.strip()
+
+
+def check_compiler() -> tuple[Finding, Toolchain | None]:
+    try:
+        tc = toolchain.discover()
+    except WbspawnError as exc:
+        return Finding(
+            "compiler", False, "no toolchain that can build wasm threads", str(exc)
+        ), None
+    env = tc.subprocess_env()
+    try:
+        rustc = _version([str(tc.rustc), "--version"], env)
+        cargo = _version([str(tc.cargo), "--version"], env)
+    except WbspawnError as exc:
+        return Finding("compiler", False, str(exc), f"reinstall the toolchain: {SETUP_HINT}"), tc
+    kinds = {
+        "debian": "Debian's rustc-web",
+        "rustup-nightly": "rustup nightly",
+        "env": "WBSPAWN_CARGO/WBSPAWN_RUSTC",
+    }
+    detail = f"{rustc}, {cargo} ({kinds[tc.kind]}: {tc.rustc})"
+    return Finding("compiler", True, detail), tc
+
+
+def _sysroot(tc: Toolchain) -> Path:
+    return Path(_version([str(tc.rustc), "--print", "sysroot"], tc.subprocess_env()))
+
+
+def _std_fix(tc: Toolchain) -> str:
+    if tc.kind == "rustup-nightly":
+        return "run `rustup component add rust-src --toolchain nightly`"
+    return f"run `apt-get install rust-web-src` or {SETUP_HINT}"
+
+
+def check_std_sources(tc: Toolchain | None) -> Finding:
+    if tc is None:
+        return Finding("std sources", False, "no compiler to look for them with", SETUP_HINT)
+    try:
+        library = _sysroot(tc) / "lib" / "rustlib" / "src" / "rust" / "library"
+    except WbspawnError as exc:
+        return Finding("std sources", False, str(exc), _std_fix(tc))
+    if not library.is_dir():
+        # -Zbuild-std recompiles std with atomics: it needs the sources.
+        return Finding("std sources", False, f"{library} is missing", _std_fix(tc))
+    return Finding("std sources", True, str(library))
+
+
+def check_linker(tc: Toolchain | None) -> Finding:
+    fix = f"run `apt-get install lld-22` or {SETUP_HINT}"
+    if tc is None:
+        return Finding("wasm linker", False, "no compiler to look for it with", fix)
+    candidates: list[Path] = []
+    with contextlib.suppress(WbspawnError):
+        candidates += sorted((_sysroot(tc) / "lib" / "rustlib").glob("*/bin/rust-lld"))
+    if found := shutil.which("rust-lld", path=tc.path or None):
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.exists():
+            return Finding("wasm linker", True, str(candidate))
+    return Finding("wasm linker", False, "rust-lld not found", fix)
+
+
+def check_wasm_bindgen(tc: Toolchain | None, app_dir: Path | None) -> Finding:
+    required: str | None = None
+    note = ""
+    if app_dir is not None and tc is not None:
+        try:
+            crate = read_crate_info(app_dir, tc, tc.subprocess_env())
+            required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
+        except WbspawnError as exc:
+            note = f" (cannot read the app's Cargo.lock: {exc})"
+    pin = f" --version ={required}" if required else ""
+    fix = f"run `cargo install wasm-bindgen-cli{pin} --locked`"
+    try:
+        path = toolchain.find_wasm_bindgen(version=required)
+        found = toolchain.wasm_bindgen_version(path)
+    except WbspawnError as exc:
+        return Finding("wasm-bindgen", False, str(exc).split(":")[0] + note, fix)
+    if required is not None and found != required:
+        return Finding(
+            "wasm-bindgen",
+            False,
+            f"{found} ({path}) but {app_dir}'s Cargo.lock has wasm-bindgen {required}",
+            fix,
+        )
+    matches = ", matches Cargo.lock" if required else ""
+    return Finding("wasm-bindgen", True, f"{found} ({path}){matches}{note}")
+
+
+def check_chromium() -> Finding:
+    try:
+        path = browser.find_chromium()
+        version = browser.chromium_version(path)
+    except WbspawnError as exc:
+        return Finding("chromium", False, str(exc).split(":")[0], browser.INSTALL_HINT)
+    return Finding("chromium", True, f"{version} ({path})")
+
+
+def check_playwright() -> Finding:
+    if importlib.util.find_spec("playwright") is None:
+        return Finding(
+            "playwright", False, "the Python package is missing", "run `pip install wbspawn`"
+        )
+    from importlib.metadata import version
+
+    return Finding("playwright", True, f"{version('playwright')} (drives Chromium for check)")
+
+
+def diagnose(app_dir: Path | None = None) -> list[Finding]:
+    compiler, tc = check_compiler()
+    return [
+        compiler,
+        check_std_sources(tc),
+        check_linker(tc),
+        check_wasm_bindgen(tc, app_dir),
+        check_chromium(),
+        check_playwright(),
+    ]
+
+
+def report(findings: list[Finding], terminal: Terminal, write: Callable[[str], None]) -> int:
+    """Prints one line per finding (and its fix); 0 if all are ok, else 1."""
+    width = max(len(f.name) for f in findings)
+    for finding in findings:
+        mark = (
+            terminal.paint("ok     ", "green")
+            if finding.ok
+            else terminal.paint("MISSING", "red", "bold")
+        )
+        write(f"  {mark}  {finding.name.ljust(width)}  {finding.detail}")
+        if not finding.ok and finding.fix:
+            write(f"  {' ' * 7}  {' ' * width}  fix: {finding.fix}")
+    missing = [f.name for f in findings if not f.ok]
+    if missing:
+        write(
+            f"wbspawn doctor: {len(missing)} missing ({', '.join(missing)}); "
+            f"on Debian, `make setup` installs them all ({DEBIAN_PACKAGES} chromium)"
+        )
+        return 1
+    write("wbspawn doctor: everything the build and `wbspawn check` need is here")
+    return 0

@@ -1,0 +1,82 @@
+"""Injects the reload client into every HTML page the dev server returns.
+
+Pure ASGI and shaped like starlette's GZipMiddleware: it wraps `send`, buffers a 200
+`text/html` body, inserts one `<script>` tag and fixes `content-length`. Anything else
+(other types, errors, 304s, ranges, encoded bodies, websockets) passes through untouched.
+The tag has a constant length wherever it lands, so a HEAD response only needs its
+`content-length` raised, without reading a body it does not have.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+RELOAD_SCRIPT = "/_wbspawn/static/reload.js"
+
+# External module script, never inline: the page may have `script-src 'self'`.
+SNIPPET = f'<script type="module" src="{RELOAD_SCRIPT}"></script>'.encode()
+
+_HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
+_BODY_START = re.compile(rb"<body[\s>]", re.IGNORECASE)
+
+
+def insert_snippet(html: bytes, snippet: bytes = SNIPPET) -> bytes:
+    """Before `</head>`, else before `<body>`, else at the end (browsers run it there too)."""
+    match = _HEAD_END.search(html) or _BODY_START.search(html)
+    at = match.start() if match else len(html)
+    return html[:at] + snippet + html[at:]
+
+
+class InjectMiddleware:
+    def __init__(self, app: ASGIApp, snippet: bytes = SNIPPET) -> None:
+        self.app = app
+        self.snippet = snippet
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def inject(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                if _is_plain_html_page(message):
+                    start = message  # held until the body is complete
+                    return
+                await send(message)
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            headers = MutableHeaders(scope=start)
+            # Byte ranges of the file would not match the injected body.
+            if "accept-ranges" in headers:
+                del headers["accept-ranges"]
+            if scope["method"] == "HEAD":
+                length = int(headers.get("content-length", "0")) + len(self.snippet)
+            else:
+                body = insert_snippet(body, self.snippet)
+                length = len(body)
+            headers["content-length"] = str(length)
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, inject)
+
+
+def _is_plain_html_page(start: Message) -> bool:
+    headers = Headers(raw=start.get("headers", []))
+    return (
+        start["status"] == 200
+        and headers.get("content-type", "").lower().startswith("text/html")
+        and "content-encoding" not in headers
+    )

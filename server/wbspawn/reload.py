@@ -1,0 +1,193 @@
+"""The reload channel: one websocket at /_wbspawn/ws, and the state it reports.
+
+The dev loop publishes to a Hub; each socket subscribes with its own small buffer, so a slow
+or stuck browser tab never blocks the watcher or the builds (one that falls too far behind is
+closed, reconnects, and is told the current state). Messages are JSON objects tagged by
+"type" (docs/dev-server.md lists them):
+
+    hello         {"server": id, "build": n}  first on every connection
+    building      a build started
+    reload        reload the page (after a good build, or a changed HTML/JS file)
+    css           {"path": "/style.css"}: swap that stylesheet in place
+    build-failed  {"message", "diagnostics", "html", "locations"}: rustc's errors
+
+A connecting client gets `hello` and then the current state (`build-failed` if the last
+build failed, `building` if one runs), never a `reload`: connecting is not a reason to
+reload. The client reloads when it reconnects to a different server (`hello.server`
+changed: the server restarted) or a newer build (`hello.build` changed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from wbspawn import ansi
+from wbspawn.build import BuildResult
+
+WS_PATH = "/_wbspawn/ws"
+
+# Messages a subscriber may have waiting before it counts as stuck.
+BACKLOG = 64
+
+# rustc's location lines: "  --> src/lib.rs:12:5".
+_LOCATION = re.compile(r"^\s*--> (.+:\d+:\d+)\s*$", re.MULTILINE)
+
+Message = dict[str, Any]
+
+
+def failure_message(message: str, diagnostics: str) -> Message:
+    """`build-failed` for a failed build: rustc's text, as plain text and as coloured HTML."""
+    text = "\n".join(part for part in (diagnostics.rstrip(), f"wbspawn: {message}") if part)
+    plain = ansi.plain(text)
+    return {
+        "type": "build-failed",
+        "message": message,
+        "diagnostics": plain,
+        "html": ansi.to_html(text),
+        "locations": list(dict.fromkeys(_LOCATION.findall(plain))),
+    }
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.pending: deque[Message] = deque()
+        self.ready = asyncio.Event()
+        self.overflowed = False
+
+    def push(self, message: Message) -> None:
+        if len(self.pending) >= BACKLOG:
+            self.overflowed = True
+        else:
+            self.pending.append(message)
+        self.ready.set()
+
+
+class Hub:
+    """The dev loop's state, and its fan-out to every connected browser.
+
+    Methods are called on the event loop's thread (the first build runs there too).
+    """
+
+    def __init__(self) -> None:
+        self.server_id = uuid.uuid4().hex
+        self.generation = 0  # good builds so far: what the pages are running
+        self.building_now = False
+        self.failure: Message | None = None
+        self.subscribers: set[Subscriber] = set()
+
+    # --- publishing ---------------------------------------------------------------------
+
+    def publish(self, message: Message) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.push(message)
+
+    def building(self) -> None:
+        self.building_now = True
+        self.publish({"type": "building"})
+
+    def built(self, result: BuildResult, changed: Sequence[str] = ()) -> None:
+        self.building_now = False
+        self.failure = None
+        self.generation += 1
+        self.publish(
+            {
+                "type": "reload",
+                "reason": "build",
+                "paths": list(changed),
+                "build": {
+                    "generation": self.generation,
+                    "duration_s": round(result.duration_s, 3),
+                    "cargo_s": round(result.cargo_s, 3),
+                    "bindgen_s": round(result.bindgen_s, 3),
+                },
+            }
+        )
+
+    def failed(self, message: str, diagnostics: str) -> None:
+        self.building_now = False
+        self.failure = failure_message(message, diagnostics)
+        self.publish(self.failure)
+
+    def reload(self, paths: Sequence[str]) -> None:
+        self.publish({"type": "reload", "reason": "change", "paths": list(paths)})
+
+    def css(self, path: str) -> None:
+        self.publish({"type": "css", "path": path})
+
+    def state(self) -> list[Message]:
+        """What a client that connects now is told."""
+        messages: list[Message] = [
+            {"type": "hello", "server": self.server_id, "build": self.generation}
+        ]
+        if self.failure is not None:
+            messages.append(self.failure)
+        if self.building_now:
+            messages.append({"type": "building"})
+        return messages
+
+    # --- the websocket ------------------------------------------------------------------
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        if not same_origin(websocket):
+            # Cross-site websocket hijacking: any page may open a socket to localhost, and
+            # browsers do not apply CORS to it. Only our own pages are answered.
+            await refuse(websocket, "wbspawn: the reload socket only accepts its own origin\n")
+            return
+        await websocket.accept()
+        subscriber = Subscriber()
+        # Subscribed before the state is taken: nothing published in between is lost.
+        self.subscribers.add(subscriber)
+        pump = asyncio.create_task(self._pump(websocket, subscriber, self.state()))
+        try:
+            while True:
+                # Clients send nothing; receiving is how a disconnect is noticed.
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+        finally:
+            self.subscribers.discard(subscriber)
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
+    async def _pump(
+        self, websocket: WebSocket, subscriber: Subscriber, first: list[Message]
+    ) -> None:
+        try:
+            for message in first:
+                await websocket.send_json(message)
+            while True:
+                await subscriber.ready.wait()
+                subscriber.ready.clear()
+                if subscriber.overflowed:
+                    # 1013 "try again later": the client reconnects and gets the state.
+                    await websocket.close(code=1013)
+                    return
+                while subscriber.pending:
+                    await websocket.send_json(subscriber.pending.popleft())
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the client went away mid-send
+
+
+def same_origin(websocket: WebSocket) -> bool:
+    """Whether the Origin header is the origin this request was addressed to."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    if not origin or not host:
+        return False
+    scheme = "https" if websocket.url.scheme in ("wss", "https") else "http"
+    return origin.lower() == f"{scheme}://{host}".lower()
+
+
+async def refuse(websocket: WebSocket, text: str) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(PlainTextResponse(text, status_code=403))
+    else:
+        await websocket.close(code=1008)

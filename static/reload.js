@@ -1,0 +1,202 @@
+// wbspawn's live-reload client. The dev server adds it to every HTML page it returns; it
+// listens on /_wbspawn/ws (messages: docs/dev-server.md) and
+//   - reloads the page after a good build or an HTML/JS change,
+//   - swaps a changed stylesheet in place (the page keeps its state),
+//   - shows rustc's errors over the page when a build fails, until the next good build,
+//   - reconnects when the server goes away, and reloads once it is back.
+// Everything it draws lives in a shadow root, so the app's CSS and its own do not mix.
+
+const WS_PATH = "/_wbspawn/ws";
+const OVERLAY_CSS = "/_wbspawn/static/overlay.css";
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
+
+// What this page was served with: the first `hello` after loading. A later `hello` from
+// another server (it restarted) or a newer build means the page is stale.
+let seen = null;
+let retryMs = RETRY_MIN_MS;
+let leaving = false;
+
+addEventListener("pagehide", () => {
+  leaving = true;
+});
+
+function socketUrl() {
+  const url = new URL(WS_PATH, location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url;
+}
+
+function connect() {
+  const socket = new WebSocket(socketUrl());
+  socket.addEventListener("open", () => {
+    retryMs = RETRY_MIN_MS;
+  });
+  socket.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handle(message);
+  });
+  socket.addEventListener("close", () => {
+    if (leaving) return;
+    if (seen) badge.show("wbspawn: server gone, reconnecting…");
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  });
+}
+
+function reload() {
+  leaving = true;
+  location.reload();
+}
+
+function handle(message) {
+  switch (message.type) {
+    case "hello":
+      if (seen && (seen.server !== message.server || seen.build !== message.build)) {
+        reload();
+        return;
+      }
+      seen = { server: message.server, build: message.build };
+      badge.hide();
+      break;
+    case "building":
+      badge.show("wbspawn: building…");
+      overlay.building();
+      break;
+    case "reload":
+      reload();
+      break;
+    case "css":
+      swapStylesheet(message.path);
+      break;
+    case "build-failed":
+      badge.hide();
+      overlay.show(message);
+      break;
+    default:
+      break; // newer servers may send more types
+  }
+}
+
+// Replaces <link rel="stylesheet"> elements whose path is `path` (every same-origin one when
+// none matches: the file may be @import-ed). The new link loads before the old one goes, so the
+// page never shows unstyled.
+function swapStylesheet(path) {
+  const links = [...document.querySelectorAll('link[rel~="stylesheet"][href]')].filter(
+    (link) => new URL(link.href, location.href).origin === location.origin,
+  );
+  const matching = links.filter((link) => new URL(link.href, location.href).pathname === path);
+  for (const link of matching.length ? matching : links) {
+    const url = new URL(link.href, location.href);
+    url.searchParams.set("wbspawn", String(Date.now()));
+    const fresh = link.cloneNode();
+    fresh.href = url.href;
+    const drop = () => link.remove();
+    fresh.addEventListener("load", drop, { once: true });
+    fresh.addEventListener("error", drop, { once: true });
+    link.after(fresh);
+  }
+}
+
+function shadowHost(id) {
+  const host = document.createElement("wbspawn-ui");
+  host.id = id;
+  const root = host.attachShadow({ mode: "open" });
+  const style = document.createElement("link");
+  style.rel = "stylesheet";
+  style.href = OVERLAY_CSS;
+  root.append(style);
+  return { host, root };
+}
+
+function mount(host) {
+  if (!host.isConnected) document.documentElement.append(host);
+}
+
+const badge = (() => {
+  let ui = null;
+  return {
+    show(text) {
+      ui ??= shadowHost("wbspawn-badge");
+      ui.root.querySelector(".badge")?.remove();
+      const el = document.createElement("div");
+      el.className = "badge";
+      el.textContent = text;
+      ui.root.append(el);
+      mount(ui.host);
+    },
+    hide() {
+      ui?.host.remove();
+    },
+  };
+})();
+
+const overlay = (() => {
+  let ui = null;
+  let current = null;
+  const dismiss = () => {
+    ui?.host.remove();
+  };
+  addEventListener("keydown", (event) => {
+    if (event.key === "Escape") dismiss();
+  });
+  return {
+    show(message) {
+      current = message;
+      ui ??= shadowHost("wbspawn-overlay");
+      const panel = document.createElement("div");
+      panel.className = "panel";
+      panel.setAttribute("role", "alertdialog");
+      panel.setAttribute("aria-label", "Build failed");
+
+      const header = document.createElement("header");
+      const title = document.createElement("h1");
+      title.textContent = "Build failed";
+      const state = document.createElement("span");
+      state.className = "state";
+      const close = document.createElement("button");
+      close.className = "close";
+      close.type = "button";
+      close.title = "Dismiss (Esc)";
+      close.textContent = "×";
+      close.addEventListener("click", dismiss);
+      header.append(title, state, close);
+      panel.append(header);
+
+      if (message.locations?.length) {
+        const list = document.createElement("ul");
+        list.className = "locations";
+        for (const location of message.locations) {
+          const item = document.createElement("li");
+          item.textContent = location;
+          list.append(item);
+        }
+        panel.append(list);
+      }
+      const pre = document.createElement("pre");
+      pre.className = "diagnostics";
+      // `html` is escaped by the server (ansi.py): only its own <span class> tags are markup.
+      pre.innerHTML = message.html;
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "The last good build keeps running underneath. Fix the error and save: this goes away by itself.";
+      panel.append(pre, hint);
+
+      ui.root.querySelector(".panel")?.remove();
+      ui.root.append(panel);
+      mount(ui.host);
+    },
+    building() {
+      if (!current || !ui?.host.isConnected) return;
+      const state = ui.root.querySelector(".state");
+      if (state) state.textContent = "rebuilding…";
+    },
+  };
+})();
+
+connect();

@@ -1,0 +1,229 @@
+"""`wbspawn check`: the CI smoke test, run as a user runs it (a subprocess), in Chromium.
+
+Most pages here never load the app's wasm, so the fake cargo and wasm-bindgen build them in
+milliseconds; the last two tests check the real demo and a copy of it made to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import DEMO_DIR, FakeTools, copy_app
+from wbspawn.check import expects_done
+
+pytestmark = pytest.mark.browser
+
+DONE = 'import { done } from "/_wbspawn/bootstrap.js";\n'
+PAGE = '<!doctype html><html><head><script type="module" src="main.js"></script></head></html>'
+
+
+def run_check(
+    app_dir: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wbspawn", "check", str(app_dir), *args],
+        env=dict(os.environ if env is None else env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def check_json(app_dir: Path, env: Mapping[str, str], *args: str) -> tuple[int, dict[str, Any]]:
+    proc = run_check(app_dir, "--json", *args, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return proc.returncode, report
+
+
+def sources(report: dict[str, Any]) -> list[str]:
+    return [error["source"] for error in report["errors"]]
+
+
+@pytest.fixture
+def page(crate_dir: Path) -> Iterator[Path]:
+    """The app's page: index.html loading main.js; tests write main.js."""
+    (crate_dir / "index.html").write_text(PAGE)
+    yield crate_dir
+
+
+def test_a_page_that_says_done_true_passes(page: Path, fake_tools: FakeTools) -> None:
+    (page / "main.js").write_text(DONE + 'done(true, "all fine");\n')
+    code, report = check_json(page, fake_tools.env)
+    assert code == 0
+    assert report["status"] == "pass"
+    assert report["errors"] == []
+    assert report["done"] == {"ok": True, "detail": "all fine"}
+    assert report["waited_for"] == "done"
+    assert report["cross_origin_isolated"] is True
+    assert report["crate"] == "demo"
+    assert report["browser"].startswith("Chromium ")
+    assert report["duration_s"] >= report["build_s"] >= 0
+
+
+def test_human_output(page: Path, fake_tools: FakeTools) -> None:
+    (page / "main.js").write_text(DONE + 'done(true, "all fine");\n')
+    proc = run_check(page, env=fake_tools.env)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("wbspawn check: PASS demo in ")
+    assert proc.stdout.rstrip().endswith("(done: all fine)")
+    (page / "main.js").write_text(DONE + 'console.error("first");\ndone(false, "second");\n')
+    proc = run_check(page, env=fake_tools.env)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("wbspawn check: FAIL demo in ")
+    assert lines[0].endswith(", 2 errors:")
+    assert lines[1].startswith("  [console] first (http://127.0.0.1:")
+    assert lines[2] == "  [done] done(false): second"
+
+
+@pytest.mark.parametrize(
+    ("script", "source", "message"),
+    [
+        (DONE + 'done(false, "the answer was 41");', "done", "done(false): the answer was 41"),
+        ('throw new Error("boom");', "uncaught", "Error: boom"),
+        ('Promise.reject(new Error("nobody caught me"));', "uncaught", "nobody caught me"),
+        ('console.error("something broke");', "console", "something broke"),
+        ('await fetch("/data/missing.json");', "request", "GET /data/missing.json: 404"),
+        (
+            'new Worker("/worker.js", { type: "module" });',
+            "uncaught",
+            "thrown in a worker",
+        ),
+        (
+            'new Worker("/worker.js", { type: "module" }).postMessage("log");',
+            "console",
+            "logged in a worker",
+        ),
+    ],
+)
+def test_each_kind_of_error_fails_the_check(
+    page: Path, fake_tools: FakeTools, script: str, source: str, message: str
+) -> None:
+    (page / "main.js").write_text(script + "\n")
+    (page / "worker.js").write_text(
+        'onmessage = () => console.error("logged in a worker");\n'
+        'setTimeout(() => { throw new Error("thrown in a worker"); }, 200);\n'
+    )
+    code, report = check_json(page, fake_tools.env)
+    assert code == 1
+    assert report["status"] == "fail"
+    assert source in sources(report)
+    assert any(message in error["message"] for error in report["errors"]), report["errors"]
+
+
+def test_a_missing_script_is_a_failed_request(page: Path, fake_tools: FakeTools) -> None:
+    (page / "index.html").write_text(PAGE.replace("main.js", "missing.js"))
+    code, report = check_json(page, fake_tools.env)
+    assert code == 1
+    assert report["errors"][0] == {
+        "source": "request",
+        "message": "GET /missing.js: 404 Not Found",
+        "location": None,
+    }
+
+
+def test_no_done_within_the_timeout_fails(page: Path, fake_tools: FakeTools) -> None:
+    (page / "main.js").write_text(DONE + "if (location.hash === '#never') done(true);\n")
+    code, report = check_json(page, fake_tools.env, "--timeout", "1")
+    assert code == 1
+    assert sources(report) == ["timeout"]
+    assert report["errors"][0]["message"] == "no done(...) within 1 s (--timeout)"
+
+
+def test_a_page_that_never_calls_done_passes_once_settled(
+    page: Path, fake_tools: FakeTools
+) -> None:
+    (page / "main.js").write_text('document.body.textContent = "hello";\n')
+    code, report = check_json(page, fake_tools.env, "--settle", "0.5")
+    assert code == 0
+    assert report["waited_for"] == "settle"
+    assert report["done"] is None
+
+
+def test_a_page_without_isolation_fails(page: Path, fake_tools: FakeTools) -> None:
+    # The app's own configuration takes cross-origin isolation away.
+    manifest = page / "Cargo.toml"
+    manifest.write_text(
+        manifest.read_text() + "\n[package.metadata.wbspawn]\n"
+        'headers = { "Cross-Origin-Embedder-Policy" = "unsafe-none" }\n'
+    )
+    (page / "main.js").write_text(DONE + "done(true);\n")
+    code, report = check_json(page, fake_tools.env)
+    assert code == 1
+    assert report["cross_origin_isolated"] is False
+    assert sources(report) == ["isolation"]
+
+
+def test_a_failed_build_fails_with_rustcs_errors(page: Path, fake_tools: FakeTools) -> None:
+    (page / "src" / "lib.rs").write_text("COMPILE_ERROR")
+    code, report = check_json(page, fake_tools.env)
+    assert code == 1
+    assert sources(report) == ["build"]
+    assert "error[E0425]: cannot find value `x` in this scope" in report["errors"][0]["message"]
+    assert "\x1b" not in report["errors"][0]["message"]
+
+
+def test_no_chromium_is_one_error_line(page: Path, fake_tools: FakeTools, tmp_path: Path) -> None:
+    env = {**fake_tools.env, "WBSPAWN_CHROMIUM": str(tmp_path / "no-chromium")}
+    proc = run_check(page, env=env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"wbspawn: error: WBSPAWN_CHROMIUM={tmp_path / 'no-chromium'} does not exist: "
+        "point it at a Chromium executable"
+    )
+    code, report = check_json(page, env)
+    assert (code, report["status"], sources(report)) == (1, "fail", ["setup"])
+
+
+def test_which_pages_must_call_done(tmp_path: Path) -> None:
+    assert expects_done(tmp_path)  # no index.html: the default page calls it
+    (tmp_path / "index.html").write_text("<p>hi</p>")
+    assert not expects_done(tmp_path)
+    (tmp_path / "app.js").write_text("result.done(); doneCount(); x.done = 1;")
+    assert not expects_done(tmp_path)
+    (tmp_path / "main.js").write_text("await run();\ndone(true, 'ok');")
+    assert expects_done(tmp_path)
+
+
+# --- the real demo ---------------------------------------------------------------------------
+
+
+@pytest.mark.build
+def test_the_demo_passes() -> None:
+    proc = run_check(DEMO_DIR, "--json")
+    report = json.loads(proc.stdout)
+    assert (proc.returncode, report["errors"]) == (0, []), proc.stderr
+    assert report["done"]["ok"] is True
+    assert report["cross_origin_isolated"] is True
+
+
+@pytest.mark.build
+def test_a_demo_that_fails_its_checks_fails(tmp_path: Path) -> None:
+    app = copy_app(DEMO_DIR, tmp_path / "demo")
+    (app / "main.js").write_text(
+        'import { done, start } from "/_wbspawn/bootstrap.js";\n'
+        'const app = await start("/pkg/demo.js");\n'
+        'const n = await app.call("spawn_join", 4);\n'
+        "done(false, `spawn_join gave ${JSON.stringify(n)}, not what the test wanted`);\n"
+    )
+    proc = run_check(app, "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert report["errors"] == [
+        {
+            "source": "done",
+            "message": "done(false): spawn_join gave [0,1,4,9], not what the test wanted",
+            "location": None,
+        }
+    ]

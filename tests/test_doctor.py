@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO_DIR, FakeTools, write_executable
+from wbspawn.doctor import Finding, diagnose
+
+
+def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wbspawn", "doctor", *args],
+        env=os.environ.copy() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def by_name(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.name: f for f in findings}
+
+
+def test_this_machine_has_everything() -> None:
+    proc = doctor(str(DEMO_DIR))
+    assert proc.returncode == 0, proc.stdout
+    lines = proc.stdout.splitlines()
+    for name in ("compiler", "std sources", "wasm linker", "wasm-bindgen", "chromium"):
+        assert any(line.split()[:1] == ["ok"] and name in line for line in lines), name
+    assert "matches Cargo.lock" in proc.stdout
+    assert "Chromium " in proc.stdout
+    assert lines[-1] == ("wbspawn doctor: everything the build and `wbspawn check` need is here")
+
+
+def test_missing_tools_are_named_with_their_fix(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "WBSPAWN_CHROMIUM": str(tmp_path / "no-chromium"),
+        "WBSPAWN_WASM_BINDGEN": str(tmp_path / "no-wasm-bindgen"),
+    }
+    proc = doctor(env=env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    out = proc.stdout
+    assert "MISSING  chromium" in out
+    assert "fix: run `apt-get install chromium` (or `make setup`), or set WBSPAWN_CHROMIUM" in out
+    assert "MISSING  wasm-bindgen" in out
+    assert "fix: run `cargo install wasm-bindgen-cli --locked`" in out
+    assert out.splitlines()[-1].startswith("wbspawn doctor: 2 missing (wasm-bindgen, chromium)")
+
+
+def test_a_wasm_bindgen_that_does_not_match_the_lockfile(
+    crate_dir: Path, fake_tools: FakeTools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_WASM_BINDGEN_VERSION", "0.2.99")
+    finding = by_name(diagnose(crate_dir))["wasm-bindgen"]
+    assert not finding.ok
+    assert finding.detail.startswith("0.2.99 (")
+    assert "Cargo.lock has wasm-bindgen 0.2.100" in finding.detail
+    assert finding.fix == "run `cargo install wasm-bindgen-cli --version =0.2.100 --locked`"
+
+
+def test_a_toolchain_without_std_sources_or_linker(
+    fake_tools: FakeTools, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sysroot = tmp_path / "sysroot"
+    (sysroot / "lib" / "rustlib").mkdir(parents=True)
+    rustc = write_executable(
+        tmp_path / "bin" / "rustc",
+        f'#!/bin/sh\nif [ "$1" = "--print" ]; then echo {sysroot}; else echo rustc 1.96.0; fi\n',
+    )
+    monkeypatch.setenv("WBSPAWN_RUSTC", str(rustc))
+    monkeypatch.setenv("PATH", "/nonexistent")  # no rust-lld anywhere
+    findings = by_name(diagnose())
+    assert findings["compiler"].ok
+    assert "rustc 1.96.0" in findings["compiler"].detail
+    std = findings["std sources"]
+    assert not std.ok
+    assert std.detail == f"{sysroot}/lib/rustlib/src/rust/library is missing"
+    assert "rust-web-src" in std.fix
+    assert not findings["wasm linker"].ok
+    assert "lld" in findings["wasm linker"].fix
+
+
+def test_no_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WBSPAWN_CARGO", str(tmp_path / "cargo"))
+    monkeypatch.delenv("WBSPAWN_RUSTC", raising=False)
+    findings = by_name(diagnose())
+    assert not findings["compiler"].ok
+    assert "set both WBSPAWN_CARGO and WBSPAWN_RUSTC" in findings["compiler"].fix
+    assert not findings["std sources"].ok

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient, WebSocketDenialResponse
+
+from wbspawn.app import create_app
+from wbspawn.build import BuildResult
+from wbspawn.config import Config
+from wbspawn.hosts import allowed_hosts, host_name, is_allowed
+from wbspawn.reload import Hub
+
+
+def test_default_allow_list(tmp_path: Path) -> None:
+    assert allowed_hosts(Config(app_dir=tmp_path)) == ("localhost", "127.0.0.1", "[::1]")
+
+
+def test_bound_host_and_additions_are_allowed(tmp_path: Path) -> None:
+    config = Config(app_dir=tmp_path, host="192.168.1.5", allowed_hosts=("dev.test", ".lan"))
+    assert allowed_hosts(config) == (
+        "localhost",
+        "127.0.0.1",
+        "[::1]",
+        "192.168.1.5",
+        "dev.test",
+        ".lan",
+    )
+
+
+def test_wildcard_bind_is_not_a_host_name(tmp_path: Path) -> None:
+    assert "0.0.0.0" not in allowed_hosts(Config(app_dir=tmp_path, host="0.0.0.0"))
+    assert allowed_hosts(Config(app_dir=tmp_path, host="::1"))[-1] == "[::1]"
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost:8000", "localhost"),
+        ("LOCALHOST", "localhost"),
+        ("[::1]:8000", "[::1]"),
+        ("[::1]", "[::1]"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("", ""),
+    ],
+)
+def test_host_name(header: str, name: str) -> None:
+    assert host_name(header) == name
+
+
+def test_subdomain_entries() -> None:
+    assert is_allowed("a.lan", [".lan"])
+    assert is_allowed("lan", [".lan"])
+    assert not is_allowed("evillan", [".lan"])
+    assert not is_allowed("localhost.evil.test", ["localhost"])
+
+
+@pytest.fixture
+def hub_client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> TestClient:
+    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    return TestClient(app, base_url="http://localhost:8000")
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "localhost", "LocalHost:1"]
+)
+def test_allowed_hosts_are_answered(hub_client: TestClient, host: str) -> None:
+    assert hub_client.get("/pkg/demo.js", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8000", "localhost.evil.example", "127.0.0.2", ""]
+)
+def test_other_hosts_get_400(hub_client: TestClient, host: str) -> None:
+    response = hub_client.get("/pkg/demo.js", headers={"host": host})
+    assert response.status_code == 400
+    assert "--allowed-host" in response.text
+    assert "export default" not in response.text
+    assert response.headers["cross-origin-embedder-policy"] == "require-corp"
+
+
+def test_websocket_with_another_host_is_refused(hub_client: TestClient) -> None:
+    headers = {"host": "evil.example:8000", "origin": "http://evil.example:8000"}
+    with pytest.raises(WebSocketDenialResponse) as info:
+        hub_client.websocket_connect("/_wbspawn/ws", headers=headers).__enter__()
+    assert info.value.status_code == 400
+
+
+def test_allowed_host_option(
+    crate_dir: Path, cache_dir: Path, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    config = Config(app_dir=crate_dir, cache_dir=cache_dir, allowed_hosts=("dev.test",))
+    client = TestClient(create_app(config, build_output, runtime_js_dir=runtime_js_dir))
+    assert client.get("/pkg/demo.js", headers={"host": "dev.test:8000"}).status_code == 200
+    assert client.get("/pkg/demo.js", headers={"host": "x.dev.test"}).status_code == 400

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wbspawn.build import BuildError, BuildResult
+from wbspawn.config import Config
+from wbspawn.rebuild import Rebuilder
+from wbspawn.reload import Hub, Subscriber
+from wbspawn.terminal import Terminal
+from wbspawn.toolchain import Toolchain
+from wbspawn.watch import Change, Kind
+
+TOOLCHAIN = Toolchain(kind="env", cargo=Path("/bin/false"), rustc=Path("/bin/false"))
+
+
+class FakeBuilds:
+    """A build function whose builds wait for `release()`, fail on demand and count overlaps."""
+
+    def __init__(self, result: BuildResult) -> None:
+        self.result = result
+        self.started = 0
+        self.running = 0
+        self.most_at_once = 0
+        self.fail_next = False
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Semaphore(0)
+        self.lock = threading.Lock()
+
+    def __call__(self, config: Config, toolchain: Toolchain, **kwargs: Any) -> BuildResult:
+        with self.lock:
+            self.started += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            number, fail = self.started, self.fail_next
+            self.fail_next = False
+        self.entered.release()
+        try:
+            self.gate.wait(timeout=30)
+            if fail:
+                raise BuildError("cargo build failed for demo", "error[E0425]: oops")
+            return replace(self.result, duration_s=float(number))
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.fixture
+def builds(build_output: BuildResult) -> FakeBuilds:
+    return FakeBuilds(build_output)
+
+
+def make(config: Config, builds: FakeBuilds) -> tuple[Rebuilder, Hub, Subscriber]:
+    hub = Hub()
+    subscriber = Subscriber()
+    hub.subscribers.add(subscriber)
+    terminal = Terminal(io.StringIO(), io.StringIO(), color=False, live=False)
+    return Rebuilder(config, TOOLCHAIN, hub, terminal, builds), hub, subscriber
+
+
+def types(subscriber: Subscriber) -> list[str]:
+    out = [m["type"] for m in subscriber.pending]
+    subscriber.pending.clear()
+    return out
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(20):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def rs(config: Config, name: str = "lib.rs") -> Change:
+    return Change(Kind.REBUILD, config.app_dir / "src" / name)
+
+
+def test_changes_during_a_build_make_exactly_one_more(config: Config, builds: FakeBuilds) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)])
+        await asyncio.to_thread(builds.entered.acquire)  # build 1 runs, held at the gate
+        for i in range(20):
+            rebuilder.handle([rs(config, f"m{i}.rs")])
+            await asyncio.sleep(0)
+        builds.gate.set()
+        await until(lambda: hub.generation == 2 and not rebuilder.busy)
+        await asyncio.sleep(0.2)  # room for a third build, which must not come
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert builds.started == 2
+    assert builds.most_at_once == 1
+    assert types(subscriber) == ["building", "reload", "building", "reload"]
+
+
+def test_the_last_good_build_stays_while_a_build_fails(config: Config, builds: FakeBuilds) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        good = await rebuilder.build_now()
+        assert good is not None
+        assert rebuilder.current_build() == good
+        builds.fail_next = True
+        assert await rebuilder.build_now() is None
+        assert rebuilder.current_build() == good  # still served
+        assert hub.failure is not None
+        assert "error[E0425]: oops" in hub.failure["diagnostics"]
+        fixed = await rebuilder.build_now()
+        assert rebuilder.current_build() == fixed
+        assert hub.failure is None
+
+    asyncio.run(scenario())
+    assert types(subscriber) == [
+        "building",
+        "reload",
+        "building",
+        "build-failed",
+        "building",
+        "reload",
+    ]
+
+
+def test_a_failed_first_build_serves_nothing(config: Config, builds: FakeBuilds) -> None:
+    rebuilder, hub, _ = make(config, builds)
+    builds.fail_next = True
+    assert asyncio.run(rebuilder.build_now()) is None
+    assert rebuilder.current_build() is None
+    assert isinstance(rebuilder.last_error, BuildError)
+    assert [m["type"] for m in hub.state()] == ["hello", "build-failed"]
+
+
+def test_web_changes_reload_at_once_when_idle(config: Config, builds: FakeBuilds) -> None:
+    rebuilder, _, subscriber = make(config, builds)
+    html = Change(Kind.RELOAD, config.app_dir / "index.html", "/index.html")
+    css = Change(Kind.CSS, config.app_dir / "style.css", "/style.css")
+
+    async def scenario() -> None:
+        rebuilder.handle([html])
+        rebuilder.handle([css])
+
+    asyncio.run(scenario())
+    assert list(subscriber.pending) == [
+        {"type": "reload", "reason": "change", "paths": ["index.html"]},
+        {"type": "css", "path": "/style.css"},
+    ]
+    assert builds.started == 0
+
+
+def test_html_changed_during_a_build_waits_for_its_reload(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+    html = Change(Kind.RELOAD, config.app_dir / "index.html", "/index.html")
+    css = Change(Kind.CSS, config.app_dir / "style.css", "/style.css")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)])
+        await asyncio.to_thread(builds.entered.acquire)
+        rebuilder.handle([html])  # no reload yet: the build's reload brings it
+        rebuilder.handle([css])  # a stylesheet swap needs no wait
+        assert types(subscriber) == ["building", "css"]
+        builds.gate.set()
+        await until(lambda: hub.generation == 1)
+        task.cancel()
+
+    asyncio.run(scenario())
+    [reload] = list(subscriber.pending)
+    assert reload["type"] == "reload"
+    assert reload["paths"] == ["index.html"]
+
+
+def test_html_changed_during_a_failed_build_still_reloads(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, _, subscriber = make(config, builds)
+    html = Change(Kind.RELOAD, config.app_dir / "index.html", "/index.html")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        builds.fail_next = True
+        rebuilder.handle([rs(config)])
+        await asyncio.to_thread(builds.entered.acquire)
+        rebuilder.handle([html])
+        builds.gate.set()
+        await until(lambda: not rebuilder.busy)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert types(subscriber) == ["building", "build-failed", "reload"]
+
+
+def test_rust_and_web_changes_together_make_one_build_and_one_reload(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+    html = Change(Kind.RELOAD, config.app_dir / "index.html", "/index.html")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rebuilder.run())
+        rebuilder.handle([rs(config), html])
+        await until(lambda: hub.generation == 1)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert types(subscriber) == ["building", "reload"]
+    assert builds.started == 1

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+
+from wbspawn import reload
+from wbspawn.app import create_app
+from wbspawn.build import BuildResult
+from wbspawn.config import Config
+from wbspawn.reload import Hub, failure_message
+
+ORIGIN = "http://127.0.0.1:8000"
+RUSTC = (
+    "\x1b[1m\x1b[91merror[E0425]\x1b[0m\x1b[1m: cannot find value `x` in this scope\x1b[0m\n"
+    "\x1b[1m\x1b[94m  --> \x1b[0msrc/lib.rs:3:5\n"
+    "error: could not compile `demo`\n  --> src/other.rs:10:1\n  --> src/lib.rs:3:5\n"
+)
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def client(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path, hub: Hub
+) -> Iterator[TestClient]:
+    app = create_app(config, build_output, hub=hub, runtime_js_dir=runtime_js_dir)
+    with TestClient(app, base_url=ORIGIN) as test_client:
+        yield test_client
+
+
+def connect(client: TestClient, origin: str | None = ORIGIN) -> Any:
+    headers = {"origin": origin} if origin else {}
+    # A full URL: TestClient would address a relative one to "testserver" (not allowed).
+    return client.websocket_connect(f"ws://127.0.0.1:8000{reload.WS_PATH}", headers=headers)
+
+
+def test_a_client_is_told_hello_and_not_reloaded(client: TestClient, hub: Hub) -> None:
+    with connect(client) as ws:
+        assert ws.receive_json() == {"type": "hello", "server": hub.server_id, "build": 0}
+        ws.portal.call(hub.css, "/style.css")  # the next message is whatever comes next
+        assert ws.receive_json() == {"type": "css", "path": "/style.css"}
+
+
+def test_messages_reach_every_client(
+    client: TestClient, hub: Hub, build_output: BuildResult
+) -> None:
+    with connect(client) as first, connect(client) as second:
+        for ws in (first, second):
+            ws.receive_json()  # hello
+        first.portal.call(hub.building)
+        first.portal.call(hub.built, build_output, ["src/lib.rs"])
+        first.portal.call(hub.reload, ["index.html"])
+        for ws in (first, second):
+            assert ws.receive_json() == {"type": "building"}
+            built = ws.receive_json()
+            assert built["type"] == "reload"
+            assert built["reason"] == "build"
+            assert built["build"]["generation"] == 1
+            assert set(built["build"]) == {"generation", "duration_s", "cargo_s", "bindgen_s"}
+            assert ws.receive_json() == {
+                "type": "reload",
+                "reason": "change",
+                "paths": ["index.html"],
+            }
+
+
+def test_a_failed_build_is_shown_on_connect(client: TestClient, hub: Hub) -> None:
+    hub.failed("cargo build failed for demo", RUSTC)  # e.g. the first build
+    with connect(client) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        failure = ws.receive_json()
+    assert failure["type"] == "build-failed"
+    assert failure["message"] == "cargo build failed for demo"
+    assert "error[E0425]: cannot find value `x` in this scope" in failure["diagnostics"]
+    assert failure["locations"] == ["src/lib.rs:3:5", "src/other.rs:10:1"]
+
+
+def test_a_running_build_is_shown_on_connect(client: TestClient, hub: Hub) -> None:
+    hub.failed("cargo build failed", RUSTC)
+    hub.building()
+    with connect(client) as ws:
+        assert [ws.receive_json()["type"] for _ in range(3)] == [
+            "hello",
+            "build-failed",
+            "building",
+        ]
+
+
+def test_a_good_build_clears_the_failure(hub: Hub, build_output: BuildResult) -> None:
+    hub.failed("cargo build failed", RUSTC)
+    hub.building()
+    hub.built(build_output)
+    assert hub.state() == [{"type": "hello", "server": hub.server_id, "build": 1}]
+
+
+@pytest.mark.parametrize(
+    "origin", [None, "http://evil.example", "http://127.0.0.1:8001", "https://127.0.0.1:8000"]
+)
+def test_other_origins_are_refused(client: TestClient, hub: Hub, origin: str | None) -> None:
+    with pytest.raises(WebSocketDenialResponse) as info:
+        connect(client, origin).__enter__()
+    assert info.value.status_code == 403
+    assert not hub.subscribers
+
+
+def test_a_client_that_falls_behind_is_closed(client: TestClient, hub: Hub) -> None:
+    with connect(client) as ws:
+        ws.receive_json()  # hello
+
+        def flood() -> None:
+            for _ in range(reload.BACKLOG + 1):
+                hub.css("/style.css")
+
+        ws.portal.call(flood)
+        # Everything that fitted arrives, then the close that makes it reconnect.
+        with pytest.raises(WebSocketDisconnect) as info:
+            while True:
+                ws.receive_json()
+    assert info.value.code == 1013
+
+
+def test_clients_unsubscribe_when_they_leave(client: TestClient, hub: Hub) -> None:
+    with connect(client) as ws:
+        ws.receive_json()
+        assert len(hub.subscribers) == 1
+    hub.css("/x.css")  # must not fail for the gone client
+    client.get("/")  # a round trip: the endpoint has finished
+    assert not hub.subscribers
+
+
+def test_failure_message_html_is_escaped_and_coloured() -> None:
+    message = failure_message("failed", "\x1b[31m<img src=x onerror=alert(1)>\x1b[0m")
+    assert message["html"].startswith('<span class="ansi-fg-1">&lt;img src=x')
+    assert message["diagnostics"] == "<img src=x onerror=alert(1)>\nwbspawn: failed"
+    assert message["locations"] == []
+
+
+def test_without_a_hub_there_is_no_socket(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    client = TestClient(
+        create_app(config, build_output, runtime_js_dir=runtime_js_dir), base_url=ORIGIN
+    )
+    with pytest.raises(WebSocketDisconnect):
+        connect(client).__enter__()
