@@ -1,6 +1,6 @@
 # wbspawn: `make serve` shows the demo, `make test` runs every check. Both set up first.
 .PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean \
-	bench bench-runtime
+	bench bench-runtime bench-devloop
 
 VENV := .venv/bin
 # Debian's compiler first for wasm builds (see docs/architecture.md, "Toolchain").
@@ -43,6 +43,10 @@ bench: bench-runtime
 
 bench-runtime: setup
 	$(VENV)/python bench/runtime.py
+
+# The dev loop: HTML edit -> reload, Rust edit -> new code running (bench/devloop.json).
+bench-devloop: setup
+	$(VENV)/python bench/devloop.py
 
 fmt:
 	cargo fmt --all

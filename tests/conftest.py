@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
-import shutil
 import socket
 import stat
 import sys
-import tomllib
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from starlette.testclient import TestClient
 
+from apps import DEMO_DIR as DEMO_DIR
+from apps import REPO as REPO
+from apps import copy_app as copy_app
 from wbspawn.app import create_app
 from wbspawn.browser import LAUNCH_ARGS, find_chromium
 from wbspawn.build import BuildResult, build
@@ -25,6 +27,8 @@ from wbspawn.server import running
 from wbspawn.toolchain import discover
 
 FAKES = Path(__file__).parent / "fakes"
+
+T = TypeVar("T")
 
 CARGO_TOML = """\
 [package]
@@ -52,6 +56,29 @@ name = "wasm-bindgen"
 version = "0.2.100"
 source = "registry+https://github.com/rust-lang/crates.io-index"
 """
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(main) on a thread of its own.
+
+    Playwright's sync API (the browser tests) leaves an event loop marked running on the
+    main thread for the rest of the session, and asyncio.run refuses to start beside it.
+    """
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(asyncio.run(main))
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="run-async")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 @pytest.fixture
@@ -163,9 +190,6 @@ def client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> I
 
 # --- Browser tests: the real demo, built once per session, in Debian's Chromium -------------
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_DIR = REPO / "examples" / "demo"
-
 
 def chromium_path() -> str:
     return str(find_chromium())
@@ -180,66 +204,6 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         "executable_path": chromium_path(),
         "args": list(LAUNCH_ARGS),
     }
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"no TOML for {value!r}")
-
-
-def _resolve_workspace(value: Any, inherited: dict[str, Any], root: Path) -> Any:
-    if not (isinstance(value, dict) and value.get("workspace") is True):
-        return value
-    base = inherited
-    if isinstance(base, dict) and "path" in base:
-        base = {**base, "path": str((root / base["path"]).resolve())}
-    if isinstance(base, str):
-        base = {"version": base}
-    extra = {k: v for k, v in value.items() if k != "workspace"}
-    return {**base, **extra} if isinstance(base, dict) else base
-
-
-def copy_app(source: Path, dest: Path, workspace_root: Path = REPO) -> Path:
-    """A standalone copy of a workspace member app (its web files and src/).
-
-    Outside the workspace `x.workspace = true` means nothing: the copy's Cargo.toml spells
-    the inherited values out, path dependencies (the runtime) become absolute, and the
-    repo's Cargo.lock goes beside it so the locked wasm-bindgen matches the installed CLI.
-    The crate name stays, so the build shares the cached target dir (std is built once).
-    """
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("target", ".*"))
-    manifest = tomllib.loads((source / "Cargo.toml").read_text())
-    workspace = tomllib.loads((workspace_root / "Cargo.toml").read_text())["workspace"]
-    package = {
-        key: (workspace["package"][key] if isinstance(v, dict) and v.get("workspace") else v)
-        for key, v in manifest["package"].items()
-    }
-    lines = ["[package]", *(f"{k} = {_toml_value(v)}" for k, v in package.items())]
-    for table in ("lib",):
-        if table in manifest:
-            lines += ["", f"[{table}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in manifest[table].items()]
-    for table in ("dependencies", "dev-dependencies"):
-        deps = manifest.get(table, {})
-        if not deps:
-            continue
-        lines += ["", f"[{table}]"]
-        for name, spec in deps.items():
-            inherited = workspace.get("dependencies", {}).get(name)
-            resolved = _resolve_workspace(spec, inherited, workspace_root)
-            lines.append(f"{name} = {_toml_value(resolved)}")
-    (dest / "Cargo.toml").write_text("\n".join(lines) + "\n")
-    shutil.copyfile(workspace_root / "Cargo.lock", dest / "Cargo.lock")
-    return dest
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx2 as httpx
@@ -8,6 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Scope
 
+from conftest import run_async
 from wbspawn.app import create_app
 from wbspawn.build import BuildResult
 from wbspawn.config import Config
@@ -189,7 +189,7 @@ def asgi_get(app: ASGIApp, path: str) -> tuple[int, dict[str, str], bytes]:
     async def send(message: Message) -> None:
         messages.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))
     start = messages[0]
     headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     body = b"".join(m.get("body", b"") for m in messages[1:])

@@ -15,8 +15,10 @@ from wbspawn.build import (
     CrateInfo,
     build,
     cache_key,
+    cargo_diagnostics,
     crate_info_from_metadata,
     output_dir,
+    run_streaming,
     target_dir,
     wasm_artifact,
 )
@@ -275,3 +277,35 @@ def test_real_build_of_the_demo() -> None:
     assert "initSync" in glue  # --target web: what workers call to join the memory
     # wasm-bindgen creates the memory itself when the module imports a shared one.
     assert "shared:true" in glue.replace(" ", "")
+
+
+def test_cargo_diagnostics_keep_rustcs_words_only() -> None:
+    stderr = (
+        "\x1b[1m\x1b[92m   Compiling\x1b[0m wbspawn v0.1.0 (/ws/runtime-rs)\n"
+        "\x1b[1m\x1b[33mwarning\x1b[0m\x1b[1m: unstable feature specified for "
+        "`-Ctarget-feature`: `atomics`\x1b[0m\n"
+        "  |\n"
+        "  = note: this feature is not stably supported; its behavior can change in the future\n"
+        "\n"
+        "warning: `wbspawn` (lib) generated 1 warning\n"
+        "   Compiling demo v0.1.0 (/ws/demo)\n"
+        "warning: unused variable: `x`\n"
+        " --> src/lib.rs:2:9\n"
+        "\n"
+        "warning: `demo` (lib) generated 2 warnings (1 duplicate)\n"
+        "    Finished `dev` profile [unoptimized + debuginfo] target(s) in 0.54s\n"
+    )
+    assert cargo_diagnostics(stderr) == "warning: unused variable: `x`\n --> src/lib.rs:2:9"
+    assert cargo_diagnostics(stderr.split("   Compiling demo")[0]) == ""
+
+
+def test_run_streaming_hands_out_lines_as_they_come(tmp_path: Path) -> None:
+    script = (
+        "import sys\nfor i in range(3):\n    print(i, flush=True)\nprint('err', file=sys.stderr)\n"
+    )
+    seen: list[str] = []
+    proc = run_streaming(
+        ["python3", "-c", script], tmp_path, {"PATH": "/usr/bin:/bin"}, seen.append
+    )
+    assert seen == ["0", "1", "2"]
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0\n1\n2\n", "err\n")

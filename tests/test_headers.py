@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx2 as httpx
@@ -12,6 +11,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
+from conftest import run_async
 from wbspawn.app import DevStarlette
 from wbspawn.config import Config
 from wbspawn.headers import (
@@ -83,7 +83,7 @@ def test_other_scopes_pass_through_untouched() -> None:
         pass
 
     scope: Scope = {"type": "websocket", "path": "/ws"}
-    asyncio.run(HeadersMiddleware(inner)(scope, receive, send))
+    run_async(HeadersMiddleware(inner)(scope, receive, send))
     assert seen == [(scope, send)]
 
 

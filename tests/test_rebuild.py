@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import run_async
 from wbspawn.build import BuildError, BuildResult
 from wbspawn.config import Config
 from wbspawn.rebuild import Rebuilder
@@ -98,7 +99,7 @@ def test_changes_during_a_build_make_exactly_one_more(config: Config, builds: Fa
         await asyncio.sleep(0.2)  # room for a third build, which must not come
         task.cancel()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert builds.started == 2
     assert builds.most_at_once == 1
     assert types(subscriber) == ["building", "reload", "building", "reload"]
@@ -120,7 +121,7 @@ def test_the_last_good_build_stays_while_a_build_fails(config: Config, builds: F
         assert rebuilder.current_build() == fixed
         assert hub.failure is None
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert types(subscriber) == [
         "building",
         "reload",
@@ -134,7 +135,7 @@ def test_the_last_good_build_stays_while_a_build_fails(config: Config, builds: F
 def test_a_failed_first_build_serves_nothing(config: Config, builds: FakeBuilds) -> None:
     rebuilder, hub, _ = make(config, builds)
     builds.fail_next = True
-    assert asyncio.run(rebuilder.build_now()) is None
+    assert run_async(rebuilder.build_now()) is None
     assert rebuilder.current_build() is None
     assert isinstance(rebuilder.last_error, BuildError)
     assert [m["type"] for m in hub.state()] == ["hello", "build-failed"]
@@ -149,7 +150,7 @@ def test_web_changes_reload_at_once_when_idle(config: Config, builds: FakeBuilds
         rebuilder.handle([html])
         rebuilder.handle([css])
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert list(subscriber.pending) == [
         {"type": "reload", "reason": "change", "paths": ["index.html"]},
         {"type": "css", "path": "/style.css"},
@@ -176,7 +177,7 @@ def test_html_changed_during_a_build_waits_for_its_reload(
         await until(lambda: hub.generation == 1)
         task.cancel()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     [reload] = list(subscriber.pending)
     assert reload["type"] == "reload"
     assert reload["paths"] == ["index.html"]
@@ -199,7 +200,7 @@ def test_html_changed_during_a_failed_build_still_reloads(
         await until(lambda: not rebuilder.busy)
         task.cancel()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert types(subscriber) == ["building", "build-failed", "reload"]
 
 
@@ -215,6 +216,6 @@ def test_rust_and_web_changes_together_make_one_build_and_one_reload(
         await until(lambda: hub.generation == 1)
         task.cancel()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert types(subscriber) == ["building", "reload"]
     assert builds.started == 1

@@ -93,13 +93,13 @@ _CARGO_STATUS = re.compile(
 # rustc says this for every crate built with the shared-memory flags: it is about the flags,
 # never about the user's code, and would bury their own warnings.
 _FLAG_WARNING = "warning: unstable feature specified for `-Ctarget-feature`: `atomics`"
-_DIAGNOSTIC = re.compile(r"^(warning|error)(\[\w+\])?: ")
+# Cargo's per-crate tally ("`demo` (lib) generated 1 warning"), which counts the one above.
 _SUMMARY = re.compile(r"^warning: `[^`]+` \([\w ]+\) generated \d+ warnings?")
 
 
 def cargo_diagnostics(stderr: str) -> str:
-    """Cargo's stderr without its progress lines and the flags' own warning: what rustc has
-    to say about the code (colours kept)."""
+    """Cargo's stderr without its progress lines, tallies and the flags' own warning: what
+    rustc has to say about the code (colours kept)."""
     kept: list[str] = []
     skipping = False
     for line in stderr.splitlines():
@@ -109,16 +109,8 @@ def cargo_diagnostics(stderr: str) -> str:
             continue
         if plain.startswith(_FLAG_WARNING):
             skipping = True
-        elif not _CARGO_STATUS.match(plain):
+        elif not _CARGO_STATUS.match(plain) and not _SUMMARY.match(plain):
             kept.append(line)
-    real = [
-        line
-        for line in kept
-        if _DIAGNOSTIC.match(ansi.plain(line)) and not _SUMMARY.match(ansi.plain(line))
-    ]
-    if not real:
-        # "`demo` (lib) generated 1 warning" only counted the flags' warning.
-        kept = [line for line in kept if not _SUMMARY.match(ansi.plain(line))]
     return "\n".join(kept).strip("\n")
 
 

@@ -1,0 +1,279 @@
+"""The dev loop's speed, as a person feels it: `make bench-devloop`.
+
+Runs `wbspawn serve` on a copy of the demo (a light page that starts the app and shows the
+number its `devloop_marker` export returns) and measures, in headless Chromium:
+
+- HTML edit -> page reloaded: from writing index.html to the new document in the tab
+  (p50 and p95 over 20 edits; the page is left to finish starting between edits).
+- Rust edit -> new code running: from writing src/lib.rs to the page showing the new
+  number, split into cargo and wasm-bindgen (as the server timed them, sent with its
+  `reload` message) and the rest: the server's own part (noticing the change, running the
+  build, telling the page) and the browser's (reloading, compiling the wasm, starting).
+
+Prints a table and writes bench/devloop.json (date, machine, numbers). Timings belong here,
+never in tests.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from playwright.sync_api import Page, sync_playwright
+from websockets.sync.client import ClientConnection
+
+from wbspawn.browser import LAUNCH_ARGS, chromium_version, find_chromium
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "devloop.json"
+HTML_EDITS = 20
+RUST_EDITS = 5  # after one warm-up edit
+
+INDEX = """<!doctype html>
+<html><head><meta charset="utf-8">
+<script type="module" src="main.js"></script>
+</head><body><p id="n">N</p><p id="marker">…</p></body></html>
+"""
+MAIN = """import { done, start } from "/_wbspawn/bootstrap.js";
+const app = await start("/pkg/demo.js");
+document.getElementById("marker").textContent = String(await app.call("devloop_marker"));
+done(true);
+"""
+MARKER = """
+#[wasm_bindgen]
+pub fn devloop_marker() -> u32 {
+    VALUE
+}
+"""
+
+
+def _load(name: str) -> ModuleType:
+    """A helper module of the test suite (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load tests/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+apps = _load("apps")
+devserver = _load("devserver")
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+class Messages:
+    """The server's websocket messages, each with the time it arrived."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.seen: list[tuple[float, dict[str, Any]]] = []
+        self.lock = threading.Condition()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for raw in self.ws:
+                with self.lock:
+                    self.seen.append((time.perf_counter(), json.loads(raw)))
+                    self.lock.notify_all()
+        except Exception:  # noqa: S110 - the socket closes when the bench ends
+            pass
+
+    def first_after(
+        self, start: float, want: Callable[[dict[str, Any]], bool], timeout: float = 600
+    ) -> tuple[float, dict[str, Any]]:
+        deadline = time.perf_counter() + timeout
+        with self.lock:
+            while True:
+                for at, message in self.seen:
+                    if at >= start and want(message):
+                        return at, message
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    raise TimeoutError("no such message from the server")
+                self.lock.wait(left)
+
+
+def set_marker(app: Path, value: int) -> None:
+    original = (apps.DEMO_DIR / "src" / "lib.rs").read_text()
+    (app / "src" / "lib.rs").write_text(original + MARKER.replace("VALUE", str(value)))
+
+
+def wait_started(page: Page) -> None:
+    page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=120_000)
+
+
+def bench_html(page: Page, app: Path, messages: Messages) -> tuple[list[float], list[float]]:
+    """(edit -> page reloaded, edit -> the server's reload message) for each edit, in ms."""
+    samples, server = [], []
+    for i in range(1, HTML_EDITS + 1):
+        wait_started(page)
+        time.sleep(0.2)  # let the app's workers settle: the next load starts from quiet
+        started = time.perf_counter()
+        (app / "index.html").write_text(INDEX.replace(">N<", f">{i}<"))
+        page.locator("#n").filter(has_text=f"{i}").wait_for(timeout=60_000)
+        samples.append((time.perf_counter() - started) * 1000)
+        told, _ = messages.first_after(
+            started, lambda m: m["type"] == "reload" and "index.html" in m.get("paths", [])
+        )
+        server.append((told - started) * 1000)
+    return samples, server
+
+
+def bench_rust(page: Page, app: Path, messages: Messages) -> list[dict[str, float]]:
+    runs = []
+    for i in range(RUST_EDITS + 1):
+        wait_started(page)
+        time.sleep(0.2)
+        value = 100 + i
+        started = time.perf_counter()
+        set_marker(app, value)
+        built_at, built = messages.first_after(
+            started, lambda m: m["type"] == "reload" and m.get("reason") == "build"
+        )
+        page.locator("#marker").filter(has_text=str(value)).wait_for(timeout=600_000)
+        running_at = time.perf_counter()
+        timing = built["build"]
+        run = {
+            "total_ms": (running_at - started) * 1000,
+            "cargo_ms": timing["cargo_s"] * 1000,
+            "bindgen_ms": timing["bindgen_s"] * 1000,
+            "server_ms": (built_at - started) * 1000
+            - (timing["cargo_s"] + timing["bindgen_s"]) * 1000,
+            "browser_ms": (running_at - built_at) * 1000,
+        }
+        run["overhead_ms"] = run["total_ms"] - run["cargo_ms"] - run["bindgen_ms"]
+        if i > 0:  # the first edit warms caches up
+            runs.append(run)
+    return runs
+
+
+def main() -> int:
+    chromium = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="wbspawn-devloop-") as tmp:
+        app = apps.copy_app(apps.DEMO_DIR, Path(tmp) / "demo")
+        (app / "index.html").write_text(INDEX)
+        (app / "main.js").write_text(MAIN)
+        set_marker(app, 1)
+        print("bench-devloop: building a copy of the demo…", file=sys.stderr, flush=True)
+        server = devserver.DevServer(app)
+        try:
+            with (
+                server.socket() as ws,
+                sync_playwright() as playwright,
+            ):
+                messages = Messages(ws)
+                browser = playwright.chromium.launch(
+                    executable_path=str(chromium), args=list(LAUNCH_ARGS)
+                )
+                page = browser.new_page()
+                page.goto(server.url)
+                html, html_server = bench_html(page, app, messages)
+                rust = bench_rust(page, app, messages)
+                browser.close()
+        finally:
+            server.stop()
+
+    def column(name: str) -> list[float]:
+        return [run[name] for run in rust]
+
+    results: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": cpu_model(),
+            "chromium": chromium_version(chromium),
+            "python": platform.python_version(),
+        },
+        "html_reload_ms": {
+            "n": len(html),
+            "p50": round(percentile(html, 50), 1),
+            "p95": round(percentile(html, 95), 1),
+            "samples": [round(s, 1) for s in html],
+            "server_p50": round(percentile(html_server, 50), 1),
+            "target_p50": 150,
+        },
+        "rust_edit_ms": {
+            "n": len(rust),
+            **{
+                name: round(statistics.median(column(name)), 1)
+                for name in (
+                    "total_ms",
+                    "cargo_ms",
+                    "bindgen_ms",
+                    "overhead_ms",
+                    "server_ms",
+                    "browser_ms",
+                )
+            },
+            "target_overhead": 300,
+            "runs": [{k: round(v, 1) for k, v in run.items()} for run in rust],
+        },
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    return 0
+
+
+def table(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    html = results["html_reload_ms"]
+    rust = results["rust_edit_ms"]
+
+    def ms(value: float) -> str:
+        return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+    rows = [
+        ("HTML edit -> page reloaded, p50", ms(html["p50"]), "< 150 ms"),
+        ("HTML edit -> page reloaded, p95", ms(html["p95"]), ""),
+        ("  of which: server notices, tells the page (p50)", ms(html["server_p50"]), ""),
+        ("Rust edit -> new code running (median)", ms(rust["total_ms"]), ""),
+        ("  cargo", ms(rust["cargo_ms"]), ""),
+        ("  wasm-bindgen", ms(rust["bindgen_ms"]), ""),
+        ("  all the rest (server overhead)", ms(rust["overhead_ms"]), "< 300 ms"),
+        ("    server: notice, build glue, tell the page", ms(rust["server_ms"]), ""),
+        ("    browser: reload, compile wasm, start", ms(rust["browser_ms"]), ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"wbspawn dev loop, {results['date']}: {machine['cores']} cores, {machine['cpu']}, "
+        f"{machine['chromium']} (HTML n={html['n']}, Rust n={rust['n']})",
+        f"{'measurement'.ljust(width)}  {'result':>9}  target",
+    ]
+    lines += [f"{name.ljust(width)}  {value:>9}  {target}" for name, value, target in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The dev loop as a person sees it: a page in Chromium, a real `wbspawn serve`, real edits.
+
+The Rust tests use a copy of the demo (built for real, incrementally: the cached target dir
+is shared) whose page shows one number from the app's `devloop_marker` export; the tests
+change that number, break it, fix it, and restyle the page. The last two use the fake tools
+(no wasm on those pages) to test plain HTML reloads and a server restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from conftest import DEMO_DIR, FakeTools, copy_app
+from devserver import DevServer
+from pages import PageErrors, wait_for_done
+
+pytestmark = pytest.mark.browser
+
+REBUILD_MS = 300_000  # a debug rebuild of the demo: seconds, more on a busy machine
+
+INDEX = """<!doctype html>
+<html><head>
+<link rel="stylesheet" href="style.css">
+<script type="module" src="main.js"></script>
+</head><body><p id="marker">…</p></body></html>
+"""
+MAIN = """import { done, start } from "/_wbspawn/bootstrap.js";
+const app = await start("/pkg/demo.js");
+window.wbspawnApp = app;
+window.marker = await app.call("devloop_marker");
+document.getElementById("marker").textContent = String(window.marker);
+done(true, `marker ${window.marker}`);
+"""
+STYLE = "#marker { color: rgb(0, 0, 255); }\n"
+MARKER = """
+/// For the dev-loop browser tests: they change this number and wait for the page to show it.
+#[wasm_bindgen]
+pub fn devloop_marker() -> u32 {
+    BODY
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    app = copy_app(DEMO_DIR, tmp_path_factory.mktemp("live") / "demo")
+    (app / "index.html").write_text(INDEX)
+    (app / "main.js").write_text(MAIN)
+    (app / "style.css").write_text(STYLE)
+    set_marker(app, "1")
+    return app
+
+
+def set_marker(app: Path, body: str) -> None:
+    original = (DEMO_DIR / "src" / "lib.rs").read_text()
+    (app / "src" / "lib.rs").write_text(original + MARKER.replace("BODY", body))
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app: Path) -> Iterator[DevServer]:
+    server = DevServer(live_app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
+    context = browser.new_context()
+    page = context.new_page()
+    errors = PageErrors(page)
+    yield page, errors
+    context.close()
+
+
+def open_app(page: Page, server: DevServer) -> None:
+    page.goto(server.url)
+    status, detail = wait_for_done(page)
+    assert status == "pass", detail
+
+
+def overlay_text(page: Page) -> str:
+    return page.locator("#wbspawn-overlay .diagnostics").inner_text()
+
+
+def test_rust_edit_reloads_the_page_running_the_new_code(
+    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+) -> None:
+    tab, errors = page
+    open_app(tab, live_server)
+    assert tab.locator("#marker").inner_text() == "1"
+    tab.evaluate("window.survivor = 'before the edit'")
+    set_marker(live_app, "2")
+    tab.locator("#marker").filter(has_text="2").wait_for(timeout=REBUILD_MS)
+    assert tab.evaluate("window.survivor") is None  # a new page: reloaded
+    assert tab.evaluate("window.marker") == 2
+    errors.assert_none()
+
+
+def test_a_broken_build_shows_rustcs_error_and_the_old_build_keeps_running(
+    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+) -> None:
+    tab, errors = page
+    open_app(tab, live_server)
+    tab.evaluate("window.survivor = 'kept'")
+    set_marker(live_app, "undefined_marker_value")
+    overlay = tab.locator("#wbspawn-overlay .diagnostics")
+    overlay.wait_for(timeout=REBUILD_MS)
+    text = overlay_text(tab)
+    assert "cannot find value `undefined_marker_value` in this scope" in text
+    assert "error[E0425]" in text
+    locations = tab.locator("#wbspawn-overlay .locations").inner_text()
+    assert "src/lib.rs:" in locations  # file:line in view
+    # rustc's colours made it through (ansi.py classes, styled by overlay.css).
+    assert tab.locator("#wbspawn-overlay .diagnostics .ansi-fg-9").count() > 0
+    # No reload: the page and the last good build are still running.
+    assert tab.evaluate("window.survivor") == "kept"
+    assert tab.evaluate("window.wbspawnApp.call('devloop_marker')") == 2
+
+    # A page opened now shows the error at once, over the last good build.
+    other = tab.context.new_page()
+    open_app(other, live_server)
+    assert other.locator("#marker").inner_text() == "2"
+    other.locator("#wbspawn-overlay .diagnostics").wait_for()
+    assert "undefined_marker_value" in overlay_text(other)
+
+    # Dismissible.
+    other.locator("#wbspawn-overlay .close").click()
+    assert other.locator("#wbspawn-overlay").count() == 0
+    other.close()
+    errors.assert_none()
+
+
+def test_the_fix_makes_the_overlay_go_away(
+    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+) -> None:
+    tab, errors = page
+    open_app(tab, live_server)
+    tab.locator("#wbspawn-overlay .diagnostics").wait_for()  # still broken from before
+    set_marker(live_app, "3")
+    tab.locator("#marker").filter(has_text="3").wait_for(timeout=REBUILD_MS)
+    assert tab.locator("#wbspawn-overlay").count() == 0
+    errors.assert_none()
+
+
+def test_css_edit_restyles_without_a_reload(
+    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+) -> None:
+    tab, errors = page
+    open_app(tab, live_server)
+    color = "getComputedStyle(document.getElementById('marker')).color"
+    assert tab.evaluate(color) == "rgb(0, 0, 255)"
+    tab.evaluate("window.survivor = 'page state'")
+    (live_app / "style.css").write_text("#marker { color: rgb(255, 0, 0); }\n")
+    tab.wait_for_function(f"{color} === 'rgb(255, 0, 0)'", timeout=60_000)
+    assert tab.evaluate("window.survivor") == "page state"  # not reloaded
+    assert tab.locator("link[rel=stylesheet]").count() == 1  # the old sheet is gone
+    errors.assert_none()
+
+
+# --- pages without wasm, with the fake tools --------------------------------------------------
+
+
+@pytest.fixture
+def plain_app(crate_dir: Path) -> Path:
+    (crate_dir / "index.html").write_text(
+        '<!doctype html><html><head><script type="module" src="main.js"></script></head>'
+        '<body><p id="text">one</p></body></html>'
+    )
+    (crate_dir / "main.js").write_text("document.body.dataset.loaded = 'yes';\n")
+    return crate_dir
+
+
+def test_html_edit_reloads_the_page(
+    page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools
+) -> None:
+    tab, errors = page
+    server = DevServer(plain_app, env=fake_tools.env)
+    try:
+        tab.goto(server.url)
+        tab.locator("body[data-loaded=yes]").wait_for()
+        index = plain_app / "index.html"
+        index.write_text(index.read_text().replace("one", "two"))
+        tab.locator("#text").filter(has_text="two").wait_for(timeout=60_000)
+    finally:
+        server.stop()
+    errors.assert_none()
+
+
+def test_after_a_server_restart_the_page_reconnects_and_reloads(
+    page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools, unused_tcp_port: int
+) -> None:
+    tab, errors = page
+    first = DevServer(plain_app, env=fake_tools.env, port=unused_tcp_port)
+    try:
+        tab.goto(first.url)
+        tab.locator("body[data-loaded=yes]").wait_for()
+        tab.wait_for_function("document.querySelector('script[src$=\"reload.js\"]')")
+        tab.evaluate("window.survivor = 'old page'")
+    finally:
+        first.stop()
+    tab.locator("#wbspawn-badge").wait_for(state="attached")  # "server gone, reconnecting…"
+    second = DevServer(plain_app, env=fake_tools.env, port=unused_tcp_port)
+    try:
+        tab.wait_for_function("window.survivor === undefined", timeout=60_000)
+        tab.locator("body[data-loaded=yes]").wait_for()
+    finally:
+        second.stop()
+    errors.assert_none()
