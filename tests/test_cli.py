@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeTools
+from conftest import FakeTools, write_executable
 from devserver import DevServer
 from wbspawn import assets
 from wbspawn.cli import main, serve_main
@@ -246,5 +246,22 @@ def test_no_watch_still_serves(crate_dir: Path, fake_tools: FakeTools) -> None:
     try:
         with NO_PROXY.open(server.url + "pkg/demo.js", timeout=30) as response:
             assert response.status == 200
+    finally:
+        server.stop()
+
+
+def test_open_opens_the_browser_on_the_url(
+    crate_dir: Path, fake_tools: FakeTools, tmp_path: Path
+) -> None:
+    opened = tmp_path / "opened.txt"
+    opener = write_executable(tmp_path / "opener", f'#!/bin/sh\necho "$1" > "{opened}"\n')
+    env = {**fake_tools.env, "BROWSER": f"{opener} %s"}  # what Python's webbrowser runs
+    server = DevServer(crate_dir, "--open", env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (opened.exists() and opened.read_text().strip()):
+            assert time.monotonic() < deadline, "the browser was never opened"
+            time.sleep(0.05)
+        assert opened.read_text().strip() == server.url
     finally:
         server.stop()

@@ -13,11 +13,11 @@ import pytest
 from conftest import run_async
 from wbspawn.build import BuildError, BuildResult
 from wbspawn.config import Config
-from wbspawn.rebuild import Rebuilder
+from wbspawn.rebuild import Rebuilder, package_name
 from wbspawn.reload import Hub, Subscriber
 from wbspawn.terminal import Terminal
 from wbspawn.toolchain import Toolchain
-from wbspawn.watch import Change, Kind
+from wbspawn.watch import Change, Kind, WatchPlan
 
 TOOLCHAIN = Toolchain(kind="env", cargo=Path("/bin/false"), rustc=Path("/bin/false"))
 
@@ -79,6 +79,10 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
+def plan(config: Config) -> WatchPlan:
+    return WatchPlan(app_dir=config.app_dir)
+
+
 def rs(config: Config, name: str = "lib.rs") -> Change:
     return Change(Kind.REBUILD, config.app_dir / "src" / name)
 
@@ -89,10 +93,10 @@ def test_changes_during_a_build_make_exactly_one_more(config: Config, builds: Fa
     async def scenario() -> None:
         task = asyncio.create_task(rebuilder.run())
         builds.gate.clear()
-        rebuilder.handle([rs(config)])
+        rebuilder.handle([rs(config)], plan(config))
         await asyncio.to_thread(builds.entered.acquire)  # build 1 runs, held at the gate
         for i in range(20):
-            rebuilder.handle([rs(config, f"m{i}.rs")])
+            rebuilder.handle([rs(config, f"m{i}.rs")], plan(config))
             await asyncio.sleep(0)
         builds.gate.set()
         await until(lambda: hub.generation == 2 and not rebuilder.busy)
@@ -147,8 +151,8 @@ def test_web_changes_reload_at_once_when_idle(config: Config, builds: FakeBuilds
     css = Change(Kind.CSS, config.app_dir / "style.css", "/style.css")
 
     async def scenario() -> None:
-        rebuilder.handle([html])
-        rebuilder.handle([css])
+        rebuilder.handle([html], plan(config))
+        rebuilder.handle([css], plan(config))
 
     run_async(scenario())
     assert list(subscriber.pending) == [
@@ -168,10 +172,10 @@ def test_html_changed_during_a_build_waits_for_its_reload(
     async def scenario() -> None:
         task = asyncio.create_task(rebuilder.run())
         builds.gate.clear()
-        rebuilder.handle([rs(config)])
+        rebuilder.handle([rs(config)], plan(config))
         await asyncio.to_thread(builds.entered.acquire)
-        rebuilder.handle([html])  # no reload yet: the build's reload brings it
-        rebuilder.handle([css])  # a stylesheet swap needs no wait
+        rebuilder.handle([html], plan(config))  # no reload yet: the build's reload brings it
+        rebuilder.handle([css], plan(config))  # a stylesheet swap needs no wait
         assert types(subscriber) == ["building", "css"]
         builds.gate.set()
         await until(lambda: hub.generation == 1)
@@ -193,9 +197,9 @@ def test_html_changed_during_a_failed_build_still_reloads(
         task = asyncio.create_task(rebuilder.run())
         builds.gate.clear()
         builds.fail_next = True
-        rebuilder.handle([rs(config)])
+        rebuilder.handle([rs(config)], plan(config))
         await asyncio.to_thread(builds.entered.acquire)
-        rebuilder.handle([html])
+        rebuilder.handle([html], plan(config))
         builds.gate.set()
         await until(lambda: not rebuilder.busy)
         task.cancel()
@@ -212,10 +216,27 @@ def test_rust_and_web_changes_together_make_one_build_and_one_reload(
 
     async def scenario() -> None:
         task = asyncio.create_task(rebuilder.run())
-        rebuilder.handle([rs(config), html])
+        rebuilder.handle([rs(config), html], plan(config))
         await until(lambda: hub.generation == 1)
         task.cancel()
 
     run_async(scenario())
     assert types(subscriber) == ["building", "reload"]
     assert builds.started == 1
+
+
+def test_changes_are_named_from_their_root(config: Config) -> None:
+    dep = config.app_dir.parent / "runtime-rs"
+    watch_plan = WatchPlan(app_dir=config.app_dir, crate_dirs=(dep,))
+    assert rs(config).shown(watch_plan) == "src/lib.rs"
+    assert Change(Kind.REBUILD, dep / "src" / "pool.rs").shown(watch_plan) == (
+        "runtime-rs/src/pool.rs"
+    )
+    assert Change(Kind.REBUILD, Path("/elsewhere/Cargo.toml")).shown(watch_plan) == (
+        "/elsewhere/Cargo.toml"
+    )
+
+
+def test_package_name(config: Config, tmp_path: Path) -> None:
+    assert package_name(config.app_dir) == "demo"
+    assert package_name(tmp_path / "nowhere") == "nowhere"

@@ -13,6 +13,7 @@ import asyncio
 import subprocess
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +24,7 @@ from wbspawn.errors import WbspawnError
 from wbspawn.reload import Hub
 from wbspawn.terminal import CargoProgress, Terminal
 from wbspawn.toolchain import Toolchain
-from wbspawn.watch import Change, Kind
+from wbspawn.watch import Change, Kind, WatchPlan
 
 
 class BuildFunction(Protocol):
@@ -38,6 +39,17 @@ class BuildFunction(Protocol):
             subprocess.CompletedProcess[str],
         ] = ...,
     ) -> BuildResult: ...
+
+
+def package_name(app_dir: Path) -> str:
+    """The package name in APP_DIR/Cargo.toml, for messages before the first build."""
+    try:
+        name = tomllib.loads((app_dir / "Cargo.toml").read_text(encoding="utf-8"))["package"][
+            "name"
+        ]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return app_dir.name
+    return name if isinstance(name, str) else app_dir.name
 
 
 class Rebuilder:
@@ -79,16 +91,17 @@ class Rebuilder:
 
     # --- changes in ---------------------------------------------------------------------
 
-    def handle(self, changes: Sequence[Change]) -> None:
+    def handle(self, changes: Sequence[Change], plan: WatchPlan) -> None:
         """One batch from the watcher. Never blocks: builds happen in `run`."""
-        rebuild = [c.shown for c in changes if c.kind is Kind.REBUILD]
-        reload = [c.shown for c in changes if c.kind is Kind.RELOAD]
+        rebuild = [c.shown(plan) for c in changes if c.kind is Kind.REBUILD]
+        reload = [c.shown(plan) for c in changes if c.kind is Kind.RELOAD]
         css = [c for c in changes if c.kind is Kind.CSS]
         if rebuild:
             # The reload after the build brings the new HTML, JS and CSS along.
-            self.terminal.changed(rebuild + reload + [c.shown for c in css], "rebuilding")
-            self._pending_reload += reload + [c.shown for c in css]
-            self.request_build(", ".join(rebuild[:3]))
+            styles = [c.shown(plan) for c in css]
+            self.terminal.changed(rebuild + reload + styles, "rebuilding")
+            self._pending_reload += reload + styles
+            self.request_build(", ".join(rebuild[:3]) + (" …" if len(rebuild) > 3 else ""))
             return
         if reload:
             if self.busy:
@@ -100,7 +113,7 @@ class Rebuilder:
         for change in css:
             if change.url is None:
                 continue
-            self.terminal.changed([change.shown], "swapping the stylesheet")
+            self.terminal.changed([change.shown(plan)], "swapping the stylesheet")
             self.hub.css(change.url)
 
     def request_build(self, reason: str = "") -> None:
@@ -123,7 +136,7 @@ class Rebuilder:
         self._building = True
         self.builds += 1
         self.hub.building()
-        what = self.current.crate_name if self.current else self.config.app_dir.name
+        what = self.current.crate_name if self.current else package_name(self.config.app_dir)
         self.terminal.building(what, self.config.profile, ", ".join(dict.fromkeys(reasons)))
         started = time.monotonic()
         progress = CargoProgress()

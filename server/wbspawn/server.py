@@ -14,8 +14,9 @@ import ipaddress
 import socket
 import threading
 import webbrowser
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from wbspawn.build import BuildError, build, read_metadata
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
 from wbspawn.hosts import WILDCARD_HOSTS
-from wbspawn.rebuild import Rebuilder
+from wbspawn.rebuild import Rebuilder, package_name
 from wbspawn.reload import Hub
 from wbspawn.terminal import Terminal
 from wbspawn.toolchain import Toolchain
@@ -98,11 +99,11 @@ def is_loopback(host: str) -> bool:
 def watch_plan(config: Config, toolchain: Toolchain, runtime_js: Path) -> WatchPlan:
     """What to watch, from `cargo metadata` with deps; the app alone if that fails."""
     metadata = None
-    try:
+    # A broken Cargo.toml (the build reports it; its fix makes a new plan) or a cargo that
+    # went missing: watch the app alone meanwhile.
+    with contextlib.suppress(WbspawnError, OSError):
         env = toolchain.subprocess_env()
         metadata = read_metadata(config.app_dir, toolchain, env, deps=True)
-    except WbspawnError:
-        pass  # a broken Cargo.toml: the build reports it, and a fix replans
     return plan_from_metadata(
         config.app_dir, metadata, web_dirs=[runtime_js], ignored=[config.cache_dir]
     )
@@ -147,7 +148,7 @@ async def _serve(
         # Watching starts before the first build: an edit made while std compiles (minutes,
         # the first time) is not lost, it makes one more build.
         watcher = Watcher(lambda: watch_plan(config, toolchain, runtime_js), on_error=term.warn)
-        tasks.append(asyncio.create_task(_feed(watcher, rebuilder)))
+        tasks.append(_supervised(_feed(watcher, rebuilder), "the file watcher", term))
     try:
         first = await rebuilder.build_now()
     except BaseException:
@@ -162,7 +163,7 @@ async def _serve(
             raise error
         term.line("serving the errors until a build succeeds: fix the code and save", "yellow")
     if config.watch:
-        tasks.append(asyncio.create_task(rebuilder.run()))
+        tasks.append(_supervised(rebuilder.run(), "the rebuild loop", term))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -171,7 +172,7 @@ async def _serve(
         await stop()
 
     app = create_app(config, rebuilder.current_build, hub=hub, lifespan=lifespan)
-    name = first.crate_name if first is not None else config.app_dir.name
+    name = first.crate_name if first is not None else package_name(config.app_dir)
     term.serving(name, url)
     if config.open_browser:
         # A thread: some platforms' openers block until the browser exits.
@@ -183,9 +184,30 @@ async def _serve(
         await stop()
 
 
+def _supervised(work: Coroutine[Any, Any, None], what: str, term: Terminal) -> asyncio.Task[None]:
+    """A task whose crash is said out loud (a silent one would stop the dev loop unseen)."""
+
+    async def run() -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            term.line(
+                f"internal error: {what} stopped ({type(exc).__name__}: {exc}); "
+                "restart wbspawn, and please report this",
+                "red",
+                "bold",
+            )
+            raise
+
+    return asyncio.create_task(run())
+
+
 async def _feed(watcher: Watcher, rebuilder: Rebuilder) -> None:
     async for changes in watcher.batches():
-        rebuilder.handle(changes)
+        if watcher.plan is not None:
+            rebuilder.handle(changes, watcher.plan)
 
 
 @contextlib.contextmanager

@@ -35,10 +35,11 @@ TOP_LEVEL_IGNORED = frozenset({"target", "node_modules"})
 RUST_NAMES = frozenset({"Cargo.toml", "Cargo.lock", "build.rs"})
 
 # vim (swap files, its 4913 write test, backups~), emacs (#autosave#; .#locks are
-# dotfiles), JetBrains (___jb_tmp___), Kate, Chromium's File System Access swap, and the
-# tmp/bak files of "safe write" savers.
+# dotfiles), JetBrains (___jb_tmp___), Kate, Chromium's File System Access swap, `sed -i`,
+# and the tmp/bak files of "safe write" savers.
 _EDITOR_TEMP = re.compile(
     r"(~|\.sw[a-px]|___jb_\w+___|\.kate-swp|\.crswap|\.tmp|\.bak)$|^4913$|^#.*#$"
+    r"|^sed[A-Za-z0-9]{6}$"  # `sed -i` writes one beside the file, then renames it
 )
 
 # How long the watcher waits for more events after one before it reports them (ms): long
@@ -60,15 +61,14 @@ class Change:
     # URL path of an app file ("/style.css"); None for files the page does not load.
     url: str | None = None
 
-    @property
-    def shown(self) -> str:
-        """For the terminal: the URL path of an app file, else the path from the cwd."""
-        if self.url:
-            return self.url.lstrip("/")
-        try:
-            return str(self.path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(self.path)
+    def shown(self, plan: WatchPlan) -> str:
+        """For the terminal: `src/lib.rs` in the app, `runtime-rs/src/pool.rs` elsewhere."""
+        if self.path.is_relative_to(plan.app_dir):
+            return self.path.relative_to(plan.app_dir).as_posix()
+        for root in plan.roots():
+            if self.path.is_relative_to(root):
+                return f"{root.name}/{self.path.relative_to(root).as_posix()}"
+        return str(self.path)
 
 
 @dataclass(frozen=True)
@@ -219,19 +219,20 @@ class Watcher:
 
     async def batches(self) -> AsyncIterator[list[Change]]:
         while True:
-            self.plan = plan = await asyncio.to_thread(self.make_plan)
             try:
+                self.plan = plan = await asyncio.to_thread(self.make_plan)
                 async for raw in self._raw_events(plan):
                     changes = classify_all(plan, raw)
                     if changes:
                         yield changes
                     if needs_new_plan(plan, raw):
                         break
-            except (OSError, RuntimeError) as exc:
-                # A root vanished (a branch switch), or the OS refused a watch: start over.
+            except Exception as exc:
+                # A root vanished (a branch switch), the OS refused a watch (inotify limits):
+                # say so and start over, the watcher must outlive it.
                 if self.on_error is not None:
                     self.on_error(f"file watching restarts after an error: {exc}")
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1)
 
     async def _raw_events(
         self, plan: WatchPlan
@@ -257,6 +258,10 @@ class Watcher:
             for paths, recursive in ((deep, True), (flat, False))
             if paths
         ]
+        if not feeds:
+            # Nothing to watch (the app dir is gone for now): look again in a moment.
+            await asyncio.sleep(1)
+            return
         try:
             while True:
                 getter = asyncio.create_task(queue.get())
