@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -330,3 +334,34 @@ def test_the_socket_refuses_other_hosts(server: DevServer) -> None:
             proxy=None,
         ).close()
     assert info.value.response.status_code == 400
+
+
+def test_ctrl_c_during_a_build_stops_cargo_too(
+    app: Path, fake_tools: FakeTools, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()  # the first build hangs until the gate goes
+    env = {**fake_tools.env, "FAKE_CARGO_GATE": str(gate)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wbspawn", "serve", str(app), "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while cargo_builds(fake_tools) == 0:
+            assert time.monotonic() < deadline, "cargo never started"
+            time.sleep(0.02)
+        calls = [json.loads(line) for line in fake_tools.cargo_log.read_text().splitlines()]
+        cargo_pid = next(call["pid"] for call in calls if call["args"][:1] == ["build"])
+        server.send_signal(signal.SIGINT)  # to the server alone, not its process group
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    assert server.returncode == 130
+    assert "Traceback" not in stderr
+    with pytest.raises(ProcessLookupError):
+        os.kill(cargo_pid, 0)  # gone, not left building in the background

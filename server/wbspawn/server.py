@@ -79,7 +79,7 @@ def url_for(host: str, sock: socket.socket) -> str:
 def uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     # websockets' sans-I/O protocol: "auto" picks websockets' legacy one, which warns.
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
+        app, host=host, port=port, log_level="warning", ws="websockets-sansio", lifespan="auto"
     )
 
 

@@ -144,7 +144,8 @@ def main() -> int:
     if log := os.environ.get("FAKE_CARGO_LOG"):
         env = {k: os.environ[k] for k in LOGGED_ENV if k in os.environ}
         with Path(log).open("a") as f:
-            f.write(json.dumps({"args": args, "env": env, "cwd": str(Path.cwd())}) + "\n")
+            call = {"args": args, "env": env, "cwd": str(Path.cwd()), "pid": os.getpid()}
+            f.write(json.dumps(call) + "\n")
     if args == ["--version"]:
         print("cargo 1.96.0 (fake)")
         return 0
