@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from conftest import FakeTools
@@ -116,6 +116,33 @@ def test_rust_edit_rebuilds_then_reloads(
     assert cargo_builds(fake_tools) == builds + 1
     server.wait_for_line(r"src/lib\.rs changed: rebuilding")
     server.wait_for_line(r"built demo in [\d.]+ s")
+
+
+def test_cargo_metadata_is_asked_again_only_after_a_manifest_change(
+    server: DevServer, app: Path, fake_tools: FakeTools
+) -> None:
+    def crate_lookups() -> int:
+        calls = [json.loads(line) for line in fake_tools.cargo_log.read_text().splitlines()]
+        return sum(
+            1
+            for call in calls
+            if call["args"][:2] == ["metadata", "--format-version"] and "--no-deps" in call["args"]
+        )
+
+    def rebuild(ws: ClientConnection) -> None:
+        receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "build")
+
+    with server.socket() as ws:
+        receive(ws)
+        wait_until_watching(ws, app)
+        assert crate_lookups() == 1  # the first build
+        (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 7 }\n")
+        rebuild(ws)
+        assert crate_lookups() == 1
+        manifest = app / "Cargo.toml"
+        manifest.write_text(manifest.read_text() + "\n# edited\n")
+        rebuild(ws)
+        assert crate_lookups() == 2
 
 
 def test_a_broken_build_shows_its_errors_and_keeps_the_last_good_one(

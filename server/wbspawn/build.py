@@ -133,6 +133,8 @@ class BuildResult:
     bindgen_s: float
     # rustc's warnings (rendered, with colours) when the build succeeded with some.
     diagnostics: str = ""
+    # What `cargo metadata` said, for the next build to reuse.
+    crate: CrateInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,18 @@ def build(
     run: Runner = run_captured,
     on_cargo_line: LineSink | None = None,
     stream: StreamRunner = run_streaming,
+    crate: CrateInfo | None = None,
 ) -> BuildResult:
     """Build the app. With `on_cargo_line`, cargo runs through `stream` and its JSON messages
-    reach the callback while it runs; without, every tool runs through `run`."""
+    reach the callback while it runs; without, every tool runs through `run`. `crate` skips
+    `cargo metadata` (the dev loop keeps it until a manifest changes)."""
     started = time.monotonic()
     env = toolchain.subprocess_env()
     for name in flags.OVERRIDING_ENV:
         env.pop(name, None)
 
-    crate = read_crate_info(config.app_dir, toolchain, env, run=run)
+    if crate is None:
+        crate = read_crate_info(config.app_dir, toolchain, env, run=run)
 
     cargo_started = time.monotonic()
     wasm, diagnostics = cargo_build(
@@ -199,6 +204,7 @@ def build(
         cargo_s=cargo_s,
         bindgen_s=bindgen_s,
         diagnostics=diagnostics,
+        crate=crate,
     )
 
 

@@ -18,7 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from wbspawn.build import BuildError, BuildResult, LineSink, run_streaming
+from wbspawn.build import (
+    BuildError,
+    BuildResult,
+    CrateInfo,
+    LineSink,
+    run_streaming,
+)
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
 from wbspawn.reload import Hub
@@ -38,7 +44,11 @@ class BuildFunction(Protocol):
             [Sequence[str], Path, Mapping[str, str], LineSink],
             subprocess.CompletedProcess[str],
         ] = ...,
+        crate: CrateInfo | None = None,
     ) -> BuildResult: ...
+
+
+MANIFESTS = frozenset({"Cargo.toml", "Cargo.lock"})
 
 
 def package_name(app_dir: Path) -> str:
@@ -76,6 +86,8 @@ class Rebuilder:
         self._process: subprocess.Popen[str] | None = None
         self._process_lock = threading.Lock()
         self._stopped = False
+        # `cargo metadata`'s answer, kept until a manifest changes: tens of ms a build.
+        self._crate: CrateInfo | None = None
 
     def current_build(self) -> BuildResult | None:
         return self.current
@@ -96,6 +108,8 @@ class Rebuilder:
         rebuild = [c.shown(plan) for c in changes if c.kind is Kind.REBUILD]
         reload = [c.shown(plan) for c in changes if c.kind is Kind.RELOAD]
         css = [c for c in changes if c.kind is Kind.CSS]
+        if any(c.path.name in MANIFESTS for c in changes):
+            self._crate = None
         if rebuild:
             # The reload after the build brings the new HTML, JS and CSS along.
             styles = [c.shown(plan) for c in css]
@@ -181,7 +195,15 @@ class Rebuilder:
             return run_streaming(args, cwd, env, sink, on_start=self._track)
 
         try:
-            return self.build_fn(self.config, self.toolchain, on_cargo_line=on_line, stream=stream)
+            result = self.build_fn(
+                self.config, self.toolchain, on_cargo_line=on_line, stream=stream, crate=self._crate
+            )
+        except WbspawnError:
+            self._crate = None  # asked again next time: maybe it was the manifest
+            raise
+        else:
+            self._crate = result.crate
+            return result
         finally:
             with self._process_lock:
                 self._process = None
