@@ -39,7 +39,7 @@ lint-wasm:
 		-Zbuild-std=std,panic_abort --target-dir target/wasm-clippy -- -D warnings
 
 # Measurements, not tests: numbers for the README (bench/results.json).
-bench: bench-runtime
+bench: bench-runtime bench-devloop
 
 bench-runtime: setup
 	$(VENV)/python bench/runtime.py
