@@ -5,7 +5,8 @@ import { describe } from "./instance.js";
 
 const dispatcherUrl = new URL("./dispatcher.js", import.meta.url);
 let glue = null;
-// Set when a call panicked: the app's instance aborted mid-way and cannot be trusted again.
+// Set when a call panicked or trapped: the app's instance stopped mid-way and cannot be
+// trusted again.
 let crashed = null;
 
 self.onmessage = ({ data }) => {
@@ -78,8 +79,13 @@ async function call(name, args) {
     return { ok: true, value: cloneable(await glue[name](...args)) };
   } catch (error) {
     const panic = glue.__wbspawn_take_panic_message();
-    crashed = panic ?? describe(error);
-    return { ok: false, error: crashed };
+    // A panic or a trap left the app's instance mid-way: it cannot be trusted again. Anything
+    // else is a value the export threw on purpose (a Rust `Err` returned to JS).
+    if (panic !== undefined || error instanceof WebAssembly.RuntimeError) {
+      crashed = panic ?? describe(error);
+      return { ok: false, error: crashed };
+    }
+    return { ok: false, error: describe(error) };
   }
 }
 

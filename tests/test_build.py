@@ -72,6 +72,8 @@ def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Pat
     assert cache_key(debug, "demo") == "demo-debug"
     assert cache_key(release, "demo") == "demo-release"
     assert cache_key(debug, "other") == "other-debug"
+    unwind = Config(app_dir=crate_dir, cache_dir=cache_dir, panic="unwind")
+    assert cache_key(unwind, "demo") == "demo-debug-unwind"
     # A copy of the app elsewhere shares the target dir (std is built once), not the path.
     assert cache_key(copy, "demo") == cache_key(debug, "demo")
     assert target_dir(debug, "demo") == cache_dir / "target" / "demo-debug"
@@ -84,6 +86,15 @@ def test_release_build(crate_dir: Path, cache_dir: Path, fake_tools: FakeTools) 
     config = Config(app_dir=crate_dir, cache_dir=cache_dir, release=True)
     build(config, discover())
     assert "--release" in cargo_calls(fake_tools)[-1]["args"]
+
+
+def test_unwinding_build(crate_dir: Path, cache_dir: Path, fake_tools: FakeTools) -> None:
+    config = Config(app_dir=crate_dir, cache_dir=cache_dir, panic="unwind")
+    build(config, discover())
+    call = cargo_calls(fake_tools)[-1]
+    assert "-Zbuild-std=std,panic_unwind" in call["args"]
+    assert call["env"]["RUSTFLAGS"] == flags.UNWIND_RUSTFLAGS
+    assert call["env"]["CARGO_TARGET_DIR"] == str(target_dir(config, "demo"))
 
 
 def test_rebuild_replaces_the_output(config: Config, toolchain: Toolchain) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 from conftest import FakeTools, write_executable
 from devserver import DevServer
 from wbspawn import assets
-from wbspawn.cli import main, serve_main
+from wbspawn.cli import add_serve_arguments, config_from_args, main, serve_main
 from wbspawn.errors import WbspawnError
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -217,6 +218,18 @@ def test_bad_coep_is_a_usage_error() -> None:
     assert "invalid choice: 'unsafe-none'" in proc.stderr
 
 
+def test_panic_option_reaches_the_config(crate_dir: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    assert config_from_args(parser.parse_args([str(crate_dir), "--panic", "unwind"])).panic == (
+        "unwind"
+    )
+    assert config_from_args(parser.parse_args([str(crate_dir)])).panic == "abort"
+    proc = wbspawn("serve", ".", "--panic", "catch")
+    assert proc.returncode == 2
+    assert "invalid choice: 'catch'" in proc.stderr
+
+
 def test_help_lists_the_options() -> None:
     proc = wbspawn("serve", "--help")
     for option in (
@@ -228,6 +241,7 @@ def test_help_lists_the_options() -> None:
         "--header",
         "--coep",
         "--allowed-host",
+        "--panic",
     ):
         assert option in proc.stdout
     assert "[package.metadata.wbspawn]" in proc.stdout

@@ -13,6 +13,7 @@ METADATA = """
 host = "0.0.0.0"
 port = 9000
 release = true
+panic = "unwind"
 watch = false
 open = true
 coep = "credentialless"
@@ -29,6 +30,7 @@ def with_metadata(crate_dir: Path, text: str) -> Path:
 def test_defaults(crate_dir: Path) -> None:
     config = settings(crate_dir, {})
     assert (config.host, config.port, config.release) == ("127.0.0.1", 8000, False)
+    assert config.panic == "abort"
     assert (config.watch, config.open_browser, config.coep) == (True, False, "require-corp")
     assert (config.headers, config.allowed_hosts) == ((), ())
 
@@ -36,6 +38,7 @@ def test_defaults(crate_dir: Path) -> None:
 def test_manifest_keys(crate_dir: Path) -> None:
     config = settings(with_metadata(crate_dir, METADATA), {})
     assert (config.host, config.port, config.release) == ("0.0.0.0", 9000, True)
+    assert config.panic == "unwind"
     assert (config.watch, config.open_browser, config.coep) == (False, True, "credentialless")
     assert config.headers == (("X-Frame-Options", "DENY"), ("X-Team", "web"))
     assert config.allowed_hosts == ("dev.example.test", "[::1]")
@@ -69,7 +72,8 @@ def test_fixed_values_are_the_callers(crate_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("prot = 1", "unknown key 'prot' (known: host, port, release, watch, open, headers,"),
+        ("prot = 1", "unknown key 'prot' (known: host, port, release, panic, watch, open,"),
+        ('panic = "catch"', "panic must be 'abort' or 'unwind', not 'catch'"),
         ("port = 70000", "port must be a port number 0-65535, not 70000"),
         ('port = "80"', "port must be a port number 0-65535, not '80'"),
         ('release = "yes"', "release must be true or false"),

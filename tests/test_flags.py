@@ -42,3 +42,14 @@ def test_release_build_args() -> None:
 def test_encoded_rustflags_are_dropped() -> None:
     # Cargo prefers CARGO_ENCODED_RUSTFLAGS over RUSTFLAGS.
     assert "CARGO_ENCODED_RUSTFLAGS" in flags.OVERRIDING_ENV
+
+
+def test_unwinding_adds_exception_handling_and_the_unwind_runtime() -> None:
+    assert flags.rustflags("abort") == EXPECTED_RUSTFLAGS
+    assert flags.rustflags("unwind") == (
+        EXPECTED_RUSTFLAGS + " -C panic=unwind -C target-feature=+exception-handling"
+    )
+    assert flags.build_env("unwind") == {"RUSTFLAGS": flags.UNWIND_RUSTFLAGS}
+    args = flags.cargo_build_args(release=False, panic="unwind")
+    assert "-Zbuild-std=std,panic_unwind" in args
+    assert "-Zbuild-std=std,panic_abort" not in args

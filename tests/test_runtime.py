@@ -95,6 +95,16 @@ def test_panic_gives_err_with_message_and_app_keeps_working(app: Page) -> None:
     assert call(app, "nested", 3) == 3
 
 
+def test_default_build_aborts_on_panic(app: Page) -> None:
+    assert call(app, "panic_strategy") == "abort"
+    refused = app.evaluate(
+        "() => window.wbspawnApp.call('panic_aftermath').then(() => 'resolved', (e) => e.message)"
+    )
+    assert "built with panic=abort" in refused
+    # An `Err` an export returns is an ordinary rejection: the app keeps working.
+    assert call(app, "nested", 1) == 1
+
+
 def test_200_sequential_spawn_join(app: Page) -> None:
     assert call(app, "sequential", 200) == sum(i % 7 for i in range(200))
 

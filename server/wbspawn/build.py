@@ -150,7 +150,9 @@ def cache_key(config: Config, crate_name: str) -> str:
     # a target dir expensive to fill, and mixing profiles would thrash it. Not keyed by the
     # app's path: a copy of an app (a test fixture, a second checkout) reuses the built std
     # and its dependencies, and cargo keeps each path's own crates apart by package id.
-    return f"{crate_name}-{config.profile}"
+    # An unwinding build has other RUSTFLAGS and another std: a target dir of its own.
+    suffix = "-unwind" if config.panic == "unwind" else ""
+    return f"{crate_name}-{config.profile}{suffix}"
 
 
 def target_dir(config: Config, crate_name: str) -> Path:
@@ -294,10 +296,13 @@ def cargo_build(
     """Build the lib for wasm: the .wasm cargo reports, and rustc's warnings."""
     build_env = {
         **env,
-        **flags.build_env(),
+        **flags.build_env(config.panic),
         "CARGO_TARGET_DIR": str(target_dir(config, crate.name)),
     }
-    args = [str(toolchain.cargo), *flags.cargo_build_args(release=config.release)]
+    args = [
+        str(toolchain.cargo),
+        *flags.cargo_build_args(release=config.release, panic=config.panic),
+    ]
     if on_line is None:
         proc = run(args, config.app_dir, build_env)
     else:

@@ -30,6 +30,7 @@ from wbspawn.config import (
     settings,
 )
 from wbspawn.errors import WbspawnError
+from wbspawn.flags import PANIC_VALUES
 
 
 def _port(text: str) -> int:
@@ -60,7 +61,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     _app_dir_argument(parser)
     parser.add_argument("--host", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=_port, help="port (8000; 0 picks a free one)")
-    parser.add_argument("--release", action="store_const", const=True, help="build with --release")
+    _build_arguments(parser)
     parser.add_argument(
         "--no-watch",
         dest="watch",
@@ -82,6 +83,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         help="also answer requests for this host name (repeatable; .example.test = subdomains)",
+    )
+
+
+def _build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--release", action="store_const", const=True, help="build with --release")
+    parser.add_argument(
+        "--panic",
+        choices=PANIC_VALUES,
+        help="abort (default) or unwind: unwinding releases a panicking thread's locks",
     )
 
 
@@ -115,6 +125,7 @@ SERVE_SETTINGS = (
     "host",
     "port",
     "release",
+    "panic",
     "watch",
     "open_browser",
     "headers",
@@ -159,7 +170,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds a page that never calls done(...) must run without errors (%(default)g)",
     )
-    parser.add_argument("--release", action="store_const", const=True, help="build with --release")
+    _build_arguments(parser)
     _response_arguments(parser)
 
 
@@ -170,7 +181,7 @@ def run_check(args: argparse.Namespace) -> int:
     # The server runs on a free loopback port for the check, whatever the manifest says.
     config = settings(
         _existing_app_dir(args),
-        _cli_settings(args, ("release", "headers", "coep")),
+        _cli_settings(args, ("release", "panic", "headers", "coep")),
         host="127.0.0.1",
         port=0,
         watch=False,

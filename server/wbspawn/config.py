@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from wbspawn.errors import WbspawnError
+from wbspawn.flags import PANIC_VALUES, Panic
 
 Coep = Literal["require-corp", "credentialless"]
 COEP_VALUES: Final = ("require-corp", "credentialless")
@@ -45,6 +46,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     release: bool = False
+    # How panics end a thread: "abort" (the target's default) or "unwind" (flags.py).
+    panic: Panic = "abort"
     cache_dir: Path = field(default_factory=default_cache_dir)
     watch: bool = True
     open_browser: bool = False
@@ -100,6 +103,7 @@ MANIFEST_KEYS: Final = {
     "host": "host",
     "port": "port",
     "release": "release",
+    "panic": "panic",
     "watch": "watch",
     "open": "open_browser",
     "headers": "headers",
@@ -160,6 +164,10 @@ def _manifest_value(key: str, value: Any, where: str) -> Any:
     if key == "coep":
         if value not in COEP_VALUES:
             raise wrong(" or ".join(repr(v) for v in COEP_VALUES))
+        return value
+    if key == "panic":
+        if value not in PANIC_VALUES:
+            raise wrong(" or ".join(repr(v) for v in PANIC_VALUES))
         return value
     if key == "headers":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):

@@ -6,7 +6,10 @@ whole std (build-std), so these strings are constants and never assembled from o
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
+
+Panic = Literal["abort", "unwind"]
+PANIC_VALUES: Final = ("abort", "unwind")
 
 TARGET: Final = "wasm32-unknown-unknown"
 
@@ -28,13 +31,25 @@ RUSTFLAGS: Final = " ".join(
     )
 )
 
-# No precompiled std has atomics, so std is rebuilt with the flags above.
+# An unwinding build: panics unwind through wasm exception handling (Chromium 95+, Firefox
+# 100+, Safari 15.2+), so a panicking thread releases its locks and its worker is reused.
+# Not the default: the code is larger and slower, and the browsers that run it fewer.
+UNWIND_RUSTFLAGS: Final = RUSTFLAGS + " -C panic=unwind -C target-feature=+exception-handling"
+
+# No precompiled std has atomics, so std is rebuilt with the flags above, with the panic
+# runtime that matches the strategy.
 BUILD_STD_ARGS: Final = ("-Zbuild-std=std,panic_abort",)
+UNWIND_BUILD_STD_ARGS: Final = ("-Zbuild-std=std,panic_unwind",)
 
 
-def cargo_build_args(*, release: bool) -> list[str]:
+def rustflags(panic: Panic = "abort") -> str:
+    return UNWIND_RUSTFLAGS if panic == "unwind" else RUSTFLAGS
+
+
+def cargo_build_args(*, release: bool, panic: Panic = "abort") -> list[str]:
     """Arguments after `cargo` for the library build."""
-    args = ["build", "--lib", "--target", TARGET, *BUILD_STD_ARGS]
+    build_std = UNWIND_BUILD_STD_ARGS if panic == "unwind" else BUILD_STD_ARGS
+    args = ["build", "--lib", "--target", TARGET, *build_std]
     if release:
         args.append("--release")
     # Cargo renders rustc's diagnostics to stderr (kept for the user) and writes only
@@ -45,9 +60,9 @@ def cargo_build_args(*, release: bool) -> list[str]:
     return args
 
 
-def build_env() -> dict[str, str]:
+def build_env(panic: Panic = "abort") -> dict[str, str]:
     """Environment for `cargo build`, on top of the toolchain's."""
-    return {"RUSTFLAGS": RUSTFLAGS}
+    return {"RUSTFLAGS": rustflags(panic)}
 
 
 # Cargo takes CARGO_ENCODED_RUSTFLAGS over RUSTFLAGS: one left in the user's shell would
