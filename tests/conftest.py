@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from playwright.sync_api import Browser, Page
 from starlette.testclient import TestClient
 
 from apps import DEMO_DIR as DEMO_DIR
 from apps import REPO as REPO
 from apps import copy_app as copy_app
+from pages import PageErrors
 from wbspawn.app import create_app
 from wbspawn.browser import LAUNCH_ARGS, find_chromium
 from wbspawn.build import BuildResult, build
@@ -204,6 +206,16 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         "executable_path": chromium_path(),
         "args": list(LAUNCH_ARGS),
     }
+
+
+@pytest.fixture
+def fresh_page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
+    """A page in a context of its own (no cache, no storage), with its errors collected."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = PageErrors(page)
+    yield page, errors
+    context.close()
 
 
 @pytest.fixture(scope="session")

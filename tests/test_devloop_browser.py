@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from conftest import DEMO_DIR, FakeTools, copy_app
 from devserver import DevServer
@@ -67,15 +67,6 @@ def live_server(live_app: Path) -> Iterator[DevServer]:
     server.stop()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
-    context = browser.new_context()
-    page = context.new_page()
-    errors = PageErrors(page)
-    yield page, errors
-    context.close()
-
-
 def open_app(page: Page, server: DevServer) -> None:
     page.goto(server.url)
     status, detail = wait_for_done(page)
@@ -87,9 +78,9 @@ def overlay_text(page: Page) -> str:
 
 
 def test_rust_edit_reloads_the_page_running_the_new_code(
-    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+    fresh_page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
 ) -> None:
-    tab, errors = page
+    tab, errors = fresh_page
     open_app(tab, live_server)
     assert tab.locator("#marker").inner_text() == "1"
     tab.evaluate("window.survivor = 'before the edit'")
@@ -101,9 +92,9 @@ def test_rust_edit_reloads_the_page_running_the_new_code(
 
 
 def test_a_broken_build_shows_rustcs_error_and_the_old_build_keeps_running(
-    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+    fresh_page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
 ) -> None:
-    tab, errors = page
+    tab, errors = fresh_page
     open_app(tab, live_server)
     tab.evaluate("window.survivor = 'kept'")
     set_marker(live_app, "undefined_marker_value")
@@ -135,9 +126,9 @@ def test_a_broken_build_shows_rustcs_error_and_the_old_build_keeps_running(
 
 
 def test_the_fix_makes_the_overlay_go_away(
-    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+    fresh_page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
 ) -> None:
-    tab, errors = page
+    tab, errors = fresh_page
     open_app(tab, live_server)
     tab.locator("#wbspawn-overlay .diagnostics").wait_for()  # still broken from before
     set_marker(live_app, "3")
@@ -147,9 +138,9 @@ def test_the_fix_makes_the_overlay_go_away(
 
 
 def test_css_edit_restyles_without_a_reload(
-    page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
+    fresh_page: tuple[Page, PageErrors], live_server: DevServer, live_app: Path
 ) -> None:
-    tab, errors = page
+    tab, errors = fresh_page
     open_app(tab, live_server)
     color = "getComputedStyle(document.getElementById('marker')).color"
     assert tab.evaluate(color) == "rgb(0, 0, 255)"
@@ -175,9 +166,9 @@ def plain_app(crate_dir: Path) -> Path:
 
 
 def test_html_edit_reloads_the_page(
-    page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools
+    fresh_page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools
 ) -> None:
-    tab, errors = page
+    tab, errors = fresh_page
     server = DevServer(plain_app, env=fake_tools.env)
     try:
         tab.goto(server.url)
@@ -191,9 +182,12 @@ def test_html_edit_reloads_the_page(
 
 
 def test_after_a_server_restart_the_page_reconnects_and_reloads(
-    page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools, unused_tcp_port: int
+    fresh_page: tuple[Page, PageErrors],
+    plain_app: Path,
+    fake_tools: FakeTools,
+    unused_tcp_port: int,
 ) -> None:
-    tab, errors = page
+    tab, errors = fresh_page
     first = DevServer(plain_app, env=fake_tools.env, port=unused_tcp_port)
     try:
         tab.goto(first.url)

@@ -42,15 +42,6 @@ def app(demo: tuple[Page, PageErrors]) -> Iterator[Page]:
     errors.assert_none()
 
 
-@pytest.fixture
-def fresh_page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
-    context = browser.new_context()
-    page = context.new_page()
-    errors = PageErrors(page)
-    yield page, errors
-    context.close()
-
-
 def test_page_is_cross_origin_isolated(app: Page) -> None:
     assert app.evaluate("crossOriginIsolated") is True
     assert app.evaluate("typeof SharedArrayBuffer") == "function"

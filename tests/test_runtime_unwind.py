@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from conftest import DEMO_DIR
 from pages import PageErrors, call, wait_for_done
@@ -28,39 +28,31 @@ def unwind_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
-    context = browser.new_context()
-    page = context.new_page()
-    errors = PageErrors(page)
-    yield page, errors
-    context.close()
-    errors.assert_none()
-
-
 def test_the_demo_passes_in_an_unwinding_build(
-    page: tuple[Page, PageErrors], unwind_url: str
+    fresh_page: tuple[Page, PageErrors], unwind_url: str
 ) -> None:
-    tab, _ = page
+    tab, errors = fresh_page
     tab.goto(unwind_url)
     status, detail = wait_for_done(tab)
     assert status == "pass", detail
     assert call(tab, "panic_strategy") == "unwind"
+    errors.assert_none()
 
 
 def test_a_panicking_thread_releases_its_lock_poisoned_and_join_gets_the_payload(
-    page: tuple[Page, PageErrors], unwind_url: str
+    fresh_page: tuple[Page, PageErrors], unwind_url: str
 ) -> None:
-    tab, _ = page
+    tab, errors = fresh_page
     tab.goto(f"{unwind_url}lab.html?prestart=2&idleTimeoutMs=60000")
     assert wait_for_done(tab, timeout_s=60)[0] == "pass"
     assert call(tab, "panic_aftermath") == ["payload 7", "payload 7", "poisoned"]
+    errors.assert_none()
 
 
 def test_the_worker_of_a_panicked_thread_is_reused(
-    page: tuple[Page, PageErrors], unwind_url: str
+    fresh_page: tuple[Page, PageErrors], unwind_url: str
 ) -> None:
-    tab, _ = page
+    tab, errors = fresh_page
     tab.goto(f"{unwind_url}lab.html?prestart=2&idleTimeoutMs=60000")
     assert wait_for_done(tab, timeout_s=60)[0] == "pass"
     assert call(tab, "live_workers") == 2
@@ -68,3 +60,4 @@ def test_the_worker_of_a_panicked_thread_is_reused(
         assert call(tab, "caught_panic") == "deliberate panic number 42"
     assert call(tab, "live_workers") == 2
     assert call(tab, "spawn_join", 2) == [0, 1]
+    errors.assert_none()

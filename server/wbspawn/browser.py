@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from wbspawn.errors import WbspawnError
-from wbspawn.toolchain import Which
+from wbspawn.toolchain import Which, find_executable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
@@ -42,19 +42,15 @@ def find_chromium(
     default: Path = DEFAULT_PATH,
 ) -> Path:
     """WBSPAWN_CHROMIUM, else `chromium` on PATH, else /usr/bin/chromium."""
-    env = os.environ if environ is None else environ
-    if override := env.get("WBSPAWN_CHROMIUM"):
-        path = Path(override)
-        if not path.is_file():
-            raise WbspawnError(
-                f"WBSPAWN_CHROMIUM={path} does not exist: point it at a Chromium executable"
-            )
-        return path
-    if found := which("chromium"):
-        return Path(found)
-    if default.is_file():
-        return default
-    raise WbspawnError(f"Chromium not found: {INSTALL_HINT}")
+    return find_executable(
+        "WBSPAWN_CHROMIUM",
+        "chromium",
+        [default],
+        os.environ if environ is None else environ,
+        which,
+        what="a Chromium executable",
+        missing=f"Chromium not found: {INSTALL_HINT}",
+    )
 
 
 _VERSION = re.compile(r"(Chromium|Google Chrome|Chrome)\s+(\d+(?:\.\d+)+)")

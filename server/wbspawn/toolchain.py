@@ -165,6 +165,31 @@ def debian_toolchain(environ: Mapping[str, str], *, root: Path = Path("/")) -> T
     )
 
 
+def find_executable(
+    variable: str,
+    name: str,
+    fallbacks: Sequence[Path],
+    environ: Mapping[str, str],
+    which: Which,
+    *,
+    what: str,
+    missing: str,
+) -> Path:
+    """`$variable` if set (it must exist), else `name` on PATH, else the first fallback that
+    exists; `missing` is the error when none does."""
+    if override := environ.get(variable):
+        path = Path(override)
+        if not path.is_file():
+            raise WbspawnError(f"{variable}={path} does not exist: point it at {what}")
+        return path
+    if found := which(name):
+        return Path(found)
+    for fallback in fallbacks:
+        if fallback.is_file():
+            return fallback
+    raise WbspawnError(missing)
+
+
 def find_wasm_bindgen(
     environ: Mapping[str, str] | None = None,
     *,
@@ -173,22 +198,15 @@ def find_wasm_bindgen(
     version: str | None = None,
 ) -> Path:
     """The wasm-bindgen CLI; `version` (from Cargo.lock) only improves the error message."""
-    env = os.environ if environ is None else environ
-    if override := env.get("WBSPAWN_WASM_BINDGEN"):
-        path = Path(override)
-        if not path.is_file():
-            raise WbspawnError(
-                f"WBSPAWN_WASM_BINDGEN={path} does not exist: point it at the wasm-bindgen CLI"
-            )
-        return path
-    if found := which("wasm-bindgen"):
-        return Path(found)
-    cargo_bin = (Path.home() if home is None else home) / ".cargo" / "bin" / "wasm-bindgen"
-    if cargo_bin.is_file():
-        return cargo_bin
     pin = f" --version ={version}" if version else ""
-    raise WbspawnError(
-        f"wasm-bindgen CLI not found: run `cargo install wasm-bindgen-cli{pin} --locked`"
+    return find_executable(
+        "WBSPAWN_WASM_BINDGEN",
+        "wasm-bindgen",
+        [(Path.home() if home is None else home) / ".cargo" / "bin" / "wasm-bindgen"],
+        os.environ if environ is None else environ,
+        which,
+        what="the wasm-bindgen CLI",
+        missing=f"wasm-bindgen CLI not found: run `cargo install wasm-bindgen-cli{pin} --locked`",
     )
 
 
