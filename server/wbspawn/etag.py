@@ -13,6 +13,8 @@ import hashlib
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wbspawn.buffered import buffering_send, send_whole
+
 # What a 304 keeps of the 200 it stands for (RFC 9110 15.4.5; as starlette's
 # NotModifiedResponse).
 _KEPT_ON_304 = ("cache-control", "content-location", "date", "etag", "expires", "vary")
@@ -36,34 +38,19 @@ class EtagMiddleware:
             await self.app(scope, receive, send)
             return
         if_none_match = Headers(scope=scope).get("if-none-match")
-        start: Message | None = None
-        chunks: list[bytes] = []
 
-        async def tag(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                headers = Headers(raw=message.get("headers", []))
-                if message["status"] == 200 and "etag" not in headers:
-                    start = message
-                    return
-                await send(message)
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
+        def untagged_ok(start: Message) -> bool:
+            return start["status"] == 200 and "etag" not in Headers(raw=start.get("headers", []))
+
+        async def tag(start: Message, body: bytes) -> None:
             etag = etag_for(body)
-            headers = MutableHeaders(scope=start)
-            headers["etag"] = etag
+            MutableHeaders(scope=start)["etag"] = etag
             if if_none_match is not None and matches(if_none_match, etag):
                 kept = [(k, v) for k, v in start["headers"] if k.decode().lower() in _KEPT_ON_304]
-                await send({"type": "http.response.start", "status": 304, "headers": kept})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await send_whole(
+                    send, {"type": "http.response.start", "status": 304, "headers": kept}, b""
+                )
                 return
-            await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send_whole(send, start, body)
 
-        await self.app(scope, receive, tag)
+        await self.app(scope, receive, buffering_send(send, untagged_ok, tag))

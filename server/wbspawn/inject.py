@@ -14,6 +14,8 @@ import re
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wbspawn.buffered import buffering_send, send_whole
+
 RELOAD_SCRIPT = "/_wbspawn/static/reload.js"
 
 # External module script, never inline: the page may have `script-src 'self'`.
@@ -39,24 +41,8 @@ class InjectMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        start: Message | None = None
-        chunks: list[bytes] = []
 
-        async def inject(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                if _is_plain_html_page(message):
-                    start = message  # held until the body is complete
-                    return
-                await send(message)
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            body = b"".join(chunks)
+        async def inject(start: Message, body: bytes) -> None:
             headers = MutableHeaders(scope=start)
             # Byte ranges of the file would not match the injected body.
             if "accept-ranges" in headers:
@@ -67,10 +53,9 @@ class InjectMiddleware:
                 body = insert_snippet(body, self.snippet)
                 length = len(body)
             headers["content-length"] = str(length)
-            await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send_whole(send, start, body)
 
-        await self.app(scope, receive, inject)
+        await self.app(scope, receive, buffering_send(send, _is_plain_html_page, inject))
 
 
 def _is_plain_html_page(start: Message) -> bool:
