@@ -29,3 +29,11 @@ def wait_for_done(page: Page, timeout_s: float = 180) -> tuple[str, str]:
     status = page.get_attribute("html", "data-wbspawn-status") or ""
     detail = page.get_attribute("html", "data-wbspawn-detail") or ""
     return status, detail
+
+
+def open_lab(page: Page, base_url: str, query: str) -> None:
+    """Opens the demo's lab page (the app started with runtime options from `query`) and waits
+    until the app is ready."""
+    page.goto(f"{base_url}lab.html{query}")
+    status, detail = wait_for_done(page, timeout_s=60)
+    assert status == "pass", detail

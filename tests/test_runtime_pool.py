@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from pages import PageErrors, call, wait_for_done
+from pages import PageErrors, call, open_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
@@ -21,7 +21,7 @@ OpenLab = Callable[[str], Page]
 
 
 @pytest.fixture
-def open_lab(browser: Browser, demo_url: str) -> Iterator[OpenLab]:
+def new_lab(browser: Browser, demo_url: str) -> Iterator[OpenLab]:
     contexts = []
     errors: list[PageErrors] = []
 
@@ -30,9 +30,7 @@ def open_lab(browser: Browser, demo_url: str) -> Iterator[OpenLab]:
         contexts.append(context)
         page = context.new_page()
         errors.append(PageErrors(page))
-        page.goto(f"{demo_url}lab.html{query}")
-        status, detail = wait_for_done(page, timeout_s=60)
-        assert status == "pass", detail
+        open_lab(page, demo_url, query)
         return page
 
     yield open_page
@@ -42,8 +40,8 @@ def open_lab(browser: Browser, demo_url: str) -> Iterator[OpenLab]:
         page_errors.assert_none()
 
 
-def test_2000_sequential_spawns_grow_memory_by_less_than_64_mib(open_lab: OpenLab) -> None:
-    page = open_lab("")
+def test_2000_sequential_spawns_grow_memory_by_less_than_64_mib(new_lab: OpenLab) -> None:
+    page = new_lab("")
     call(page, "sequential", 10)  # the first workers and their stacks exist
     before = call(page, "memory_bytes")
     assert call(page, "sequential", 2000) == sum(i % 7 for i in range(2000))
@@ -51,10 +49,10 @@ def test_2000_sequential_spawns_grow_memory_by_less_than_64_mib(open_lab: OpenLa
     assert grown < 64 * MIB, f"memory grew by {grown / MIB:.1f} MiB"
 
 
-def test_idle_workers_retire_and_free_their_stacks(open_lab: OpenLab) -> None:
+def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
     # Workers retire 20 ms after their last thread. Each round boots 8 new ones: without
     # __wbindgen_thread_destroy every round would leak 8 stacks of 2 MiB (240 MiB in all).
-    page = open_lab("?prestart=0&idleTimeoutMs=20")
+    page = new_lab("?prestart=0&idleTimeoutMs=20")
     call(page, "spawn_join", 8)
     before = call(page, "memory_bytes")
     for _ in range(15):
@@ -68,15 +66,15 @@ def test_idle_workers_retire_and_free_their_stacks(open_lab: OpenLab) -> None:
     assert grown < 64 * MIB, f"memory grew by {grown / MIB:.1f} MiB"
 
 
-def test_prestart_boots_workers_ahead(open_lab: OpenLab) -> None:
-    page = open_lab("?prestart=3&idleTimeoutMs=60000")
+def test_prestart_boots_workers_ahead(new_lab: OpenLab) -> None:
+    page = new_lab("?prestart=3&idleTimeoutMs=60000")
     assert call(page, "live_workers") == 3
     assert call(page, "spawn_join", 3) == [0, 1, 4]
     assert call(page, "live_workers") == 3
 
 
-def test_spawns_beyond_the_cap_wait_for_a_free_worker(open_lab: OpenLab) -> None:
-    page = open_lab("?prestart=0&maxWorkers=2")
+def test_spawns_beyond_the_cap_wait_for_a_free_worker(new_lab: OpenLab) -> None:
+    page = new_lab("?prestart=0&maxWorkers=2")
     assert call(page, "spawn_join", 16) == [i * i for i in range(16)]
     assert call(page, "pipeline", 100) == [2 * i for i in range(100)]
     assert call(page, "live_workers") <= 2

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page
 
 from conftest import DEMO_DIR
-from pages import PageErrors, call, wait_for_done
+from pages import PageErrors, call, open_lab, wait_for_done
 from wbspawn.app import create_app
 from wbspawn.build import build
 from wbspawn.config import Config
@@ -43,8 +43,7 @@ def test_a_panicking_thread_releases_its_lock_poisoned_and_join_gets_the_payload
     fresh_page: tuple[Page, PageErrors], unwind_url: str
 ) -> None:
     tab, errors = fresh_page
-    tab.goto(f"{unwind_url}lab.html?prestart=2&idleTimeoutMs=60000")
-    assert wait_for_done(tab, timeout_s=60)[0] == "pass"
+    open_lab(tab, unwind_url, "?prestart=2&idleTimeoutMs=60000")
     assert call(tab, "panic_aftermath") == ["payload 7", "payload 7", "poisoned"]
     errors.assert_none()
 
@@ -53,8 +52,7 @@ def test_the_worker_of_a_panicked_thread_is_reused(
     fresh_page: tuple[Page, PageErrors], unwind_url: str
 ) -> None:
     tab, errors = fresh_page
-    tab.goto(f"{unwind_url}lab.html?prestart=2&idleTimeoutMs=60000")
-    assert wait_for_done(tab, timeout_s=60)[0] == "pass"
+    open_lab(tab, unwind_url, "?prestart=2&idleTimeoutMs=60000")
     assert call(tab, "live_workers") == 2
     for _ in range(5):
         assert call(tab, "caught_panic") == "deliberate panic number 42"
