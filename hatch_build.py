@@ -10,6 +10,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 # Repo dir -> path inside the wheel; wbspawn/assets.py looks for these names.
 ASSET_DIRS = {
     "runtime-js": "wbspawn/_assets/runtime-js",
+    "runtime-rs": "wbspawn/_assets/runtime-rs",
     "static": "wbspawn/_assets/static",
 }
 

@@ -16,9 +16,7 @@ self.onmessage = ({ data }) => {
       (error) => self.postMessage({ type: "failed", error: describe(error) }),
     );
   } else if (data.type === "call") {
-    call(data.name, data.args).then((outcome) =>
-      self.postMessage({ type: "result", id: data.id, ...outcome }),
-    );
+    call(data.name, data.args).then((outcome) => reply(data.id, data.name, outcome));
   }
 };
 
@@ -68,6 +66,22 @@ function startDispatcher(shared) {
   });
 }
 
+// A value the structured clone cannot carry (a function, a DOM node, a WebAssembly object)
+// would throw here and leave the page's promise pending forever: reject it instead.
+function reply(id, name, outcome) {
+  try {
+    self.postMessage({ type: "result", id, ...outcome });
+  } catch (error) {
+    const what = typeof outcome.value === "function" ? "a function" : describe(error);
+    self.postMessage({
+      type: "result",
+      id,
+      ok: false,
+      error: `${name} returned ${what}, which cannot be sent to the page: return plain data (numbers, strings, arrays, objects)`,
+    });
+  }
+}
+
 // Async exports (`pub async fn`) return promises: awaiting them here leaves this worker free to
 // take the page's next calls while the future waits (e.g. in `join_async`).
 async function call(name, args) {
@@ -75,14 +89,17 @@ async function call(name, args) {
   if (typeof glue?.[name] !== "function" || name.startsWith("__wb")) {
     return { ok: false, error: `the app exports no function "${name}"` };
   }
+  // A panic an earlier call caught (catch_unwind) must not be blamed on this one.
+  glue.__wbspawn_take_panic_message();
   try {
     return { ok: true, value: cloneable(await glue[name](...args)) };
   } catch (error) {
-    const panic = glue.__wbspawn_take_panic_message();
-    // A panic or a trap left the app's instance mid-way: it cannot be trusted again. Anything
-    // else is a value the export threw on purpose (a Rust `Err` returned to JS).
-    if (panic !== undefined || error instanceof WebAssembly.RuntimeError) {
-      crashed = panic ?? describe(error);
+    // A trap (a panic that aborted, or another) or a panic that unwound out of the export
+    // (a wasm exception) left the app's instance mid-way: it cannot be trusted again. Anything
+    // else is a value the export threw on purpose (a Rust `Err` returned to JS), even if a
+    // panic was caught on the way.
+    if (error instanceof WebAssembly.RuntimeError || error instanceof WebAssembly.Exception) {
+      crashed = glue.__wbspawn_take_panic_message() ?? describe(error);
       return { ok: false, error: crashed };
     }
     return { ok: false, error: describe(error) };

@@ -30,8 +30,44 @@ self.onmessage = async ({ data }) => {
   const signal = new Int32Array(data.shared.memory.buffer, glue.__wbspawn_dispatcher_started(), 1);
   standby = createWorker(data.shared);
   self.postMessage({ type: "ready" });
+  watchForStalls(glue);
   serve(glue, signal, data.shared);
 };
+
+// Nothing in the pool can tell a thread that waits for a worker from a deadlock, so the
+// dispatcher watches from outside: if jobs wait, no worker is free, the cap is reached and no
+// job was taken for STALL_MS, every worker may be blocked on a queued thread. Say so once per
+// stall, naming the setting that helps; a silent hang is the worst way to fail.
+const WATCH_MS = 1000;
+const STALL_MS = 5000;
+
+function watchForStalls(glue) {
+  let lastTaken = -1;
+  let stalledFor = 0;
+  let reported = false;
+  setInterval(() => {
+    const [queued, live, idle, maxWorkers, taken] = glue.__wbspawn_pool_watch();
+    if (queued === 0 || idle > 0 || live < maxWorkers || taken !== lastTaken) {
+      lastTaken = taken;
+      stalledFor = 0;
+      reported = false;
+      return;
+    }
+    stalledFor += WATCH_MS;
+    if (stalledFor >= STALL_MS && !reported) {
+      reported = true;
+      console.error(
+        `wbspawn: ${queued} thread(s) have waited ${stalledFor / 1000} s for a worker while all ` +
+          `${live} workers allowed (maxWorkers = ${maxWorkers}) are busy. If those workers wait ` +
+          "for the queued threads, the app is deadlocked: raise maxWorkers in start()'s options.",
+      );
+    }
+  }, WATCH_MS);
+}
+
+// A browser may queue a new worker without starting it (Firefox past its per-site cap,
+// dom.workers.maxPerDomain) and say nothing: a thread waiting for it would hang silently.
+const BOOT_WARNING_MS = 10000;
 
 async function serve(glue, signal, shared) {
   for (;;) {
@@ -54,7 +90,7 @@ function createWorker(shared) {
     type: "module",
     name: `wbspawn-worker-${workersCreated}`,
   });
-  const record = { worker, request: 0, glue: null, settled: false };
+  const record = { worker, request: 0, glue: null, settled: false, slow: null };
   const fail = (why) => {
     if (record.settled) return;
     record.settled = true;
@@ -72,8 +108,13 @@ function createWorker(shared) {
     fail(event.message || `could not load ${threadWorkerUrl}`);
   };
   worker.onmessage = ({ data }) => {
-    if (data.type === "started") record.settled = true;
-    else if (data.type === "failed") fail(data.error);
+    if (data.type === "started") {
+      record.settled = true;
+      clearTimeout(record.slow);
+    } else if (data.type === "failed") {
+      clearTimeout(record.slow);
+      fail(data.error);
+    }
   };
   worker.postMessage({ type: "prepare", pkgUrl: shared.pkgUrl });
   return record;
@@ -86,4 +127,13 @@ function boot(glue, request, shared) {
   record.glue = glue;
   const stackSize = glue.__wbspawn_boot_stack_size(request);
   record.worker.postMessage({ type: "start", shared, stackSize, request });
+  record.slow = setTimeout(() => {
+    if (record.settled) return;
+    console.error(
+      `wbspawn: ${record.worker.name} has not started ${BOOT_WARNING_MS / 1000} s after it was ` +
+        `created (${workersCreated} workers so far): the browser may limit workers per site ` +
+        "(Firefox: dom.workers.maxPerDomain). Threads that need it wait until it starts; " +
+        "lower maxWorkers in start()'s options to stay under the limit.",
+    );
+  }, BOOT_WARNING_MS);
 }

@@ -20,9 +20,9 @@ self.onmessage = ({ data }) => {
 };
 
 async function run({ shared, stackSize, request }) {
-  let glue, wasm;
+  let glue, wasm, stack;
   try {
-    ({ glue, wasm } = await joinMemory(shared, stackSize, glueLoaded));
+    ({ glue, wasm, stack } = await joinMemory(shared, stackSize, glueLoaded));
   } catch (error) {
     self.postMessage({ type: "failed", error: describe(error) });
     self.close();
@@ -33,15 +33,19 @@ async function run({ shared, stackSize, request }) {
     glue.__wbspawn_worker_main(request);
   } catch (error) {
     // The instance trapped: a panic (the hook has already given the thread its message) or
-    // another trap. Either way this instance is done; report it so the thread's join returns.
+    // another trap, such as a stack check. Either way this instance is done; report it so the
+    // thread's join returns. The report returns only once nothing can borrow from this
+    // worker's stack any more (a dead thread's scoped threads may).
+    stack.release();
     try {
-      glue.__wbspawn_worker_crashed(describe(error));
+      glue.__wbspawn_worker_crashed(describe(error), stack.limit, stack.usable);
     } catch {
       // Nothing more this instance can do; the pool recovers when the next worker boots.
     }
   }
   // Frees this instance's stack and TLS in the shared heap; without it every retired worker
   // would leak them.
+  stack.open();
   wasm.__wbindgen_thread_destroy();
   self.close();
 }

@@ -51,4 +51,17 @@ if [ "$have" != "$want" ]; then
   cargo_bin=$(command -v cargo || echo /usr/bin/cargo)
   "$cargo_bin" install -q wasm-bindgen-cli --version "=$want" --locked
 fi
+# binaryen's wasm-opt adds the stack overflow checks (server/wbspawn/stackcheck.py). npm's
+# package is current and installs in a second; Debian 12's binaryen (108) breaks
+# wasm-bindgen's output and must not be the one on PATH.
+BINARYEN_VERSION=132
+have_opt=$(wasm-opt --version 2>/dev/null | awk '{ print $3 }' || true)
+if [ "$have_opt" != "$BINARYEN_VERSION" ]; then
+  if ! command -v npm >/dev/null; then
+    echo "setup: error: npm is needed to install binaryen (apt-get install npm)" >&2
+    exit 1
+  fi
+  say "installing binaryen $BINARYEN_VERSION (wasm-opt) from npm (was: ${have_opt:-none})"
+  $SUDO npm install -g --no-audit --no-fund -s "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
 say "ready"

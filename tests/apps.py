@@ -10,6 +10,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / "examples" / "demo"
+STD_THREADS_DIR = REPO / "examples" / "std-threads"
+# Exports the runtime's browser tests ask questions through (tests/apps/lab).
+LAB_DIR = REPO / "tests" / "apps" / "lab"
 
 
 def _toml_value(value: Any) -> str:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 import os
+import signal
 import socket
 import stat
 import sys
 import threading
-from collections.abc import Coroutine, Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,11 +22,13 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Page
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
 from apps import DEMO_DIR as DEMO_DIR
+from apps import LAB_DIR as LAB_DIR
 from apps import REPO as REPO
 from apps import copy_app as copy_app
-from pages import PageErrors
+from pages import PageErrors, open_lab
 from wbspawn.app import create_app
 from wbspawn.browser import LAUNCH_ARGS, find_chromium
 from wbspawn.build import BuildResult, build
@@ -135,22 +143,79 @@ class FakeTools:
 
 @pytest.fixture
 def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
-    """Fake cargo, rustc and wasm-bindgen, selected through WBSPAWN_* variables."""
+    """Fake cargo, rustc, wasm-bindgen and wasm-opt, selected through WBSPAWN_* variables."""
     bin_dir = tmp_path / "fake-bin"
     cargo = python_wrapper(bin_dir / "cargo", FAKES / "cargo.py")
     rustc = write_executable(bin_dir / "rustc", "#!/bin/sh\necho rustc 1.96.0\n")
     wasm_bindgen = python_wrapper(bin_dir / "wasm-bindgen", FAKES / "wasm_bindgen.py")
+    wasm_opt = python_wrapper(bin_dir / "wasm-opt", FAKES / "wasm_opt.py")
     cargo_log = tmp_path / "cargo-calls.jsonl"
     selection = {
         "WBSPAWN_CARGO": str(cargo),
         "WBSPAWN_RUSTC": str(rustc),
         "WBSPAWN_WASM_BINDGEN": str(wasm_bindgen),
+        "WBSPAWN_WASM_OPT": str(wasm_opt),
+        "FAKE_WASM_OPT_LOG": str(tmp_path / "wasm-opt-calls.log"),
         "WBSPAWN_CACHE_DIR": str(cache_dir),
         "FAKE_CARGO_LOG": str(cargo_log),
     }
     for name, value in selection.items():
         monkeypatch.setenv(name, value)
     return FakeTools(cargo, rustc, wasm_bindgen, cargo_log, env=dict(os.environ))
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class CargoChild:
+    """What FAKE_CARGO_CHILD reports: the fake cargo's pid and its sleeping child's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: list[int] = []
+
+    def pids(self, timeout: float = 60) -> dict[str, int]:
+        """The pids of the build running now (remove `path` to wait for the next one)."""
+        deadline = time.monotonic() + timeout
+        while not (self.path.exists() and self.path.read_text()):
+            assert time.monotonic() < deadline, "the fake cargo never started its child"
+            time.sleep(0.02)
+        pids: dict[str, int] = json.loads(self.path.read_text())
+        self.seen += pids.values()
+        return pids
+
+
+@pytest.fixture
+def cargo_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CargoChild]:
+    """Makes the fake cargo start a child process (as cargo starts rustc); kills whatever
+    of them is left after the test."""
+    child = CargoChild(tmp_path / "cargo-child.json")
+    monkeypatch.setenv("FAKE_CARGO_CHILD", str(child.path))
+    yield child
+    if child.path.exists() and child.path.read_text():
+        child.pids()
+    for pid in child.seen:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -188,6 +253,51 @@ def client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> I
     # An allowed Host (hosts.py): TestClient's default "testserver" is not one.
     with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+class Served:
+    """A real server (uvicorn in a thread, as `wbspawn serve` runs it) and what it logs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.records: list[logging.LogRecord] = []
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http").rstrip("/") + "/_wbspawn/ws"
+
+    def round_trip(self) -> None:
+        """One request answered: the server's event loop is past whatever came before, and
+        has logged what it logs for it (uvicorn logs as a handler returns, before the loop
+        runs anything else)."""
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+            self.url + "_wbspawn/static/reload.js", timeout=30
+        ):
+            pass
+
+    def complaints(self) -> list[str]:
+        """What it logged at WARNING or above: what a developer would see in the terminal."""
+        return [r.getMessage() for r in self.records if r.levelno >= logging.WARNING]
+
+
+@contextlib.contextmanager
+def serving(app: ASGIApp) -> Iterator[Served]:
+    """`running(app)` with uvicorn's log (the "uvicorn.error" logger) collected."""
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            served.records.append(record)
+
+    handler = Collect()
+    with running(app) as url:
+        served = Served(url)
+        # Added once uvicorn has configured its logging (it replaces its loggers' handlers).
+        logger = logging.getLogger("uvicorn.error")
+        logger.addHandler(handler)
+        try:
+            yield served
+        finally:
+            logger.removeHandler(handler)
 
 
 # --- Browser tests: the real demo, built once per session, in Debian's Chromium -------------
@@ -234,3 +344,40 @@ def demo_url(demo_config: Config, demo_build: BuildResult) -> Iterator[str]:
     """The dev server for the demo, on a free port, for the whole session."""
     with running(create_app(demo_config, demo_build)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def lab_config() -> Config:
+    return Config(app_dir=LAB_DIR)
+
+
+@pytest.fixture(scope="session")
+def lab_url(lab_config: Config) -> Iterator[str]:
+    """The runtime lab (tests/apps/lab), built once and served for the whole session."""
+    with running(create_app(lab_config, build(lab_config, discover()))) as url:
+        yield url
+
+
+OpenLab = Callable[..., Page]
+
+
+@pytest.fixture
+def new_lab(browser: Browser, lab_url: str) -> Iterator[OpenLab]:
+    """Opens the lab in a fresh context with runtime options (`?prestart=0&...`); every page
+    it opened must end without page errors."""
+    contexts = []
+    errors: list[PageErrors] = []
+
+    def open_page(query: str = "", url: str = lab_url) -> Page:
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        errors.append(PageErrors(page))
+        open_lab(page, url, query)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    for page_errors in errors:
+        page_errors.assert_none()

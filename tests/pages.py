@@ -31,9 +31,9 @@ def wait_for_done(page: Page, timeout_s: float = 180) -> tuple[str, str]:
     return status, detail
 
 
-def open_lab(page: Page, base_url: str, query: str) -> None:
-    """Opens the demo's lab page (the app started with runtime options from `query`) and waits
-    until the app is ready."""
-    page.goto(f"{base_url}lab.html{query}")
+def open_lab(page: Page, base_url: str, query: str = "") -> None:
+    """Opens the runtime lab (tests/apps/lab: the app started with runtime options from
+    `query`) and waits until the app is ready."""
+    page.goto(f"{base_url}{query}")
     status, detail = wait_for_done(page, timeout_s=60)
     assert status == "pass", detail

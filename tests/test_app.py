@@ -213,6 +213,42 @@ def test_symlink_out_of_the_app_is_refused(
     assert_refused(client.get("/linkdir/secret.txt"))
 
 
+def test_symlinks_to_private_files_inside_the_app_are_refused(
+    client: TestClient, config: Config
+) -> None:
+    app = config.app_dir
+    (app / ".env").write_text("secret")
+    (app / ".git").mkdir()
+    (app / ".git" / "config").write_text("secret")
+    (app / "target" / "debug").mkdir(parents=True)
+    (app / "target" / "debug" / "x.wasm").write_text("secret")
+    (app / "public.txt").symlink_to(".env")
+    (app / "config.txt").symlink_to(app / ".git" / "config")
+    (app / "git").symlink_to(".git", target_is_directory=True)
+    (app / "build").symlink_to("target", target_is_directory=True)
+    for path in ("/public.txt", "/config.txt", "/git/config", "/build/debug/x.wasm"):
+        assert_refused(client.get(path))
+
+
+def test_symlinks_to_web_files_inside_the_app_are_served(
+    client: TestClient, config: Config
+) -> None:
+    app = config.app_dir
+    (app / "assets").mkdir()
+    (app / "assets" / "app.js").write_text("// js")
+    (app / "app.js").symlink_to("assets/app.js")
+    (app / "static").symlink_to("assets", target_is_directory=True)
+    assert client.get("/app.js").text == "// js"
+    assert client.get("/static/app.js").text == "// js"
+
+
+def test_nested_target_dirs_are_refused(client: TestClient, config: Config) -> None:
+    wasm = config.app_dir / "worker" / "target" / "x.wasm"
+    wasm.parent.mkdir(parents=True)
+    wasm.write_text("secret")
+    assert_refused(client.get("/worker/target/x.wasm"))
+
+
 def test_only_get_and_head(client: TestClient) -> None:
     response = client.post("/pkg/demo.js")
     assert response.status_code == 405
@@ -298,6 +334,30 @@ def test_only_pages_get_the_reload_client(dev_client: TestClient, config: Config
     (config.app_dir / "page.js").write_text("// </head>")
     for path in ("/page.js", "/pkg/demo.js", "/_wbspawn/app.json", "/missing.html"):
         assert SNIPPET not in dev_client.get(path).content
+
+
+def test_a_page_and_a_range_of_its_file_never_share_an_etag(
+    dev_client: TestClient, config: Config
+) -> None:
+    """A cache that took the injected page and raw bytes of the file for one representation
+    would splice them together."""
+    (config.app_dir / "index.html").write_text("<html><head></head><body>hi</body></html>")
+    page = dev_client.get("/index.html")
+    part = dev_client.get("/index.html", headers={"range": "bytes=0-9"})
+    assert SNIPPET in page.content
+    assert part.status_code == 206
+    assert part.content == b"<html><hea"
+    assert page.headers["etag"] != part.headers["etag"]
+    assert dev_client.head("/index.html").headers["etag"] == page.headers["etag"]
+    # The page's own ETag still revalidates it cheaply.
+    again = dev_client.get("/index.html", headers={"if-none-match": page.headers["etag"]})
+    assert (again.status_code, again.content) == (304, b"")
+    assert again.headers["etag"] == page.headers["etag"]
+    # A stale page is sent again.
+    (config.app_dir / "index.html").write_text("<html><head></head><body>v2</body></html>")
+    changed = dev_client.get("/index.html", headers={"if-none-match": page.headers["etag"]})
+    assert changed.status_code == 200
+    assert "v2" in changed.text
 
 
 def test_reload_client_assets(dev_client: TestClient) -> None:

@@ -1,23 +1,36 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import CARGO_TOML, FakeTools
+from conftest import CARGO_TOML, CargoChild, FakeTools, wait_gone
 from wbspawn import ansi, flags
 from wbspawn.build import (
     BuildError,
+    BuildJob,
+    BuildResult,
+    BuildStopped,
     CrateInfo,
+    ProcessHook,
     build,
     cache_key,
     cargo_diagnostics,
     crate_info_from_metadata,
+    end_process_group,
     output_dir,
+    run_captured,
     run_streaming,
     target_dir,
     wasm_artifact,
@@ -77,9 +90,93 @@ def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Pat
     # A copy of the app elsewhere shares the target dir (std is built once), not the path.
     assert cache_key(copy, "demo") == cache_key(debug, "demo")
     assert target_dir(debug, "demo") == cache_dir / "target" / "demo-debug"
-    assert output_dir(debug, "demo") == cache_dir / "out" / "demo-debug" / "pkg"
+    assert target_dir(copy, "demo") == target_dir(debug, "demo")
+    # ...but never its output: that is served, and each server serves its own app.
+    assert output_dir(debug, "demo").parent.name.startswith("demo-debug-")
+    assert output_dir(debug, "demo").name == "pkg"
+    assert output_dir(copy, "demo") != output_dir(debug, "demo")
+    assert output_dir(Config(app_dir=crate_dir, cache_dir=cache_dir), "demo") == output_dir(
+        debug, "demo"
+    )
+    assert output_dir(release, "demo") != output_dir(debug, "demo")
     # Outside the app: a watcher on APP_DIR never sees build output.
     assert not target_dir(debug, "demo").is_relative_to(crate_dir)
+    assert not output_dir(debug, "demo").is_relative_to(crate_dir)
+
+
+def second_app(crate_dir: Path, tmp_path: Path) -> Path:
+    """Another app with the same crate name (`demo`), elsewhere."""
+    other = tmp_path / "elsewhere" / "demo"
+    shutil.copytree(crate_dir, other)
+    return other
+
+
+def built_by(result: BuildResult) -> str:
+    """Whose sources the served .wasm was built from (the fake cargo writes it in)."""
+    return (result.out_dir / result.wasm_name).read_bytes().split(b"fake-cargo")[1].decode()
+
+
+def test_two_apps_with_one_crate_name_keep_their_own_output(
+    config: Config, toolchain: Toolchain, tmp_path: Path
+) -> None:
+    other = Config(app_dir=second_app(config.app_dir, tmp_path), cache_dir=config.cache_dir)
+    first = build(config, toolchain)
+    second = build(other, toolchain)
+    assert first.out_dir != second.out_dir
+    assert built_by(first) == str(config.app_dir)  # not replaced by the second app's build
+    assert built_by(second) == str(other.app_dir)
+
+
+def test_a_build_holds_the_shared_target_dir_until_wasm_bindgen_has_read_the_wasm(
+    config: Config,
+    toolchain: Toolchain,
+    fake_tools: FakeTools,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another app with the same crate name builds into the same target dir meanwhile:
+    its cargo must not overwrite the .wasm before this build's wasm-bindgen has read it."""
+    other = Config(app_dir=second_app(config.app_dir, tmp_path), cache_dir=config.cache_dir)
+    gate = tmp_path / "bindgen-gate"
+    gate.touch()
+    monkeypatch.setenv("FAKE_WASM_BINDGEN_GATE", str(gate))
+    results: dict[str, BuildResult] = {}
+    threads: list[threading.Thread] = []
+
+    def build_in_thread(which: Config) -> None:
+        thread = threading.Thread(
+            target=lambda: results.__setitem__(str(which.app_dir), build(which, toolchain)),
+            daemon=True,
+        )
+        thread.start()
+        threads.append(thread)
+
+    def cargo_ran_for(app: Path) -> bool:
+        return any(
+            c["args"][:1] == ["build"] and c["cwd"] == str(app) for c in cargo_calls(fake_tools)
+        )
+
+    build_in_thread(config)
+    try:
+        # The first build is past cargo (its staging dir waits for wasm-bindgen) and held.
+        staging = output_dir(config, "demo").parent
+        deadline = time.monotonic() + 30
+        while not (staging.is_dir() and any(staging.iterdir())):
+            assert time.monotonic() < deadline, "the first build never reached wasm-bindgen"
+            time.sleep(0.02)
+        build_in_thread(other)
+        deadline = time.monotonic() + 1  # room for the second cargo to run, as it must not
+        while not cargo_ran_for(other.app_dir) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # and to write its .wasm, if it ran
+        second_cargo_ran_meanwhile = cargo_ran_for(other.app_dir)
+    finally:
+        gate.unlink()
+        for thread in threads:
+            thread.join(30)
+    assert not second_cargo_ran_meanwhile
+    assert built_by(results[str(config.app_dir)]) == str(config.app_dir)
+    assert built_by(results[str(other.app_dir)]) == str(other.app_dir)
 
 
 def test_release_build(crate_dir: Path, cache_dir: Path, fake_tools: FakeTools) -> None:
@@ -183,7 +280,11 @@ def test_encoded_rustflags_cannot_override(
     seen: list[Mapping[str, str]] = []
 
     def run(
-        args: Sequence[str], cwd: Path, env: Mapping[str, str]
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        *,
+        on_start: ProcessHook | None = None,
     ) -> subprocess.CompletedProcess[str]:
         seen.append(env)
         return subprocess.run(list(args), cwd=cwd, env=dict(env), capture_output=True, text=True)
@@ -320,3 +421,130 @@ def test_run_streaming_hands_out_lines_as_they_come(tmp_path: Path) -> None:
     )
     assert seen == ["0", "1", "2"]
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0\n1\n2\n", "err\n")
+
+
+# --- stopping builds: a tool and everything it started ---------------------------------------
+
+
+def test_tools_run_in_a_process_group_of_their_own(tmp_path: Path) -> None:
+    script = "import os; print(os.getpgid(0))"
+    started: list[subprocess.Popen[str]] = []
+    for run in (run_captured, partial(run_streaming, on_line=lambda _: None)):
+        proc = run(
+            [sys.executable, "-c", script], tmp_path, dict(os.environ), on_start=started.append
+        )
+        assert int(proc.stdout) == started[-1].pid != os.getpgid(0)
+
+
+def gated_cargo_env(config: Config, gate: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FAKE_CARGO_GATE": str(gate),
+        "CARGO_TARGET_DIR": str(target_dir(config, "demo")),
+    }
+
+
+@pytest.mark.parametrize("runner", ["run_captured", "run_streaming"])
+def test_ctrl_c_ends_the_tool_and_its_children(
+    config: Config, fake_tools: FakeTools, cargo_child: CargoChild, tmp_path: Path, runner: str
+) -> None:
+    """What `wbspawn check` does on Ctrl-C: the tool's own process group never sees the
+    terminal's SIGINT, so wbspawn must end all of it (cargo alone would leave rustc)."""
+    gate = tmp_path / "gate"
+    gate.touch()  # cargo waits, its child sleeping beside it
+    args = [str(fake_tools.cargo), "build"]
+    on_line = ", lambda line: None" if runner == "run_streaming" else ""
+    script = (
+        f"import json, pathlib, sys\nfrom wbspawn.build import {runner}\n"
+        f"{runner}({args!r}, pathlib.Path({str(config.app_dir)!r}), "
+        f"json.loads(sys.argv[1]){on_line})\n"
+    )
+    env = json.dumps(gated_cargo_env(config, gate))
+    caller = subprocess.Popen(
+        [sys.executable, "-c", script, env], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        pids = cargo_child.pids()
+        caller.send_signal(signal.SIGINT)  # to the caller alone, as a terminal's Ctrl-C
+        _, stderr = caller.communicate(timeout=30)
+    finally:
+        caller.kill()
+        caller.wait()
+    assert "KeyboardInterrupt" in stderr
+    assert wait_gone(pids["cargo"])
+    assert wait_gone(pids["child"]), "cargo's child was left running"
+
+
+def test_a_tool_that_ignores_sigterm_gets_sigkill(tmp_path: Path) -> None:
+    script = (
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
+    started: list[subprocess.Popen[str]] = []
+    ready = threading.Event()
+    done: list[subprocess.CompletedProcess[str]] = []
+    thread = threading.Thread(
+        target=lambda: done.append(
+            run_streaming(
+                [sys.executable, "-c", script],
+                tmp_path,
+                dict(os.environ),
+                lambda line: ready.set(),
+                on_start=started.append,
+            )
+        )
+    )
+    thread.start()
+    assert ready.wait(30)
+    begun = time.monotonic()
+    end_process_group(started[0], grace_s=0.3)
+    thread.join(10)
+    assert done[0].returncode == -signal.SIGKILL
+    assert 0.3 <= time.monotonic() - begun < 5
+
+
+def test_a_stopped_build_ends_cargo_and_its_children_and_serves_nothing(
+    config: Config,
+    toolchain: Toolchain,
+    fake_tools: FakeTools,
+    cargo_child: CargoChild,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("FAKE_CARGO_GATE", str(gate))
+    job = BuildJob()
+    errors: list[Exception] = []
+
+    def build_and_fail() -> None:
+        try:
+            build(config, toolchain, job=job)
+        except WbspawnError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=build_and_fail)
+    thread.start()
+    pids = cargo_child.pids()
+    assert job.stop()
+    thread.join(30)
+    assert wait_gone(pids["cargo"])
+    assert wait_gone(pids["child"]), "cargo's child was left running"
+    assert errors  # cargo's exit (or BuildStopped), never a result
+    assert not output_dir(config, "demo").exists()
+
+
+def test_a_stopped_job_starts_nothing_and_a_done_one_cannot_be_stopped(
+    config: Config, toolchain: Toolchain, fake_tools: FakeTools
+) -> None:
+    stopped = BuildJob()
+    stopped.stop()
+    with pytest.raises(BuildStopped):
+        build(config, toolchain, job=stopped)
+    assert not fake_tools.cargo_log.exists()
+
+    done = BuildJob()
+    result = build(config, toolchain, job=done)
+    assert not done.stop()
+    assert not done.stopped
+    assert (result.out_dir / "demo.js").is_file()

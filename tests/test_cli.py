@@ -170,11 +170,47 @@ def test_loopback_host_does_not_warn(crate_dir: Path, fake_tools: FakeTools) -> 
             "--allowed-host 'http://x' is not a host name: give a name or address without "
             "port or scheme, e.g. myhost.local",
         ),
+        (
+            ["--allowed-host", "*"],
+            "--allowed-host '*': wildcards are not supported: list each name, or write a "
+            "leading dot (.example.test) for a name and all its subdomains",
+        ),
+        (
+            ["--allowed-host", "*.example.test"],
+            "--allowed-host '*.example.test': wildcards are not supported: list each name, "
+            "or write a leading dot (.example.test) for a name and all its subdomains",
+        ),
+        (
+            ["--host", "evil..name"],
+            "--host 'evil..name' is not a host name: give a name or address without port or "
+            "scheme, e.g. myhost.local",
+        ),
+        (
+            ["--host", "*"],
+            "--host '*': wildcards are not supported: pass --host 0.0.0.0 to listen on every "
+            "address",
+        ),
     ],
 )
-def test_bad_options_are_one_error_line(crate_dir: Path, args: list[str], message: str) -> None:
-    proc = wbspawn("serve", str(crate_dir), *args)
+def test_bad_options_are_one_error_line(
+    crate_dir: Path, fake_tools: FakeTools, args: list[str], message: str
+) -> None:
+    # The fake tools: should an option get through, nothing real is built.
+    proc = wbspawn("serve", str(crate_dir), *args, env=fake_tools.env)
     assert_one_error_line(proc, message)
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_a_host_that_cannot_be_resolved_is_one_error_line(
+    crate_dir: Path, fake_tools: FakeTools
+) -> None:
+    # Too long a label for a name: what the resolver refuses before asking anyone.
+    host = "a" * 64 + ".test"
+    proc = wbspawn("serve", str(crate_dir), "--host", host, env=fake_tools.env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(f"wbspawn: error: cannot resolve host '{host}'")
+    assert not fake_tools.cargo_log.exists()
 
 
 def test_bad_manifest_settings_are_one_error_line(crate_dir: Path) -> None:

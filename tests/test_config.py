@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from conftest import CARGO_TOML
-from wbspawn.config import Config, manifest_settings, merge_headers, parse_header, settings
+from wbspawn.config import (
+    Config,
+    check_host_name,
+    manifest_settings,
+    merge_headers,
+    parse_header,
+    settings,
+)
 from wbspawn.errors import WbspawnError
 
 METADATA = """
@@ -72,7 +80,7 @@ def test_fixed_values_are_the_callers(crate_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("prot = 1", "unknown key 'prot' (known: host, port, release, panic, watch, open,"),
+        ("prot = 1", "unknown key 'prot' (known: host, port, release, panic, std-threads,"),
         ('panic = "catch"', "panic must be 'abort' or 'unwind', not 'catch'"),
         ("port = 70000", "port must be a port number 0-65535, not 70000"),
         ('port = "80"', "port must be a port number 0-65535, not '80'"),
@@ -82,6 +90,10 @@ def test_fixed_values_are_the_callers(crate_dir: Path, tmp_path: Path) -> None:
         ('headers = { "Bad Name" = "1" }', "is not a header"),
         ('allowed-hosts = "x"', "allowed-hosts must be a list of host names"),
         ('allowed-hosts = ["x:80"]', "is not a host name"),
+        ('allowed-hosts = ["*"]', "wildcards are not supported: list each name, or write a"),
+        ('allowed-hosts = ["a..b"]', "is not a host name"),
+        ('host = "evil..name"', "is not a host name"),
+        ('host = ".example.test"', "is not a host name"),
     ],
 )
 def test_manifest_errors_are_loud(crate_dir: Path, text: str, message: str) -> None:
@@ -117,3 +129,26 @@ def test_config_paths_are_resolved(tmp_path: Path) -> None:
     assert config.app_dir == tmp_path.resolve()
     assert config.cache_dir == tmp_path.resolve()
     assert config.profile == "debug"
+
+
+@pytest.mark.parametrize(
+    ("name", "host"),
+    [
+        ("Dev.Example.Test", "dev.example.test"),
+        (".lan", ".lan"),
+        ("example.test.", "example.test."),
+        ("::1", "[::1]"),
+        ("[::1]", "[::1]"),
+        ("0.0.0.0", "0.0.0.0"),
+    ],
+)
+def test_host_names(name: str, host: str) -> None:
+    assert check_host_name(name, where="--allowed-host") == host
+
+
+@pytest.mark.parametrize(
+    "name", ["", ".", "a..b", "..lan", "*", "*.lan", "a:80", "http://a", "a b"]
+)
+def test_not_host_names(name: str) -> None:
+    with pytest.raises(WbspawnError, match=f"^--allowed-host {re.escape(repr(name))}"):
+        check_host_name(name, where="--allowed-host")

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
+from conftest import serving
 from wbspawn.app import create_app
 from wbspawn.build import BuildResult
 from wbspawn.config import Config
 from wbspawn.hosts import allowed_hosts, host_name, is_allowed
-from wbspawn.reload import Hub
+from wbspawn.reload import REFUSED, Hub
 
 
 def test_default_allow_list(tmp_path: Path) -> None:
@@ -79,11 +85,34 @@ def test_other_hosts_get_400(hub_client: TestClient, host: str) -> None:
     assert response.headers["cross-origin-embedder-policy"] == "require-corp"
 
 
-def test_websocket_with_another_host_is_refused(hub_client: TestClient) -> None:
+def test_websocket_with_another_host_is_refused_quietly(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    """DNS rebinding: evil.example resolves to the server; its socket must not get in, nor
+    put an error in the developer's terminal."""
+    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    with serving(app) as served:
+        host, port = served.url.removeprefix("http://").rstrip("/").split(":")
+        with (
+            socket.create_connection((host, int(port)), timeout=30) as sock,
+            pytest.raises(InvalidStatus) as info,
+        ):
+            ws_connect(
+                f"ws://evil.example:{port}/_wbspawn/ws",
+                sock=sock,
+                origin=Origin(f"http://evil.example:{port}"),
+                proxy=None,
+            ).close()
+        served.round_trip()
+    assert served.complaints() == []
+    assert info.value.response.status_code == 403
+
+
+def test_websocket_with_another_host_is_refused_in_process(hub_client: TestClient) -> None:
     headers = {"host": "evil.example:8000", "origin": "http://evil.example:8000"}
-    with pytest.raises(WebSocketDenialResponse) as info:
+    with pytest.raises(WebSocketDisconnect) as info:
         hub_client.websocket_connect("/_wbspawn/ws", headers=headers).__enter__()
-    assert info.value.status_code == 400
+    assert info.value.code == REFUSED
 
 
 def test_allowed_host_option(

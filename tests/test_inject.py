@@ -7,7 +7,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from wbspawn.inject import SNIPPET, InjectMiddleware, insert_snippet
+from wbspawn.inject import SNIPPET, InjectMiddleware, injected_etag, insert_snippet
 
 TAG = SNIPPET.decode()
 PAGE = "<!doctype html><html><head><title>t</title></head><body>hi</body></html>"
@@ -96,3 +96,10 @@ def test_encoded_html_is_untouched(client: TestClient) -> None:
 
 def test_other_methods_are_untouched(client: TestClient) -> None:
     assert TAG not in client.post("/page").text
+
+
+def test_injected_etag() -> None:
+    assert injected_etag('"abc"') != '"abc"'
+    assert injected_etag('"abc"').startswith('"abc-')
+    assert injected_etag('W/"abc"').startswith('W/"abc-')
+    assert injected_etag('"abc"', b"<script></script>") != injected_etag('"abc"')

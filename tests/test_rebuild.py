@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,20 +13,22 @@ from typing import Any
 
 import pytest
 
-from conftest import run_async
-from wbspawn.build import BuildError, BuildResult
+from conftest import CargoChild, FakeTools, run_async, wait_gone
+from wbspawn.build import BuildError, BuildJob, BuildResult, build
 from wbspawn.config import Config
 from wbspawn.rebuild import Rebuilder, package_name
 from wbspawn.reload import Hub, Subscriber
 from wbspawn.terminal import Terminal
-from wbspawn.toolchain import Toolchain
+from wbspawn.toolchain import Toolchain, discover
 from wbspawn.watch import Change, Kind, WatchPlan
 
 TOOLCHAIN = Toolchain(kind="env", cargo=Path("/bin/false"), rustc=Path("/bin/false"))
 
 
 class FakeBuilds:
-    """A build function whose builds wait for `release()`, fail on demand and count overlaps."""
+    """A build function whose builds wait for `release()`, fail on demand and count overlaps.
+
+    A build whose job is stopped while it waits fails the way a killed cargo does."""
 
     def __init__(self, result: BuildResult) -> None:
         self.result = result
@@ -31,24 +36,33 @@ class FakeBuilds:
         self.running = 0
         self.most_at_once = 0
         self.fail_next = False
+        self.raise_next: Exception | None = None
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Semaphore(0)
         self.lock = threading.Lock()
 
-    def __call__(self, config: Config, toolchain: Toolchain, **kwargs: Any) -> BuildResult:
+    def __call__(
+        self, config: Config, toolchain: Toolchain, *, job: BuildJob | None = None, **kwargs: Any
+    ) -> BuildResult:
         with self.lock:
             self.started += 1
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
-            number, fail = self.started, self.fail_next
-            self.fail_next = False
+            number, fail, unexpected = self.started, self.fail_next, self.raise_next
+            self.fail_next, self.raise_next = False, None
         self.entered.release()
         try:
-            self.gate.wait(timeout=30)
+            deadline = time.monotonic() + 30
+            while not self.gate.wait(0.01) and time.monotonic() < deadline:
+                if job is not None and job.stopped:
+                    raise BuildError("cargo build failed for demo", "killed by SIGTERM")
+            if unexpected is not None:
+                raise unexpected
             if fail:
                 raise BuildError("cargo build failed for demo", "error[E0425]: oops")
-            return replace(self.result, duration_s=float(number))
+            with contextlib.nullcontext() if job is None else job.last_step():
+                return replace(self.result, duration_s=float(number))
         finally:
             with self.lock:
                 self.running -= 1
@@ -87,7 +101,9 @@ def rs(config: Config, name: str = "lib.rs") -> Change:
     return Change(Kind.REBUILD, config.app_dir / "src" / name)
 
 
-def test_changes_during_a_build_make_exactly_one_more(config: Config, builds: FakeBuilds) -> None:
+def test_changes_during_a_build_stop_it_then_exactly_one_more_runs(
+    config: Config, builds: FakeBuilds
+) -> None:
     rebuilder, hub, subscriber = make(config, builds)
 
     async def scenario() -> None:
@@ -95,18 +111,111 @@ def test_changes_during_a_build_make_exactly_one_more(config: Config, builds: Fa
         builds.gate.clear()
         rebuilder.handle([rs(config)], plan(config))
         await asyncio.to_thread(builds.entered.acquire)  # build 1 runs, held at the gate
-        for i in range(20):
+        for i in range(20):  # one burst, as the watcher hands it over
             rebuilder.handle([rs(config, f"m{i}.rs")], plan(config))
-            await asyncio.sleep(0)
+        await asyncio.to_thread(builds.entered.acquire)  # build 2 runs: build 1 was stopped
         builds.gate.set()
-        await until(lambda: hub.generation == 2 and not rebuilder.busy)
+        await until(lambda: hub.generation == 1 and not rebuilder.busy)
         await asyncio.sleep(0.2)  # room for a third build, which must not come
         task.cancel()
 
     run_async(scenario())
     assert builds.started == 2
     assert builds.most_at_once == 1
-    assert types(subscriber) == ["building", "reload", "building", "reload"]
+    # The stopped build neither reloaded the page nor showed its errors.
+    messages = list(subscriber.pending)
+    assert [m["type"] for m in messages] == ["building", "building", "reload"]
+    assert messages[-1]["build"]["duration_s"] == 2.0  # the second build's
+    assert hub.failure is None
+
+
+def test_a_stopped_build_never_shows_its_errors_and_keeps_the_last_good_one(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        good = await rebuilder.build_now()
+        types(subscriber)
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        builds.fail_next = True
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        rebuilder.handle([rs(config)], plan(config))  # stops the failing build
+        await asyncio.to_thread(builds.entered.acquire)
+        assert rebuilder.current_build() == good  # served meanwhile
+        builds.gate.set()
+        await until(lambda: hub.generation == 2)
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "building", "reload"]
+    assert rebuilder.last_error is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(39, "Directory not empty"), RuntimeError("a bug")],
+    ids=["OSError", "RuntimeError"],
+)
+def test_an_unexpected_error_is_a_failed_build_and_watching_goes_on(
+    config: Config, builds: FakeBuilds, error: Exception
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+    builds.raise_next = error
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rebuilder.run())
+        rebuilder.handle([rs(config)], plan(config))
+        await until(lambda: hub.failure is not None or task.done())
+        assert not task.done()
+        rebuilder.handle([rs(config)], plan(config))  # the next save builds again
+        await until(lambda: hub.generation == 1 or task.done())
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "build-failed", "building", "reload"]
+    assert builds.started == 2
+    err = rebuilder.terminal.err
+    assert isinstance(err, io.StringIO)
+    assert re.search(
+        rf"build failed after [\d.]+ s: unexpected {type(error).__name__} \(", err.getvalue()
+    )
+
+
+def test_a_newer_change_ends_the_running_cargo_and_its_children(
+    config: Config,
+    fake_tools: FakeTools,
+    cargo_child: CargoChild,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real build and the fake cargo: the stopped cargo's process group is gone."""
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("FAKE_CARGO_GATE", str(gate))
+    hub = Hub()
+    subscriber = Subscriber()
+    hub.subscribers.add(subscriber)
+    terminal = Terminal(io.StringIO(), io.StringIO(), color=False, live=False)
+    rebuilder = Rebuilder(config, discover(), hub, terminal, build)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rebuilder.run())
+        rebuilder.handle([rs(config)], plan(config))
+        pids = await asyncio.to_thread(cargo_child.pids)
+        cargo_child.path.unlink()
+        rebuilder.handle([rs(config)], plan(config))
+        assert await asyncio.to_thread(wait_gone, pids["child"]), "cargo's child lives on"
+        assert await asyncio.to_thread(wait_gone, pids["cargo"])
+        await asyncio.to_thread(cargo_child.pids)  # the next build's cargo
+        gate.unlink()
+        await until(lambda: hub.generation == 1)
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "building", "reload"]
 
 
 def test_the_last_good_build_stays_while_a_build_fails(config: Config, builds: FakeBuilds) -> None:

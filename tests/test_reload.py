@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
+from conftest import Served, serving
 from wbspawn import reload
 from wbspawn.app import create_app
 from wbspawn.build import BuildResult
@@ -101,14 +106,41 @@ def test_a_good_build_clears_the_failure(hub: Hub, build_output: BuildResult) ->
     assert hub.state() == [{"type": "hello", "server": hub.server_id, "build": 1}]
 
 
+@pytest.fixture
+def served(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path, hub: Hub
+) -> Iterator[Served]:
+    """The app with its reload socket, on the real server (uvicorn, websockets-sansio)."""
+    with serving(create_app(config, build_output, hub=hub, runtime_js_dir=runtime_js_dir)) as s:
+        yield s
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "https://127.0.0.1", None])
+def test_other_origins_are_refused_quietly(served: Served, hub: Hub, origin: str | None) -> None:
+    """Any page the developer visits may try: the refusal must not fill their terminal."""
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(served.ws_url, origin=Origin(origin) if origin else None, proxy=None).close()
+    assert info.value.response.status_code == 403
+    served.round_trip()
+    assert served.complaints() == []
+    assert not hub.subscribers
+
+
+def test_its_own_origin_is_accepted(served: Served, hub: Hub) -> None:
+    origin = Origin(served.url.rstrip("/"))
+    with ws_connect(served.ws_url, origin=origin, proxy=None) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+    served.round_trip()
+    assert served.complaints() == []
+
+
 @pytest.mark.parametrize(
     "origin", [None, "http://evil.example", "http://127.0.0.1:8001", "https://127.0.0.1:8000"]
 )
-def test_other_origins_are_refused(client: TestClient, hub: Hub, origin: str | None) -> None:
-    with pytest.raises(WebSocketDenialResponse) as info:
+def test_other_origins_are_refused_in_process(client: TestClient, origin: str | None) -> None:
+    with pytest.raises(WebSocketDisconnect) as info:
         connect(client, origin).__enter__()
-    assert info.value.status_code == 403
-    assert not hub.subscribers
+    assert info.value.code == reload.REFUSED
 
 
 def test_a_client_that_falls_behind_is_closed(client: TestClient, hub: Hub) -> None:

@@ -1,50 +1,32 @@
 """The runtime's worker pool in Chromium: reuse, retirement, the cap, memory.
 
-Each test opens the demo's lab page (`lab.html`), which starts the app with runtime options
-from the query string.
+Each test opens the runtime lab (tests/apps/lab) with runtime options in the query string.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
-from pages import PageErrors, call, open_lab
+from conftest import OpenLab
+from pages import call
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
 MIB = 1 << 20
 
-OpenLab = Callable[[str], Page]
+
+def pool(page: Page) -> tuple[int, int, int]:
+    live, idle, queued = call(page, "pool")
+    return live, idle, queued
 
 
-@pytest.fixture
-def new_lab(browser: Browser, demo_url: str) -> Iterator[OpenLab]:
-    contexts = []
-    errors: list[PageErrors] = []
-
-    def open_page(query: str) -> Page:
-        context = browser.new_context()
-        contexts.append(context)
-        page = context.new_page()
-        errors.append(PageErrors(page))
-        open_lab(page, demo_url, query)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    for page_errors in errors:
-        page_errors.assert_none()
-
-
-def test_2000_sequential_spawns_grow_memory_by_less_than_64_mib(new_lab: OpenLab) -> None:
-    page = new_lab("")
-    call(page, "sequential", 10)  # the first workers and their stacks exist
+@pytest.mark.parametrize("api", ["std", "wbspawn"])
+def test_2000_sequential_spawns_grow_memory_by_less_than_64_mib(new_lab: OpenLab, api: str) -> None:
+    page = new_lab()
+    call(page, "sequential", api, 10)  # the first workers and their stacks exist
     before = call(page, "memory_bytes")
-    assert call(page, "sequential", 2000) == sum(i % 7 for i in range(2000))
+    assert call(page, "sequential", api, 2000) == sum(i % 7 for i in range(2000))
     grown = call(page, "memory_bytes") - before
     assert grown < 64 * MIB, f"memory grew by {grown / MIB:.1f} MiB"
 
@@ -53,12 +35,12 @@ def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
     # Workers retire 20 ms after their last thread. Each round boots 8 new ones: without
     # __wbindgen_thread_destroy every round would leak 8 stacks of 2 MiB (240 MiB in all).
     page = new_lab("?prestart=0&idleTimeoutMs=20")
-    call(page, "spawn_join", 8)
+    call(page, "spawn_join", "std", 8)
     before = call(page, "memory_bytes")
     for _ in range(15):
-        assert call(page, "spawn_join", 8) == [i * i for i in range(8)]
+        assert call(page, "spawn_join", "std", 8) == [i * i for i in range(8)]
         page.wait_for_function(
-            "() => window.wbspawnApp.call('live_workers').then((n) => n === 0)",
+            "() => window.wbspawnApp.call('pool').then(([live]) => live === 0)",
             polling=50,
             timeout=10_000,
         )
@@ -66,15 +48,22 @@ def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
     assert grown < 64 * MIB, f"memory grew by {grown / MIB:.1f} MiB"
 
 
-def test_prestart_boots_workers_ahead(new_lab: OpenLab) -> None:
+def test_prestarted_workers_are_running_before_the_first_spawn(new_lab: OpenLab) -> None:
     page = new_lab("?prestart=3&idleTimeoutMs=60000")
-    assert call(page, "live_workers") == 3
-    assert call(page, "spawn_join", 3) == [0, 1, 4]
-    assert call(page, "live_workers") == 3
+    # Running means parked in the pool, waiting for work: booted, not merely requested.
+    page.wait_for_function(
+        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 3)",
+        polling=20,
+        timeout=10_000,
+    )
+    assert pool(page) == (3, 3, 0)
+    assert call(page, "spawn_join", "std", 3) == [0, 1, 4]
+    assert pool(page)[0] == 3
 
 
 def test_spawns_beyond_the_cap_wait_for_a_free_worker(new_lab: OpenLab) -> None:
     page = new_lab("?prestart=0&maxWorkers=2")
-    assert call(page, "spawn_join", 16) == [i * i for i in range(16)]
+    assert call(page, "spawn_join", "std", 16) == [i * i for i in range(16)]
+    assert call(page, "spawn_join", "wbspawn", 16) == [i * i for i in range(16)]
     assert call(page, "pipeline", 100) == [2 * i for i in range(100)]
-    assert call(page, "live_workers") <= 2
+    assert pool(page)[0] <= 2

@@ -1,16 +1,19 @@
 """The runtime in an unwinding build (`--panic unwind`) in Chromium: a panicking thread unwinds
 through wasm exception handling, releases (and poisons) its locks, hands its payload to `join`,
-and its worker keeps serving spawns."""
+and its worker keeps serving spawns; a panic a thread catches itself is no panic of the
+thread's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
 
-from conftest import DEMO_DIR
-from pages import PageErrors, call, open_lab, wait_for_done
+from apps import DEMO_DIR, LAB_DIR
+from conftest import OpenLab
+from pages import PageErrors, call, wait_for_done
 from wbspawn.app import create_app
 from wbspawn.build import build
 from wbspawn.config import Config
@@ -19,20 +22,31 @@ from wbspawn.toolchain import discover
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
+APIS = ["std", "wbspawn"]
 
-@pytest.fixture(scope="module")
-def unwind_url() -> Iterator[str]:
-    """The demo built with panic=unwind (its own target dir: std is rebuilt once)."""
-    config = Config(app_dir=DEMO_DIR, panic="unwind")
+
+def serve_unwinding(app_dir: Path) -> Iterator[str]:
+    config = Config(app_dir=app_dir, panic="unwind")
     with running(create_app(config, build(config, discover()))) as url:
         yield url
 
 
+@pytest.fixture(scope="module")
+def demo_unwind_url() -> Iterator[str]:
+    """The demo built with panic=unwind (its own target dir: std is rebuilt once)."""
+    yield from serve_unwinding(DEMO_DIR)
+
+
+@pytest.fixture(scope="module")
+def lab_unwind_url() -> Iterator[str]:
+    yield from serve_unwinding(LAB_DIR)
+
+
 def test_the_demo_passes_in_an_unwinding_build(
-    fresh_page: tuple[Page, PageErrors], unwind_url: str
+    fresh_page: tuple[Page, PageErrors], demo_unwind_url: str
 ) -> None:
     tab, errors = fresh_page
-    tab.goto(unwind_url)
+    tab.goto(demo_unwind_url)
     status, detail = wait_for_done(tab)
     assert status == "pass", detail
     assert call(tab, "panic_strategy") == "unwind"
@@ -40,22 +54,62 @@ def test_the_demo_passes_in_an_unwinding_build(
 
 
 def test_a_panicking_thread_releases_its_lock_poisoned_and_join_gets_the_payload(
-    fresh_page: tuple[Page, PageErrors], unwind_url: str
+    fresh_page: tuple[Page, PageErrors], demo_unwind_url: str
 ) -> None:
     tab, errors = fresh_page
-    open_lab(tab, unwind_url, "?prestart=2&idleTimeoutMs=60000")
+    tab.goto(demo_unwind_url)
+    wait_for_done(tab)
     assert call(tab, "panic_aftermath") == ["payload 7", "payload 7", "poisoned"]
     errors.assert_none()
 
 
+@pytest.mark.parametrize("api", APIS)
 def test_the_worker_of_a_panicked_thread_is_reused(
-    fresh_page: tuple[Page, PageErrors], unwind_url: str
+    new_lab: OpenLab, lab_unwind_url: str, api: str
 ) -> None:
-    tab, errors = fresh_page
-    open_lab(tab, unwind_url, "?prestart=2&idleTimeoutMs=60000")
-    assert call(tab, "live_workers") == 2
+    tab = new_lab("?prestart=2&idleTimeoutMs=60000", url=lab_unwind_url)
+    assert call(tab, "panic_strategy") == "unwind"
+    tab.wait_for_function(
+        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout=10_000
+    )
     for _ in range(5):
-        assert call(tab, "caught_panic") == "deliberate panic number 42"
-    assert call(tab, "live_workers") == 2
-    assert call(tab, "spawn_join", 2) == [0, 1]
-    errors.assert_none()
+        assert "deliberate panic 7" in call(tab, "panicking_thread", api)
+    assert call(tab, "pool")[0] == 2
+    assert call(tab, "spawn_join", api, 2) == [0, 1]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_panic_the_thread_catches_is_not_a_panic_of_the_thread(
+    new_lab: OpenLab, lab_unwind_url: str, api: str
+) -> None:
+    tab = new_lab(url=lab_unwind_url)
+    assert call(tab, "caught_inside", api) == "Ok(42)"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_scoped_thread_that_catches_its_panic_does_not_make_the_scope_panic(
+    new_lab: OpenLab, lab_unwind_url: str, api: str
+) -> None:
+    tab = new_lab(url=lab_unwind_url)
+    assert call(tab, "scope_with_a_caught_panic", api) == "scope returned, caught=true"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_panicking_scoped_thread_makes_the_scope_panic(
+    new_lab: OpenLab, lab_unwind_url: str, api: str
+) -> None:
+    tab = new_lab(url=lab_unwind_url)
+    message, slow_thread_finished = call(tab, "scope_with_a_panicking_thread", api)
+    assert "a scoped thread panicked" in message
+    assert slow_thread_finished == "true"
+
+
+def test_a_caught_panic_on_the_apps_thread_does_not_crash_the_app(
+    new_lab: OpenLab, lab_unwind_url: str
+) -> None:
+    tab = new_lab(url=lab_unwind_url)
+    refused = tab.evaluate(
+        "() => window.wbspawnApp.call('caught_on_the_app_then_err').then(String, (e) => e.message)"
+    )
+    assert refused == "an ordinary error"
+    assert call(tab, "spawn_join", "std", 3) == [0, 1, 4]

@@ -1,7 +1,8 @@
-//! The finish line of one spawned thread: the worker marks it, `join` waits on it.
+//! The finish line of one thread: the worker marks it, `join` waits on it.
 //!
-//! It is type-erased (the value itself lives in the `JoinHandle`'s slot) so that the panic hook,
-//! which knows nothing of `T`, can record how a thread ended.
+//! It is type-erased (the thread's value lives in its `JoinHandle`'s slot) so that the pool,
+//! the panic hook and the crash handler, which know nothing of `T`, can record how a thread
+//! ended.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -9,22 +10,37 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 const RUNNING: u32 = 0;
 const FINISHED: u32 = 1;
 
-/// How a thread ended, as far as the runtime knows (the value or payload is in the slot).
+/// How a thread ended, as far as the runtime knows (its value or payload is in its slot).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Ended {
+    /// Its body returned (with a value, or with a panic it caught at the top).
     Returned,
-    Panicked {
-        message: String,
-        location: Option<String>,
-    },
-    Crashed(String),
+    /// Its worker died under it: a panic that aborted (`panicked`), or another trap (`why`).
+    Died { panicked: bool, why: String },
+}
+
+/// A panic as the panic hook saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PanicReport {
+    pub(crate) message: String,
+    pub(crate) location: Option<String>,
+}
+
+/// Everything `join` needs besides the slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) ended: Ended,
+    /// The last panic the hook saw on the thread (it may have been caught).
+    pub(crate) last_panic: Option<PanicReport>,
+    /// Whether the thread's body ended in a panic (caught at the top, or fatal).
+    pub(crate) panicked: bool,
 }
 
 #[derive(Default)]
 struct State {
     ended: Option<Ended>,
-    // What the panic hook saw, kept until the thread finishes unwinding (unwinding builds).
-    panic: Option<(String, Option<String>)>,
+    last_panic: Option<PanicReport>,
+    body_panicked: bool,
 }
 
 pub(crate) struct Completion {
@@ -40,28 +56,25 @@ impl Completion {
             word: AtomicU32::new(RUNNING),
             state: Mutex::new(State {
                 ended: None,
-                panic: None,
+                last_panic: None,
+                body_panicked: false,
             }),
             finished: Condvar::new(),
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing can panic while holding this lock, but a poisoned lock must not hide a result.
+        // Nothing panics while holding this lock, but a poisoned lock must not hide a result
+        // (a crash handler runs with the dead thread's panic count set, which poisons).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records how the thread ended. Only the first call counts: a panic already recorded
-    /// wins over the worker's later, less precise report.
+    /// Records how the thread ended. Only the first call counts.
     pub(crate) fn finish(&self, ended: Ended) -> bool {
         let mut state = self.state();
         if state.ended.is_some() {
             return false;
         }
-        let ended = match (ended, state.panic.take()) {
-            (Ended::Returned, Some((message, location))) => Ended::Panicked { message, location },
-            (ended, _) => ended,
-        };
         state.ended = Some(ended);
         self.word.store(FINISHED, Ordering::Release);
         drop(state);
@@ -71,19 +84,21 @@ impl Completion {
         true
     }
 
-    /// The panic hook's report. With unwinding the thread is still running (its value slot and
-    /// locks are settled only when the unwind is caught), so the report waits for `finish`; when
-    /// panics abort, nothing else will run on this thread, so it finishes the thread now.
-    pub(crate) fn panicked(&self, message: String, location: Option<String>) {
-        if cfg!(panic = "unwind") {
-            self.state().panic = Some((message, location));
-        } else {
-            self.finish(Ended::Panicked { message, location });
-        }
+    /// The panic hook's report; the thread may still catch the panic.
+    pub(crate) fn record_panic(&self, report: PanicReport) {
+        self.state().last_panic = Some(report);
+    }
+
+    /// The thread's body ended in a panic it did not catch itself.
+    pub(crate) fn mark_panicked(&self) {
+        self.state().body_panicked = true;
+    }
+
+    pub(crate) fn last_panic(&self) -> Option<PanicReport> {
+        self.state().last_panic.clone()
     }
 
     /// The word `join_async` waits on, and its value while the thread runs.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm waitAsync
     pub(crate) fn word(&self) -> (&AtomicU32, u32) {
         (&self.word, RUNNING)
     }
@@ -92,12 +107,25 @@ impl Completion {
         self.word.load(Ordering::Acquire) == FINISHED
     }
 
-    /// Blocks until the thread finished and returns how it ended.
-    pub(crate) fn wait(&self) -> Ended {
+    /// Blocks until the thread finished or about `timeout` passed (the caller looks again).
+    pub(crate) fn wait_timeout(&self, timeout: std::time::Duration) {
+        let state = self.state();
+        if state.ended.is_none() {
+            drop(self.finished.wait_timeout(state, timeout));
+        }
+    }
+
+    /// Blocks until the thread finished.
+    pub(crate) fn wait(&self) -> Outcome {
         let mut state = self.state();
         loop {
-            if let Some(ended) = state.ended.as_ref() {
-                return ended.clone();
+            if let Some(ended) = state.ended.clone() {
+                let panicked = state.body_panicked || matches!(ended, Ended::Died { .. });
+                return Outcome {
+                    ended,
+                    last_panic: state.last_panic.clone(),
+                    panicked,
+                };
             }
             state = self
                 .finished
@@ -112,28 +140,46 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    fn died(why: &str) -> Ended {
+        Ended::Died {
+            panicked: false,
+            why: why.into(),
+        }
+    }
+
     #[test]
     fn first_finish_wins() {
         let c = Completion::new();
         assert!(!c.is_finished());
-        assert!(c.finish(Ended::Crashed("first".into())));
+        assert!(c.finish(died("first")));
         assert!(!c.finish(Ended::Returned));
         assert!(c.is_finished());
-        assert_eq!(c.wait(), Ended::Crashed("first".into()));
+        assert_eq!(c.wait().ended, died("first"));
     }
 
     #[test]
-    fn a_recorded_panic_turns_the_finish_into_a_panic() {
+    fn a_caught_panic_is_remembered_but_does_not_make_the_thread_panicked() {
         let c = Completion::new();
-        c.panicked("boom".into(), Some("a.rs:1:1".into()));
+        let report = PanicReport {
+            message: "boom".into(),
+            location: Some("a.rs:1:1".into()),
+        };
+        c.record_panic(report.clone());
         c.finish(Ended::Returned);
-        assert_eq!(
-            c.wait(),
-            Ended::Panicked {
-                message: "boom".into(),
-                location: Some("a.rs:1:1".into())
-            }
-        );
+        let outcome = c.wait();
+        assert_eq!(outcome.last_panic, Some(report));
+        assert!(!outcome.panicked);
+    }
+
+    #[test]
+    fn a_body_that_panicked_or_a_death_counts_as_panicked() {
+        let c = Completion::new();
+        c.mark_panicked();
+        c.finish(Ended::Returned);
+        assert!(c.wait().panicked);
+        let d = Completion::new();
+        d.finish(died("trap"));
+        assert!(d.wait().panicked);
     }
 
     #[test]
@@ -143,6 +189,6 @@ mod tests {
         let t = std::thread::spawn(move || c2.wait());
         std::thread::sleep(std::time::Duration::from_millis(20));
         c.finish(Ended::Returned);
-        assert_eq!(t.join().unwrap(), Ended::Returned);
+        assert_eq!(t.join().unwrap().ended, Ended::Returned);
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! They live in statics in shared memory, so every worker's instance reads the same values.
 
+use std::io;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -53,14 +54,31 @@ pub(crate) fn keep_workers() -> usize {
 }
 
 /// The number of threads that can run at once: `navigator.hardwareConcurrency` in the browser
-/// (passed in by the bootstrap), `std::thread::available_parallelism` elsewhere, 1 if unknown.
+/// (passed in by the bootstrap), `std::thread::available_parallelism` elsewhere.
 ///
-/// Like std's function of the same name, it is a hint for sizing work, not a limit on spawns.
-pub fn available_parallelism() -> NonZeroUsize {
+/// Like std's function of the same name, it is a hint for sizing work, not a limit on spawns,
+/// and it fails only when the number cannot be known (in the browser: before `start()` has
+/// configured the runtime, or where the browser does not say).
+pub fn available_parallelism() -> io::Result<NonZeroUsize> {
     let configured = PARALLELISM.load(Ordering::Relaxed) as usize;
-    NonZeroUsize::new(configured)
-        .or_else(|| std::thread::available_parallelism().ok())
-        .unwrap_or(NonZeroUsize::MIN)
+    match NonZeroUsize::new(configured) {
+        Some(count) => Ok(count),
+        #[cfg(not(target_arch = "wasm32"))]
+        None => std::thread::available_parallelism(),
+        #[cfg(target_arch = "wasm32")]
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the number of threads is not known: start the app with start() from wbspawn's \
+             bootstrap.js, which passes navigator.hardwareConcurrency in",
+        )),
+    }
+}
+
+/// What std's `available_parallelism` reports through the std hooks: at least 1, so that std
+/// (and crates sizing pools by it, such as rayon) always gets an answer.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the std hooks
+pub(crate) fn parallelism() -> usize {
+    available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
 /// Rounds a requested stack size up to whole wasm pages, at least the default.
@@ -85,7 +103,17 @@ mod tests {
     }
 
     #[test]
-    fn parallelism_is_never_zero() {
-        assert!(available_parallelism().get() >= 1);
+    fn configured_parallelism_wins_and_std_answers_otherwise() {
+        // Host: nothing configured yet in this test binary's first use, std answers.
+        let native = std::thread::available_parallelism().unwrap();
+        if PARALLELISM.load(Ordering::Relaxed) == 0 {
+            assert_eq!(available_parallelism().unwrap(), native);
+        }
+        apply(Settings {
+            parallelism: 3,
+            ..Settings::default()
+        });
+        assert_eq!(available_parallelism().unwrap().get(), 3);
+        assert_eq!(parallelism(), 3);
     }
 }

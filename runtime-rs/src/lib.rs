@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
-// `memory.atomic.notify` for the dispatcher's signal word. Building threads for wasm needs a
-// nightly (or bootstrapped) compiler for -Zbuild-std anyway.
-#![cfg_attr(target_arch = "wasm32", feature(stdarch_wasm_atomic_wait))]
+// Wasm-only nightly features, for a build that needs a nightly (or bootstrapped) compiler for
+// -Zbuild-std anyway: `memory.atomic.notify` for the dispatcher's signal word, the inline
+// `global.get __tls_base` that resets a worker's thread-locals, and std's thread id as a number.
+#![cfg_attr(
+    target_arch = "wasm32",
+    feature(stdarch_wasm_atomic_wait, asm_experimental_arch, thread_id_value)
+)]
 
 // Without `atomics` the linker produces an unshared memory and every "thread" would get a private
 // copy of the heap: fail at compile time instead of at the first spawn.
@@ -12,15 +16,34 @@ compile_error!(
      and -Zbuild-std=std,panic_abort (wbspawn-serve does this for you)"
 );
 
+// Layers, top to bottom: the public API (thread, join, scope) and the entry points (std hooks,
+// JS exports); the pool; a thread's record, its completion, the current thread and the panic
+// hook; the platform.
 mod completion;
 mod config;
+mod current;
+mod join;
+#[cfg(target_arch = "wasm32")]
+mod js_exports;
 mod panic;
 mod platform;
 mod pool;
+mod record;
 mod scope;
+mod std_threads;
 mod thread;
 
 pub use config::available_parallelism;
+#[doc(hidden)]
+pub use join::join_async_waiters;
+pub use join::{JoinError, JoinFuture, JoinHandle};
 pub use pool::{pool_stats, PoolStats};
+pub use record::{Thread, ThreadId};
 pub use scope::{scope, Scope, ScopedJoinHandle};
-pub use thread::{current, spawn, Builder, JoinError, JoinFuture, JoinHandle, Thread, ThreadId};
+pub use thread::{current, spawn, Builder};
+
+/// Whether `std::thread` runs on wbspawn's workers in this build (the build used wbspawn's
+/// patched std; see `docs/std-threads.md`). Without it, `wbspawn::spawn` still works.
+pub fn std_threads_enabled() -> bool {
+    std_threads::enabled()
+}

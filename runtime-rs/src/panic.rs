@@ -1,40 +1,69 @@
-//! The panic hook that turns a panic into `join`'s `Err`.
+//! The panic hook: what a thread's panic leaves for `join`, and a word in the console.
 //!
 //! By default wasm32-unknown-unknown aborts on panic: the worker's instance traps and nothing
-//! unwinds, so the hook (which runs before the abort) is the only place that sees the message.
-//! It records it as the current thread's outcome and hands over to the previous hook. In an
-//! unwinding build the spawned closure catches the unwind, and the recorded message becomes the
-//! outcome once the thread has finished unwinding.
+//! unwinds, so the hook (which runs before the abort) is the only place that sees the message
+//! and location. It records them on the current thread's record and hands over to the hook
+//! installed before it (`console_error_panic_hook`, an error reporter, or std's default), on
+//! every platform. In an unwinding build the thread may still catch the panic; the record
+//! only says what the last panic was, the thread's result says whether it escaped.
 
+use std::cell::RefCell;
 use std::panic::{self, PanicHookInfo};
 use std::sync::Once;
 
-use crate::thread;
+use crate::completion::PanicReport;
+
+std::thread_local! {
+    // The last panic on a thread the runtime did not start (the app's own), for the app
+    // worker to put in a rejected call's error.
+    static LAST_UNSPAWNED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
 
 pub(crate) fn install_hook() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            let message = message_of(info);
-            crate::platform::record_panic(&message, info);
-            match thread::current_spawned() {
-                Some(current) => {
-                    let location = info.location().map(ToString::to_string);
-                    crate::platform::report_thread_panic(
-                        current.name_for_messages(),
-                        &message,
-                        location.as_deref(),
-                        || previous(info),
-                    );
-                    current.completion.panicked(message, location);
-                }
-                None => previous(info),
-            }
+            report(info);
+            previous(info);
         }));
     });
 }
 
-fn message_of(info: &PanicHookInfo<'_>) -> String {
-    info.payload_as_str().unwrap_or("Box<dyn Any>").to_string()
+fn report(info: &PanicHookInfo<'_>) {
+    let message = info.payload_as_str().unwrap_or("Box<dyn Any>").to_string();
+    let location = info.location().map(ToString::to_string);
+    match crate::current::record() {
+        Some(record) => {
+            let at = location
+                .as_deref()
+                .map(|at| format!(" at {at}"))
+                .unwrap_or_default();
+            // A warning, not an error: the panic reaches `join` as a value the program can
+            // handle. std's default hook writes to stderr, which goes nowhere in a browser
+            // (on a native host it does, and says the same).
+            if cfg!(target_arch = "wasm32") {
+                crate::platform::warn(&format!(
+                    "wbspawn: thread '{}' panicked{at}:\n{message}",
+                    record.name_for_messages()
+                ));
+            }
+            record
+                .completion
+                .record_panic(PanicReport { message, location });
+        }
+        None => {
+            let text = match location {
+                Some(at) => format!("panicked at {at}:\n{message}"),
+                None => format!("panicked:\n{message}"),
+            };
+            let _ = LAST_UNSPAWNED.try_with(|last| last.replace(Some(text)));
+        }
+    }
+}
+
+/// The last panic on this (unspawned) thread since the previous call, if any.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the app worker asks
+pub(crate) fn take_unspawned_panic() -> Option<String> {
+    LAST_UNSPAWNED.try_with(RefCell::take).ok().flatten()
 }

@@ -13,12 +13,34 @@ use std::time::Duration;
 
 use crate::completion::Ended;
 use crate::config::{self, DEFAULT_STACK_SIZE};
-use crate::thread::{self, Inner};
+use crate::current::{self, DeathHandler, Running};
+use crate::record::Record;
 
-/// One spawned thread body and the identity it runs under.
+/// One thread to run: its body and its record.
 pub(crate) struct Job {
     pub(crate) run: Box<dyn FnOnce() + Send>,
-    pub(crate) thread: Arc<Inner>,
+    pub(crate) record: Arc<Record>,
+    /// A std thread: the worker gives it fresh thread-locals, and resets them again after
+    /// std's thread exit has dropped them (a native thread would get a new set from the OS).
+    pub(crate) fresh_thread_locals: bool,
+    /// A std thread's way to complete its packet if it never returns from its closure.
+    pub(crate) on_death: Option<DeathHandler>,
+}
+
+impl Job {
+    /// The job can never run: its thread ends with `why`, and a std thread's packet says so.
+    fn fail(self, why: String) {
+        // Not run, and not dropped either: a std thread's body owns a reference to the packet
+        // that `on_death` releases in its place.
+        std::mem::forget(self.run);
+        if let Some(on_death) = self.on_death {
+            on_death.complete(why.clone());
+        }
+        self.record.completion.finish(Ended::Died {
+            panicked: false,
+            why,
+        });
+    }
 }
 
 /// A worker the dispatcher should start. A request that carries a job is a *dedicated* worker
@@ -33,10 +55,12 @@ struct State {
     boots: VecDeque<BootRequest>,
     /// Pool workers parked in `WORK.wait_timeout`.
     idle: usize,
-    /// Pool workers requested and not yet running `worker_loop`.
+    /// Pool workers requested and not yet running `run_worker`.
     booting: usize,
     /// Pool workers alive or booting (dedicated workers are not counted: they never take queued jobs).
     live: usize,
+    /// Jobs taken from the queue so far: the dispatcher's watchdog sees progress in it.
+    taken: u64,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -45,12 +69,14 @@ static STATE: Mutex<State> = Mutex::new(State {
     idle: 0,
     booting: 0,
     live: 0,
+    taken: 0,
 });
 static WORK: Condvar = Condvar::new();
 
 fn lock() -> MutexGuard<'static, State> {
-    // The pool's own code never panics with the lock held; if a user panic hook did, the counters
-    // are still consistent, so carry on rather than take every later spawn down with it.
+    // The pool's own code never panics with the lock held; a crash handler that runs on a dead
+    // instance poisons what it unlocks (std counts it as panicking). The counters are still
+    // consistent, so carry on rather than take every later spawn down with it.
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -75,7 +101,7 @@ impl State {
     }
 }
 
-/// Queues a thread body. Never blocks for long and never posts a message.
+/// Queues a thread. Never blocks for long and never posts a message.
 pub(crate) fn submit(job: Job, stack_size: u32) {
     let mut state = lock();
     let wake = if stack_size > DEFAULT_STACK_SIZE {
@@ -90,7 +116,7 @@ pub(crate) fn submit(job: Job, stack_size: u32) {
     };
     drop(state);
     if wake {
-        crate::platform::wake_dispatcher();
+        wake_dispatcher();
     }
 }
 
@@ -105,7 +131,35 @@ pub(crate) fn prestart(count: usize) {
     }
     drop(state);
     if requested {
-        crate::platform::wake_dispatcher();
+        wake_dispatcher();
+    }
+}
+
+/// In the browser the dispatcher worker starts workers; on a native host the pool starts OS
+/// threads itself, right away.
+fn wake_dispatcher() {
+    #[cfg(target_arch = "wasm32")]
+    crate::platform::wake_dispatcher();
+    #[cfg(not(target_arch = "wasm32"))]
+    while let Some(request) = take_boot_request() {
+        let stack = request.stack_size as usize;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let started = crate::platform::start_native(
+            stack,
+            Box::new(move || {
+                if let Ok(request) = rx.recv() {
+                    run_worker(request);
+                }
+            }),
+        );
+        let request = match started {
+            Ok(()) => match tx.send(request) {
+                Ok(()) => continue,
+                Err(std::sync::mpsc::SendError(request)) => request,
+            },
+            Err(_) => request,
+        };
+        boot_failed(request, "the worker thread could not start");
     }
 }
 
@@ -116,9 +170,9 @@ pub(crate) fn take_boot_request() -> Option<BootRequest> {
 
 /// Called by the dispatcher when a worker it created never reached `run_worker`.
 pub(crate) fn boot_failed(request: BootRequest, why: &str) {
-    let error = || Ended::Crashed(format!("worker failed to start: {why}"));
+    let error = || format!("worker failed to start: {why}");
     if let Some(job) = request.job {
-        job.thread.completion.finish(error());
+        job.fail(error());
         return;
     }
     let mut state = lock();
@@ -134,7 +188,7 @@ pub(crate) fn boot_failed(request: BootRequest, why: &str) {
     };
     drop(state);
     for job in orphans {
-        job.thread.completion.finish(error());
+        job.fail(error());
     }
 }
 
@@ -147,29 +201,39 @@ enum Role {
 }
 
 std::thread_local! {
+    // No destructor, and set again after every reset of the thread-locals (see `run_job`).
     static ROLE: std::cell::Cell<Role> = const { std::cell::Cell::new(Role::None) };
 }
 
+fn set_role(role: Role) {
+    ROLE.with(|cell| cell.set(role));
+}
+
 /// The body of every worker. Returns when the worker retires; the caller then frees its
-/// instance's stack and TLS.
+/// instance's stack and thread-locals.
 pub(crate) fn run_worker(request: BootRequest) {
     crate::panic::install_hook();
     if let Some(job) = request.job {
-        ROLE.with(|role| role.set(Role::Dedicated));
-        run_job(job);
-        ROLE.with(|role| role.set(Role::None));
+        set_role(Role::Dedicated);
+        let record = run_job(job, Role::Dedicated);
+        record.completion.finish(Ended::Returned);
+        set_role(Role::None);
         return;
     }
-    ROLE.with(|role| role.set(Role::Pool));
+    set_role(Role::Pool);
     let mut state = lock();
     state.booting -= 1;
     loop {
         if let Some(job) = state.queue.pop_front() {
+            state.taken += 1;
             drop(state);
-            // A panic that aborts never returns here (the worker script retires the worker);
+            // A panic that aborts never returns here (the worker script reports the crash);
             // one that unwinds was caught in the job, and the worker is as good as new.
-            run_job(job);
+            let record = run_job(job, Role::Pool);
             state = lock();
+            // Finished under the pool's lock: the joiner may spawn again at once, and must
+            // then find this worker idle rather than ask for a new one.
+            record.completion.finish(Ended::Returned);
             continue;
         }
         state.idle += 1;
@@ -181,29 +245,46 @@ pub(crate) fn run_worker(request: BootRequest) {
         state.idle -= 1;
         if waited.timed_out() && state.queue.is_empty() && state.live > config::keep_workers() {
             state.live -= 1;
-            ROLE.with(|role| role.set(Role::None));
+            set_role(Role::None);
             return;
         }
     }
 }
 
-/// Runs one thread body under its identity. The body catches its own unwinding panics.
-fn run_job(job: Job) {
-    let Job { run, thread } = job;
-    thread::set_current(Some(Arc::clone(&thread)));
-    run();
-    // A panic the hook recorded turns this into `Ended::Panicked`.
-    thread.completion.finish(Ended::Returned);
-    thread::set_current(None);
+/// Runs one thread under its identity; returns its record for the caller to finish.
+fn run_job(job: Job, role: Role) -> Arc<Record> {
+    let Job {
+        run,
+        record,
+        fresh_thread_locals,
+        on_death,
+    } = job;
+    if fresh_thread_locals {
+        crate::platform::reset_thread_locals();
+        set_role(role);
+    }
+    let running = Running::new(record, on_death);
+    {
+        let _entered = running.enter();
+        // The body catches its own unwinding panics.
+        run();
+    }
+    if fresh_thread_locals {
+        // std's thread exit dropped the thread's thread-locals (and the pool's own with them):
+        // back to the initial state before the worker touches any again.
+        crate::platform::reset_thread_locals();
+        set_role(role);
+    }
+    running.record
 }
 
 /// The current worker's instance trapped (a panic that aborts, or another trap): finish its
-/// job if the panic hook did not, take the worker out of the counts, and replace it if work
-/// waits.
+/// thread once nothing can still borrow from the worker's stack, take the worker out of the
+/// counts, and replace it if work waits.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
 pub(crate) fn worker_lost(why: &str) {
-    if let Some(thread) = thread::take_current() {
-        thread.completion.finish(Ended::Crashed(why.to_string()));
+    if let Some((record, ended)) = current::died(why) {
+        record.completion.finish(ended);
     }
     if ROLE.with(|role| role.replace(Role::None)) != Role::Pool {
         return;
@@ -213,8 +294,22 @@ pub(crate) fn worker_lost(why: &str) {
     let wake = state.provision();
     drop(state);
     if wake {
-        crate::platform::wake_dispatcher();
+        wake_dispatcher();
     }
+}
+
+/// What the dispatcher's watchdog looks at: jobs queued, workers alive and idle, the cap, and
+/// how many jobs were ever taken (no change while jobs wait means no worker is free).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
+pub(crate) fn watch() -> [u32; 5] {
+    let state = lock();
+    [
+        state.queue.len() as u32,
+        state.live as u32,
+        state.idle as u32,
+        config::max_workers() as u32,
+        state.taken as u32,
+    ]
 }
 
 /// A snapshot of the worker pool, for diagnostics and tests.
@@ -235,17 +330,5 @@ pub fn pool_stats() -> PoolStats {
         live: state.live,
         idle: state.idle,
         queued: state.queue.len(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prestart_boots_workers_ahead_of_spawns() {
-        prestart(2);
-        let live = pool_stats().live;
-        assert!(live >= 2, "live workers after prestart: {live}");
     }
 }

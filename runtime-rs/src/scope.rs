@@ -1,22 +1,28 @@
 //! Scoped threads, as `std::thread::scope`: threads that may borrow from the caller's stack
 //! because `scope` does not return before all of them finished.
 
+use std::io;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use crate::completion::Ended;
-use crate::thread::{Builder, Inner, JoinError, JoinHandle, Thread};
+use crate::join::{JoinError, JoinHandle};
+use crate::record::{Record, Thread};
+use crate::thread::Builder;
 
 /// A scope to spawn scoped threads in; see [`scope`].
 pub struct Scope<'scope, 'env: 'scope> {
-    // Every thread spawned in the scope, with whether its handle was joined (a panic in a
-    // thread nobody joined makes `scope` panic, as in std).
-    threads: Mutex<Vec<(Arc<Inner>, Arc<AtomicBool>)>>,
+    threads: ScopeThreads,
     // Invariant lifetimes, as std's Scope: 'scope must not shrink or grow behind our back.
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
 }
+
+/// Every thread spawned in the scope, with whether its handle was joined (a panic in a thread
+/// nobody joined makes `scope` panic, as in std).
+#[derive(Default)]
+struct ScopeThreads(Mutex<Vec<(Arc<Record>, Arc<AtomicBool>)>>);
 
 /// An owned permission to join a scoped thread.
 pub struct ScopedJoinHandle<'scope, T> {
@@ -30,6 +36,10 @@ pub struct ScopedJoinHandle<'scope, T> {
 /// All threads spawned in the scope are joined before `scope` returns. If one of them panicked
 /// and was not joined explicitly, `scope` panics after all have finished. Like `join`, the
 /// final wait blocks, so call it from the app's worker or a spawned thread.
+///
+/// If the thread that owns the scope dies (a panic when panics abort, or a trap), the scope's
+/// threads still run to their end, and the dead thread's stack, which they may borrow from,
+/// is freed (and its death reported) only after that.
 ///
 /// ```
 /// let mut numbers = vec![1, 2, 3];
@@ -46,18 +56,72 @@ where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
     let scope = Scope {
-        threads: Mutex::new(Vec::new()),
+        threads: ScopeThreads::default(),
         scope: PhantomData,
         env: PhantomData,
     };
+    let data = std::ptr::from_ref(&scope.threads).cast::<()>();
+    // If this thread dies inside `f`, the runtime waits for the scope's threads (through
+    // `wait_for_threads`) before it frees this frame.
+    crate::current::scope(data, Some(wait_for_threads));
     // The threads borrow from the caller: they must all end before this frame does, even if
-    // `f` unwinds (host builds; on wasm a panic aborts the whole instance anyway).
+    // `f` unwinds.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&scope)));
-    let unjoined_panic = scope.wait_all();
+    let unjoined_panic = scope.threads.wait_all();
+    crate::current::scope(data, None);
     match result {
         Err(payload) => std::panic::resume_unwind(payload),
         Ok(_) if unjoined_panic => panic!("a scoped thread panicked"),
         Ok(value) => value,
+    }
+}
+
+/// `current::ScopeWait` for a wbspawn scope.
+///
+/// # Safety
+/// `data` points to the `ScopeThreads` of a scope still open on the dead thread's stack.
+unsafe fn wait_for_threads(data: *const (), timeout: Duration) -> bool {
+    // SAFETY: see above.
+    let threads = unsafe { &*data.cast::<ScopeThreads>() };
+    threads.wait_some(timeout)
+}
+
+impl ScopeThreads {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<(Arc<Record>, Arc<AtomicBool>)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for every thread spawned in the scope, including those spawned by scoped threads
+    /// while waiting. Returns whether one of them panicked without being joined.
+    fn wait_all(&self) -> bool {
+        let mut waited = 0;
+        let mut unjoined_panic = false;
+        loop {
+            let next = self.list().get(waited).cloned();
+            let Some((record, joined)) = next else {
+                return unjoined_panic;
+            };
+            crate::join::check_can_wait(&record);
+            let outcome = record.completion.wait();
+            unjoined_panic |= outcome.panicked && !joined.load(Ordering::Acquire);
+            waited += 1;
+        }
+    }
+
+    /// Waits up to about `timeout` for the scope's threads; true once all have ended.
+    fn wait_some(&self, timeout: Duration) -> bool {
+        let pending = self
+            .list()
+            .iter()
+            .find(|(record, _)| !record.completion.is_finished())
+            .map(|(record, _)| Arc::clone(record));
+        match pending {
+            None => true,
+            Some(record) => {
+                record.completion.wait_timeout(timeout);
+                false
+            }
+        }
     }
 }
 
@@ -70,44 +134,37 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         match Builder::new().spawn_scoped(self, f) {
             Ok(handle) => handle,
-            // Only a bad name or stack size fails, and this sets neither.
             Err(error) => panic!("failed to spawn scoped thread: {error}"),
         }
     }
 
-    pub(crate) fn register<T>(&'scope self, handle: JoinHandle<T>) -> ScopedJoinHandle<'scope, T> {
+    fn register<T>(&'scope self, handle: JoinHandle<T>) -> ScopedJoinHandle<'scope, T> {
         let joined = Arc::new(AtomicBool::new(false));
         self.threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((Arc::clone(&handle.thread.inner), Arc::clone(&joined)));
+            .list()
+            .push((Arc::clone(&handle.thread.record), Arc::clone(&joined)));
         ScopedJoinHandle {
             handle,
             joined,
             scope: PhantomData,
         }
     }
+}
 
-    /// Waits for every thread spawned in the scope, including those spawned by scoped threads
-    /// while waiting. Returns whether one of them panicked without being joined.
-    fn wait_all(&self) -> bool {
-        let mut waited = 0;
-        let mut unjoined_panic = false;
-        loop {
-            let next = self
-                .threads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(waited)
-                .cloned();
-            let Some((thread, joined)) = next else {
-                return unjoined_panic;
-            };
-            crate::platform::check_can_wait(thread.completion.is_finished());
-            let ended = thread.completion.wait();
-            unjoined_panic |= ended != Ended::Returned && !joined.load(Ordering::Acquire);
-            waited += 1;
-        }
+impl Builder {
+    /// Spawns a thread in `scope` (see [`crate::scope`]): it may borrow from outside the scope.
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SAFETY: `scope()` does not return before every thread registered here finished.
+        let handle = unsafe { self.spawn_unchecked(f) }?;
+        Ok(scope.register(handle))
     }
 }
 

@@ -1,296 +1,37 @@
-//! The std-shaped API: `spawn`, `Builder`, `JoinHandle`, `Thread`, `current`.
+//! Starting threads: `spawn`, `Builder`, and `current`.
+//!
+//! Where std's threads are wbspawn's (the build used the patched std), a spawn goes through
+//! `std::thread::Builder`, so the thread is a std thread in every respect (its own
+//! thread-locals, dropped when it ends; `std::thread::current()`; park and unpark), and the
+//! handle wbspawn returns adds what std's does not have (`join_async`, `JoinError`). Without
+//! the patch the same pool runs the thread directly.
 
-use std::any::Any;
-use std::cell::RefCell;
-use std::fmt;
-use std::future::Future;
 use std::io;
-use std::num::NonZeroU64;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
-use crate::completion::{Completion, Ended};
 use crate::config;
+use crate::join::{JoinHandle, Slot};
 use crate::pool::{self, Job};
-use crate::scope::{Scope, ScopedJoinHandle};
-
-/// A unique identifier for a spawned thread, never reused within one program run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ThreadId(NonZeroU64);
-
-impl ThreadId {
-    fn next() -> ThreadId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        // 2^64 spawns cannot happen; saturating keeps this panic-free all the same.
-        ThreadId(NonZeroU64::new(id).unwrap_or(NonZeroU64::MAX))
-    }
-
-    /// The id as a number (std keeps this unstable; it is handy in the browser's console).
-    pub fn as_u64(&self) -> NonZeroU64 {
-        self.0
-    }
-}
-
-pub(crate) struct Inner {
-    id: ThreadId,
-    name: Option<String>,
-    pub(crate) completion: Completion,
-}
-
-impl Inner {
-    pub(crate) fn name_for_messages(&self) -> &str {
-        self.name.as_deref().unwrap_or("<unnamed>")
-    }
-}
-
-/// A handle to a thread: its id and name.
-#[derive(Clone)]
-pub struct Thread {
-    pub(crate) inner: Arc<Inner>,
-}
-
-impl Thread {
-    /// The thread's unique id.
-    pub fn id(&self) -> ThreadId {
-        self.inner.id
-    }
-
-    /// The name given with `Builder::name`, if any.
-    pub fn name(&self) -> Option<&str> {
-        self.inner.name.as_deref()
-    }
-}
-
-impl fmt::Debug for Thread {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Thread")
-            .field("id", &self.id())
-            .field("name", &self.name())
-            .finish()
-    }
-}
+use crate::record::{Record, Thread, ThreadId};
 
 std::thread_local! {
-    // The spawned thread running on this worker right now. Reset after every job, because a
-    // worker runs many spawns one after another and each must look like a fresh thread.
-    static CURRENT: RefCell<Option<Arc<Inner>>> = const { RefCell::new(None) };
-    // Identity of a thread that was not spawned by wbspawn (the app's own thread).
-    static UNSPAWNED: Arc<Inner> = Arc::new(Inner {
-        id: ThreadId::next(),
-        name: None,
-        completion: Completion::new(),
-    });
+    // Identity of a thread wbspawn did not start (the app's own thread).
+    static UNSPAWNED: Arc<Record> = Record::new(unspawned_id(), None);
 }
 
-pub(crate) fn set_current(thread: Option<Arc<Inner>>) {
-    CURRENT.with(|current| *current.borrow_mut() = thread);
-}
-
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
-pub(crate) fn take_current() -> Option<Arc<Inner>> {
-    CURRENT.with(|current| current.borrow_mut().take())
-}
-
-/// The spawned thread running here, if this is one (the panic hook's question).
-pub(crate) fn current_spawned() -> Option<Arc<Inner>> {
-    CURRENT
-        .try_with(|current| current.try_borrow().ok().and_then(|c| c.clone()))
-        .ok()
-        .flatten()
+fn unspawned_id() -> ThreadId {
+    #[cfg(target_arch = "wasm32")]
+    if crate::std_threads::enabled() {
+        return ThreadId::from_std(std::thread::current().id().as_u64());
+    }
+    ThreadId::next()
 }
 
 /// The thread this code runs on.
 pub fn current() -> Thread {
-    let inner = current_spawned().unwrap_or_else(|| UNSPAWNED.with(Arc::clone));
-    Thread { inner }
-}
-
-/// What a thread's body left behind: its value, or the payload of the panic it caught.
-pub(crate) type Slot<T> = Arc<Mutex<Option<std::thread::Result<T>>>>;
-
-/// Why `join` returned no value.
-pub enum JoinError {
-    /// The thread panicked. `message` is the panic's message, `location` its `file:line:column`.
-    Panicked {
-        /// The panic message (`panic!("...")`'s text).
-        message: String,
-        /// Where it panicked, when known.
-        location: Option<String>,
-        /// The value the thread panicked with, as `std::thread::JoinHandle::join` returns it.
-        /// Only unwinding builds (and native hosts) have it: when panics abort, nothing of the
-        /// thread survives but what the panic hook saw.
-        payload: Option<Box<dyn Any + Send + 'static>>,
-    },
-    /// The thread's worker died without a Rust panic (a trap such as an out-of-bounds access or
-    /// a failed allocation), or could not be started.
-    Crashed(String),
-}
-
-impl JoinError {
-    fn new(ended: Ended, payload: Option<Box<dyn Any + Send + 'static>>) -> JoinError {
-        match ended {
-            Ended::Panicked { message, location } => JoinError::Panicked {
-                message,
-                location,
-                payload,
-            },
-            Ended::Crashed(why) => JoinError::Crashed(why),
-            // The panic hook was replaced: only the caught payload tells what happened.
-            Ended::Returned => JoinError::Panicked {
-                message: payload
-                    .as_deref()
-                    .map(payload_message)
-                    .unwrap_or("the thread finished without a result")
-                    .to_string(),
-                location: None,
-                payload,
-            },
-        }
-    }
-
-    /// The panic message, or the description of the crash.
-    pub fn message(&self) -> &str {
-        match self {
-            JoinError::Panicked { message, .. } | JoinError::Crashed(message) => message,
-        }
-    }
-
-    /// The panic's payload, where the build unwinds (see [`JoinError::Panicked`]).
-    pub fn into_payload(self) -> Option<Box<dyn Any + Send + 'static>> {
-        match self {
-            JoinError::Panicked { payload, .. } => payload,
-            JoinError::Crashed(_) => None,
-        }
-    }
-}
-
-/// A panic payload's text, as std's default hook shows it.
-pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>")
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked {
-                message,
-                location,
-                payload,
-            } => f
-                .debug_struct("Panicked")
-                .field("message", message)
-                .field("location", location)
-                .field("payload", &payload.as_ref().map(|_| "Box<dyn Any + Send>"))
-                .finish(),
-            JoinError::Crashed(why) => f.debug_tuple("Crashed").field(why).finish(),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked {
-                message,
-                location: Some(location),
-                ..
-            } => write!(f, "thread panicked at {location}: {message}"),
-            JoinError::Panicked { message, .. } => write!(f, "thread panicked: {message}"),
-            JoinError::Crashed(why) => write!(f, "thread crashed: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-/// An owned permission to join a thread (wait for it to finish and take its result).
-///
-/// Dropping it detaches the thread, which then runs to completion on its own.
-pub struct JoinHandle<T> {
-    pub(crate) thread: Thread,
-    result: Slot<T>,
-}
-
-impl<T> JoinHandle<T> {
-    /// Waits for the thread to finish. `Err` if it panicked, with the panic message.
-    ///
-    /// This blocks (`Atomics.wait`), which browsers allow in workers only: call it from the
-    /// app's worker or from another spawned thread, never from a page's main thread.
-    pub fn join(self) -> Result<T, JoinError> {
-        crate::platform::check_can_wait(self.is_finished());
-        let ended = self.thread.inner.completion.wait();
-        // The body fills the slot before the thread is marked finished.
-        let slot = self
-            .result
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match (ended, slot) {
-            (Ended::Returned, Some(Ok(value))) => Ok(value),
-            (ended, slot) => Err(JoinError::new(ended, slot.and_then(Result::err))),
-        }
-    }
-
-    /// Waits for the thread without blocking: a future that resolves to what `join` returns.
-    ///
-    /// In the browser it sleeps in `Atomics.waitAsync`, so it may be awaited where blocking is
-    /// not allowed (a page's main thread) or not wanted (an async export that should let the
-    /// app's worker handle other calls meanwhile).
-    pub fn join_async(self) -> JoinFuture<T> {
-        JoinFuture { handle: Some(self) }
-    }
-
-    /// Whether the thread has finished (returned, panicked or crashed). Does not block.
-    pub fn is_finished(&self) -> bool {
-        self.thread.inner.completion.is_finished()
-    }
-
-    /// The thread's handle.
-    pub fn thread(&self) -> &Thread {
-        &self.thread
-    }
-}
-
-impl<T> fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("thread", &self.thread)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The future returned by [`JoinHandle::join_async`].
-#[derive(Debug)]
-pub struct JoinFuture<T> {
-    handle: Option<JoinHandle<T>>,
-}
-
-impl<T> Future for JoinFuture<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // JoinFuture is Unpin: it holds only Arcs.
-        let this = self.get_mut();
-        let Some(handle) = this.handle.take() else {
-            panic!("JoinFuture polled after it completed");
-        };
-        if handle.is_finished() {
-            return Poll::Ready(handle.join());
-        }
-        // If the thread finishes between the check and the registration, the wait sees the
-        // changed word and wakes at once.
-        crate::platform::wake_when_finished(&handle.thread.inner, cx.waker().clone());
-        this.handle = Some(handle);
-        Poll::Pending
-    }
+    let record = crate::current::record().unwrap_or_else(|| UNSPAWNED.with(Arc::clone));
+    Thread { record }
 }
 
 /// Thread factory, as `std::thread::Builder`: a name and a stack size.
@@ -330,24 +71,9 @@ impl Builder {
         unsafe { self.spawn_unchecked(f) }
     }
 
-    /// Spawns a thread in `scope` (see [`crate::scope`]): it may borrow from outside the scope.
-    pub fn spawn_scoped<'scope, 'env, F, T>(
-        self,
-        scope: &'scope Scope<'scope, 'env>,
-        f: F,
-    ) -> io::Result<ScopedJoinHandle<'scope, T>>
-    where
-        F: FnOnce() -> T + Send + 'scope,
-        T: Send + 'scope,
-    {
-        // SAFETY: `scope()` does not return before every thread registered here finished.
-        let handle = unsafe { self.spawn_unchecked(f) }?;
-        Ok(scope.register(handle))
-    }
-
     /// # Safety
     /// The thread must finish before anything `f` or `T` borrows goes away.
-    unsafe fn spawn_unchecked<'a, F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    pub(crate) unsafe fn spawn_unchecked<'a, F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
@@ -371,31 +97,58 @@ impl Builder {
             ));
         }
         crate::panic::install_hook();
-        let inner = Arc::new(Inner {
-            id: ThreadId::next(),
-            name: self.name,
-            completion: Completion::new(),
-        });
         let result: Slot<T> = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&result);
-        let run: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
+        let body = move || {
             // Catches nothing when panics abort; in unwinding builds the worker survives the
             // panic, the thread's locks are released (and poisoned) and `join` gets the payload.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(f));
+            if outcome.is_err() {
+                if let Some(record) = crate::current::record() {
+                    record.completion.mark_panicked();
+                }
+            }
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
-        });
+        };
+        // SAFETY: the caller's promise.
+        let record = unsafe { self.start(body) }?;
+        Ok(JoinHandle::new(record, result))
+    }
+
+    /// Starts `body` as a std thread where std's threads are wbspawn's, else on the pool.
+    ///
+    /// # Safety
+    /// As `spawn_unchecked`.
+    unsafe fn start<'a>(self, body: impl FnOnce() + Send + 'a) -> io::Result<Arc<Record>> {
+        #[cfg(target_arch = "wasm32")]
+        if crate::std_threads::enabled() {
+            let mut builder = std::thread::Builder::new();
+            if let Some(name) = self.name {
+                builder = builder.name(name);
+            }
+            if let Some(size) = self.stack_size {
+                builder = builder.stack_size(size);
+            }
+            // SAFETY: the caller's promise. std's handle is dropped at once (detached): the
+            // returned record is what wbspawn's handle waits on.
+            drop(unsafe { builder.spawn_unchecked(body) }?);
+            return crate::std_threads::take_last_spawned().ok_or_else(|| {
+                io::Error::other("std did not start the thread through wbspawn's hooks")
+            });
+        }
+        let record = Record::new(ThreadId::next(), self.name);
+        let body: Box<dyn FnOnce() + Send + 'a> = Box::new(body);
         // SAFETY: only the lifetime changes; the caller guarantees the thread ends in time
         // (the same erasure std's scoped threads do).
-        let run: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(run) };
+        let run: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
         let job = Job {
             run,
-            thread: Arc::clone(&inner),
+            record: Arc::clone(&record),
+            fresh_thread_locals: false,
+            on_death: None,
         };
         pool::submit(job, config::stack_for(self.stack_size));
-        Ok(JoinHandle {
-            thread: Thread { inner },
-            result,
-        })
+        Ok(record)
     }
 }
 
@@ -403,7 +156,8 @@ impl Builder {
 ///
 /// The thread starts on an idle pool worker at once, or on a new worker as soon as the dispatcher
 /// has booted one. Beyond the worker cap (128 by default) it waits in a queue for a worker to come
-/// free; if every worker is itself blocked waiting for a queued thread, that wait never ends.
+/// free; if every worker is itself blocked waiting for a queued thread, that wait never ends (the
+/// runtime says so in the console).
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -411,7 +165,6 @@ where
 {
     match Builder::new().spawn(f) {
         Ok(handle) => handle,
-        // Only a bad name or stack size fails, and `spawn` sets neither.
         Err(error) => panic!("failed to spawn thread: {error}"),
     }
 }
@@ -419,8 +172,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::join::JoinError;
+    use std::future::Future;
     use std::sync::mpsc;
     use std::sync::{Barrier, Condvar};
+    use std::task::{Context, Poll};
 
     #[test]
     fn spawn_join_returns_values() {
@@ -590,10 +346,34 @@ mod tests {
     }
 
     #[test]
-    fn many_sequential_spawns_reuse_workers() {
-        for i in 0..200u32 {
-            assert_eq!(spawn(move || i + 1).join().unwrap(), i + 1);
+    fn a_panic_the_thread_catches_itself_is_not_a_panic_of_the_thread() {
+        let value = spawn(|| {
+            let caught = std::panic::catch_unwind(|| panic!("caught inside"));
+            assert!(caught.is_err());
+            42
+        })
+        .join();
+        assert_eq!(value.unwrap(), 42);
+    }
+
+    #[test]
+    fn join_async_keeps_one_waiter_however_often_polled_and_drop_releases_it() {
+        use std::task::{Wake, Waker};
+        struct Nothing;
+        impl Wake for Nothing {
+            fn wake(self: Arc<Self>) {}
         }
-        assert!(crate::pool_stats().live <= config::max_workers());
+        let waker = Waker::from(Arc::new(Nothing));
+        let mut cx = Context::from_waker(&waker);
+        let (tx, rx) = mpsc::channel::<()>();
+        let before = crate::join_async_waiters();
+        let mut future = spawn(move || rx.recv().unwrap()).join_async();
+        for _ in 0..200 {
+            assert!(std::pin::Pin::new(&mut future).poll(&mut cx).is_pending());
+        }
+        // Other tests may wait at the same time; this one adds exactly one waiter.
+        assert!(crate::join_async_waiters() <= before + 1);
+        drop(future);
+        tx.send(()).unwrap();
     }
 }

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from wbspawn.etag import EtagMiddleware
 from wbspawn.headers import HeadersMiddleware, response_headers
 from wbspawn.hosts import HostsMiddleware, allowed_hosts
 from wbspawn.inject import InjectMiddleware
-from wbspawn.reload import WS_PATH, Hub
+from wbspawn.reload import REFUSED, WS_PATH, Hub
 
 # The build being served: a fixed one, or the dev loop's last good build (None before the
 # first good build, while the page shows the first build's errors).
@@ -65,7 +65,8 @@ MEDIA_TYPES: Mapping[str, str] = {
     ".svg": "image/svg+xml",
 }
 
-# Directories under APP_DIR that are build output or tooling, never web files.
+# Directories that are build output, never web files (cargo's target dir, the app's own or
+# a nested crate's).
 APP_HIDDEN_DIRS = frozenset({"target"})
 
 
@@ -78,27 +79,49 @@ def _route_path(scope: Scope) -> str:
 
 
 class Files(StaticFiles):
-    """StaticFiles that refuses dot segments and sets our MIME types and cache policy."""
+    """StaticFiles that keeps private files private and sets our MIME types and cache policy.
+
+    Private: any path with a part that `is_private` names (dotfiles and dot-directories
+    here), asked for by URL or reached through a symlink: the rules apply to the URL and to
+    the resolved file, which must also lie inside the served directory.
+    """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             # A websocket to a path under a files mount (StaticFiles would assert).
-            await send({"type": "websocket.close", "code": 1008})
+            await send({"type": "websocket.close", "code": REFUSED})
             return
         await super().__call__(scope, receive, send)
 
+    def is_private(self, parts: Sequence[str]) -> bool:
+        # `..` could escape; `.git`, `.env`, `.cargo` must stay private.
+        return any(part.startswith(".") for part in parts)
+
     def get_path(self, scope: Scope) -> str:
         route_path = _route_path(scope)
-        parts = route_path.split("/")
-        # The path is already percent-decoded here, so `%2e%2e` arrives as `..`. Any
-        # dot segment is refused: `..` could escape, `.git`/`.env` must stay private.
-        if any(part.startswith(".") for part in parts) or "\\" in route_path:
+        # The path is already percent-decoded here, so `%2e%2e` arrives as `..`.
+        if self.is_private(route_path.split("/")) or "\\" in route_path:
             raise HTTPException(status_code=404)
-        self.check_route_parts([p for p in parts if p])
         return super().get_path(scope)
 
-    def check_route_parts(self, parts: list[str]) -> None:
-        """Hook for mounts that hide more; raise HTTPException to refuse."""
+    def directories(self) -> list[Path]:
+        return [Path(d) for d in self.all_directories]
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        # StaticFiles' own lookup stops symlinks that leave the directory, but not one that
+        # stays inside and points at a private file: `public.txt -> .env`.
+        for directory in self.directories():
+            root = Path(os.path.realpath(directory))
+            full_path = Path(os.path.realpath(root / path))
+            if not full_path.is_relative_to(root):
+                continue
+            if self.is_private(full_path.relative_to(root).parts):
+                return "", None
+            try:
+                return str(full_path), full_path.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return "", None
 
     def file_response(
         self,
@@ -122,7 +145,7 @@ class Files(StaticFiles):
 
 
 class AppFiles(Files):
-    """The app's own files: never target/, and `/` falls back to the default page."""
+    """The app's own files: never a `target/`, and `/` falls back to the default page."""
 
     def __init__(
         self, *, directory: PathLike, default_index: Path, default_icon: Path, **kwargs: Any
@@ -131,9 +154,8 @@ class AppFiles(Files):
         self.default_index = default_index
         self.default_icon = default_icon
 
-    def check_route_parts(self, parts: list[str]) -> None:
-        if parts and parts[0] in APP_HIDDEN_DIRS:
-            raise HTTPException(status_code=404)
+    def is_private(self, parts: Sequence[str]) -> bool:
+        return super().is_private(parts) or any(part in APP_HIDDEN_DIRS for part in parts)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         # Browsers ask for /favicon.ico on their own; an app without one would otherwise log
@@ -160,19 +182,10 @@ class PkgFiles(Files):
         super().__init__(directory=None, check_dir=False)
         self.current = current
 
-    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+    def directories(self) -> list[Path]:
         # Asked per request: a rebuild may move the output (the crate was renamed).
         result = self.current()
-        if result is None or path.startswith(("/", "\\")):
-            return "", None
-        directory = result.out_dir.resolve()
-        full_path = (directory / path).resolve()
-        if not full_path.is_relative_to(directory):
-            return "", None
-        try:
-            return str(full_path), full_path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return "", None
+        return [] if result is None else [result.out_dir]
 
 
 class DevStarlette(Starlette):

@@ -2,42 +2,126 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from wbspawn import ansi, flags
+from wbspawn import ansi, flags, stackcheck, stdpatch
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
 from wbspawn.toolchain import Toolchain, find_wasm_bindgen, parse_wasm_bindgen_version
 
-# (args, cwd, env) -> finished process with text stdout/stderr; never raises on exit status.
-Runner = Callable[[Sequence[str], Path, Mapping[str, str]], subprocess.CompletedProcess[str]]
+# Called with each tool's process as soon as it starts (so that another thread can stop it).
+ProcessHook = Callable[[subprocess.Popen[str]], None]
 # Receives each stdout line (cargo's JSON messages) while the process runs.
 LineSink = Callable[[str], None]
-# Like Runner, plus a LineSink: how the dev server shows cargo's progress as it happens.
-StreamRunner = Callable[
-    [Sequence[str], Path, Mapping[str, str], LineSink], subprocess.CompletedProcess[str]
-]
+
+
+class Runner(Protocol):
+    """(args, cwd, env) -> finished process with text stdout/stderr; never raises on exit
+    status."""
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        *,
+        on_start: ProcessHook | None = None,
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+class StreamRunner(Protocol):
+    """Like Runner, plus a LineSink: how the dev server shows cargo's progress as it happens."""
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        on_line: LineSink,
+        *,
+        on_start: ProcessHook | None = None,
+    ) -> subprocess.CompletedProcess[str]: ...
+
 
 CDYLIB_FIX = '[lib] crate-type = ["cdylib", "rlib"]'
 
+# How long a stopped build's tools get to exit on SIGTERM before what is left gets SIGKILL.
+STOP_GRACE_S = 2.0
+
+
+def _start(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[str]:
+    # A session (so a process group) of its own: cargo's rustc and build-script children
+    # can be ended together with it (SIGTERM to cargo alone leaves them running), and a
+    # Ctrl-C at the terminal reaches wbspawn only, which decides what to stop.
+    return subprocess.Popen(
+        list(args),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Sends `sig` to a process group; False if the group is gone."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # gone (or the id now belongs to others)
+        return False
+    return True
+
+
+def end_process_group(proc: subprocess.Popen[str], grace_s: float = STOP_GRACE_S) -> None:
+    """Ends a tool started here and everything it started: SIGTERM to its process group,
+    SIGKILL to whatever is left after `grace_s`. Blocks until then at most."""
+    if not _signal_group(proc.pid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        proc.poll()  # reaps the leader: a zombie still holds its group
+        if not _signal_group(proc.pid, 0):
+            return
+        time.sleep(0.02)
+    _signal_group(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace_s)
+
 
 def run_captured(
-    args: Sequence[str], cwd: Path, env: Mapping[str, str]
+    args: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    *,
+    on_start: ProcessHook | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
-    )
+    with _start(args, cwd, env) as proc:
+        try:
+            if on_start is not None:
+                on_start(proc)
+            stdout, stderr = proc.communicate()
+        except BaseException:  # Ctrl-C, or the build stopped: the tool must not live on
+            end_process_group(proc)
+            raise
+    return subprocess.CompletedProcess(list(args), proc.returncode, stdout, stderr)
 
 
 def run_streaming(
@@ -46,22 +130,13 @@ def run_streaming(
     env: Mapping[str, str],
     on_line: LineSink,
     *,
-    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+    on_start: ProcessHook | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """run_captured, but stdout lines reach `on_line` as they come.
 
     `on_start` gets the process, so a server shutting down can stop a build mid-way.
     """
-    proc = subprocess.Popen(
-        list(args),
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    if on_start is not None:
-        on_start(proc)
+    proc = _start(args, cwd, env)
     stdout, stderr = proc.stdout, proc.stderr
     if stdout is None or stderr is None:  # pragma: no cover - both are pipes above
         raise RuntimeError("subprocess pipes missing")
@@ -72,14 +147,89 @@ def run_streaming(
     drain.start()
     stdout_lines: list[str] = []
     with stdout, stderr:
-        for line in stdout:
-            stdout_lines.append(line)
-            on_line(line.rstrip("\n"))
-        returncode = proc.wait()
-        drain.join()
+        try:
+            if on_start is not None:
+                on_start(proc)
+            for line in stdout:
+                stdout_lines.append(line)
+                on_line(line.rstrip("\n"))
+            returncode = proc.wait()
+        except BaseException:  # Ctrl-C, or the build stopped: the tool must not live on
+            end_process_group(proc)
+            raise
+        finally:
+            drain.join()
     return subprocess.CompletedProcess(
         list(args), returncode, "".join(stdout_lines), "".join(stderr_lines)
     )
+
+
+class BuildStopped(WbspawnError):
+    """The build was stopped before it finished: newer changes came in, or the server is
+    going away."""
+
+    def __init__(self) -> None:
+        super().__init__("the build was stopped before it finished")
+
+
+class BuildJob:
+    """One build that another thread may stop.
+
+    `stop()` ends the tool running now with its whole process group, and keeps the build
+    from starting another tool or from replacing the served output. Once the output is
+    swapped in (`last_step`), the build is done and there is nothing left to stop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._done = False
+        self._processes: list[subprocess.Popen[str]] = []
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> bool:
+        """Stops the build unless it is done; True if it was stopped.
+
+        Never blocks (it is called on the event loop): the SIGTERM goes out at once, the
+        wait for the group to end and the SIGKILL after it run on a thread. Not a daemon
+        thread: an exiting server still finishes them.
+        """
+        with self._lock:
+            if self._done:
+                return False
+            self._stopped = True
+            running = [p for p in self._processes if p.returncode is None]
+        for proc in running:
+            threading.Thread(
+                target=end_process_group, args=(proc,), name="wbspawn-stop-build"
+            ).start()
+        return True
+
+    def check(self) -> None:
+        if self._stopped:
+            raise BuildStopped
+
+    def started(self, proc: subprocess.Popen[str]) -> None:
+        """The ProcessHook of this build's tools."""
+        with self._lock:
+            if not self._stopped:
+                self._processes.append(proc)
+                return
+        end_process_group(proc)
+        raise BuildStopped
+
+    @contextlib.contextmanager
+    def last_step(self) -> Iterator[None]:
+        """Holds `stop()` off while the output is swapped in: a build is either stopped
+        before it, or done."""
+        with self._lock:
+            if self._stopped:
+                raise BuildStopped
+            yield
+            self._done = True
 
 
 # Cargo's own status lines ("   Compiling foo v0.1.0", right-aligned verbs). The dev server
@@ -135,6 +285,11 @@ class BuildResult:
     diagnostics: str = ""
     # What `cargo metadata` said, for the next build to reuse.
     crate: CrateInfo | None = None
+    # One line each: whether std::thread works and whether stacks are checked, and why not.
+    std_threads: str = ""
+    stack_checks: str = ""
+    # cargo's .wasm, before wasm-bindgen.
+    cargo_wasm: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -145,22 +300,73 @@ class CrateInfo:
     lockfile: Path
 
 
-def cache_key(config: Config, crate_name: str) -> str:
-    # One target dir per app (named by its crate) and profile: RUSTFLAGS and build-std make
-    # a target dir expensive to fill, and mixing profiles would thrash it. Not keyed by the
+def cache_key(config: Config, crate_name: str, std_key: str = "") -> str:
+    # One target dir per crate name and profile: RUSTFLAGS and build-std make a target dir
+    # expensive to fill (minutes), and mixing profiles would thrash it. Not keyed by the
     # app's path: a copy of an app (a test fixture, a second checkout) reuses the built std
     # and its dependencies, and cargo keeps each path's own crates apart by package id.
-    # An unwinding build has other RUSTFLAGS and another std: a target dir of its own.
+    # Sharing is made safe by `target_dir_lock`.
+    # An unwinding build has other RUSTFLAGS and another std: a target dir of its own; so has
+    # a build with a patched std (`std_key` names the patch: cargo does not notice when std's
+    # source changes, so a new patch must not find the old std built).
     suffix = "-unwind" if config.panic == "unwind" else ""
-    return f"{crate_name}-{config.profile}{suffix}"
+    std = f"-{std_key}" if std_key else ""
+    return f"{crate_name}-{config.profile}{suffix}{std}"
 
 
-def target_dir(config: Config, crate_name: str) -> Path:
-    return config.cache_dir / "target" / cache_key(config, crate_name)
+def app_key(config: Config) -> str:
+    """A short name for the app's resolved path."""
+    return hashlib.sha256(str(config.app_dir).encode()).hexdigest()[:12]
 
 
-def output_dir(config: Config, crate_name: str) -> Path:
-    return config.cache_dir / "out" / cache_key(config, crate_name) / "pkg"
+def target_dir(config: Config, crate_name: str, std_key: str = "") -> Path:
+    return config.cache_dir / "target" / cache_key(config, crate_name, std_key)
+
+
+def output_dir(config: Config, crate_name: str, std_key: str = "") -> Path:
+    # Unlike the target dir, one per app and build flavour: what one server serves at /pkg/
+    # must never be replaced by another app's build that has the same crate name, nor by a
+    # build of this app with other settings (another std, no stack checks).
+    checks = "" if config.stack_check else "-nocheck"
+    key = f"{cache_key(config, crate_name, std_key)}{checks}-{app_key(config)}"
+    return config.cache_dir / "out" / key / "pkg"
+
+
+def lock_path(config: Config, crate_name: str, std_key: str = "") -> Path:
+    key = cache_key(config, crate_name, std_key)
+    return target_dir(config, crate_name, std_key).with_name(f"{key}.lock")
+
+
+@contextlib.contextmanager
+def target_dir_lock(
+    config: Config, crate_name: str, job: BuildJob | None = None, std_key: str = ""
+) -> Iterator[None]:
+    """Holds the shared target dir from `cargo build` until wasm-bindgen has read the .wasm.
+
+    Every app with this crate name (another server, `wbspawn check`, a copy of the app)
+    builds in the same target dir, and cargo writes the same `<lib>.wasm` path for all of
+    them. Cargo's own lock covers its run only: between its end and wasm-bindgen reading
+    the file, another app's cargo could overwrite it, and this app would serve the other's
+    code. An exclusive lock across processes (flock, released by the kernel if a holder
+    dies) makes the two steps one. It is held until the output is swapped in, too: two
+    servers on one app would otherwise race to rename the same output dir. Waiting polls,
+    so a stopped build stops waiting too.
+    """
+    path = lock_path(config, crate_name, std_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
+        while True:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if job is not None:
+                    job.check()
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def build(
@@ -171,31 +377,72 @@ def build(
     on_cargo_line: LineSink | None = None,
     stream: StreamRunner = run_streaming,
     crate: CrateInfo | None = None,
+    job: BuildJob | None = None,
 ) -> BuildResult:
     """Build the app. With `on_cargo_line`, cargo runs through `stream` and its JSON messages
     reach the callback while it runs; without, every tool runs through `run`. `crate` skips
-    `cargo metadata` (the dev loop keeps it until a manifest changes)."""
+    `cargo metadata` (the dev loop keeps it until a manifest changes). With `job`, another
+    thread can stop the build (`BuildJob.stop`); a stopped build raises BuildStopped, or
+    the error of the tool it ended, and never replaces the served output."""
     started = time.monotonic()
     env = toolchain.subprocess_env()
     for name in flags.OVERRIDING_ENV:
         env.pop(name, None)
+    if job is not None:
+        run, stream = _tracked(run, stream, job)
 
     if crate is None:
         crate = read_crate_info(config.app_dir, toolchain, env, run=run)
-
-    cargo_started = time.monotonic()
-    wasm, diagnostics = cargo_build(
-        config, toolchain, crate, env, run=run, on_line=on_cargo_line, stream=stream
+    threads = (
+        stdpatch.prepare(toolchain, config.cache_dir)
+        if config.std_threads
+        else stdpatch.disabled("turned off by --no-std-threads or std-threads = false")
     )
-    cargo_s = time.monotonic() - cargo_started
+    checks = (
+        stackcheck.find()
+        if config.stack_check
+        else stackcheck.StackChecks(None, reason="turned off by --no-stack-check")
+    )
 
-    bindgen_started = time.monotonic()
-    required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
-    bindgen = find_wasm_bindgen(version=required)
-    check_wasm_bindgen_version(bindgen, required, env, config.app_dir, run=run)
-    out_dir = output_dir(config, crate.name)
-    run_wasm_bindgen(bindgen, wasm, crate.lib_name, out_dir, env, config.app_dir, run=run)
-    bindgen_s = time.monotonic() - bindgen_started
+    with target_dir_lock(config, crate.name, job, threads.key):
+        cargo_started = time.monotonic()
+        wasm, diagnostics = cargo_build(
+            config,
+            toolchain,
+            crate,
+            {**env, **threads.cargo_env()},
+            run=run,
+            on_line=on_cargo_line,
+            stream=stream,
+            std_key=threads.key,
+        )
+        cargo_s = time.monotonic() - cargo_started
+
+        bindgen_started = time.monotonic()
+        required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
+        bindgen = find_wasm_bindgen(version=required)
+        check_wasm_bindgen_version(bindgen, required, env, config.app_dir, run=run)
+        out_dir = output_dir(config, crate.name, threads.key)
+        wasm_opt = checks.wasm_opt
+
+        def finish(staging: Path) -> None:
+            if wasm_opt is not None:
+                if job is not None:
+                    job.check()
+                stackcheck.instrument(staging / f"{crate.lib_name}_bg.wasm", wasm_opt)
+
+        run_wasm_bindgen(
+            bindgen,
+            wasm,
+            crate.lib_name,
+            out_dir,
+            env,
+            config.app_dir,
+            run=run,
+            job=job,
+            finish=finish,
+        )
+        bindgen_s = time.monotonic() - bindgen_started
 
     return BuildResult(
         out_dir=out_dir,
@@ -207,7 +454,45 @@ def build(
         bindgen_s=bindgen_s,
         diagnostics=diagnostics,
         crate=crate,
+        std_threads=threads.describe(),
+        stack_checks=checks.describe(),
+        cargo_wasm=wasm,
     )
+
+
+def _tracked(run: Runner, stream: StreamRunner, job: BuildJob) -> tuple[Runner, StreamRunner]:
+    """The runners, made to start no tool once the job is stopped and to hand it each one."""
+
+    def hook(on_start: ProcessHook | None) -> ProcessHook:
+        def started(proc: subprocess.Popen[str]) -> None:
+            job.started(proc)
+            if on_start is not None:
+                on_start(proc)
+
+        return started
+
+    def tracked_run(
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        *,
+        on_start: ProcessHook | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        job.check()
+        return run(args, cwd, env, on_start=hook(on_start))
+
+    def tracked_stream(
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        on_line: LineSink,
+        *,
+        on_start: ProcessHook | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        job.check()
+        return stream(args, cwd, env, on_line, on_start=hook(on_start))
+
+    return tracked_run, tracked_stream
 
 
 def read_crate_info(
@@ -292,12 +577,13 @@ def cargo_build(
     run: Runner = run_captured,
     on_line: LineSink | None = None,
     stream: StreamRunner = run_streaming,
+    std_key: str = "",
 ) -> tuple[Path, str]:
     """Build the lib for wasm: the .wasm cargo reports, and rustc's warnings."""
     build_env = {
         **env,
         **flags.build_env(config.panic),
-        "CARGO_TARGET_DIR": str(target_dir(config, crate.name)),
+        "CARGO_TARGET_DIR": str(target_dir(config, crate.name, std_key)),
     }
     args = [
         str(toolchain.cargo),
@@ -308,10 +594,7 @@ def cargo_build(
     else:
         proc = stream(args, config.app_dir, build_env, on_line)
     if proc.returncode != 0:
-        raise BuildError(
-            f"cargo build failed for {crate.name} (rustc's errors are above)",
-            cargo_diagnostics(proc.stderr),
-        )
+        raise BuildError(cargo_failure(crate.name, proc.stderr), cargo_diagnostics(proc.stderr))
     wasm = wasm_artifact(proc.stdout, crate)
     if wasm is None:
         raise BuildError(
@@ -320,6 +603,20 @@ def cargo_build(
             proc.stderr,
         )
     return wasm, cargo_diagnostics(proc.stderr)
+
+
+# The linker's words when std's patched threads find no runtime to call.
+_MISSING_RUNTIME = re.compile(r"undefined symbol: __wbspawn_")
+
+
+def cargo_failure(crate_name: str, stderr: str) -> str:
+    """The one line for a failed cargo build."""
+    if _MISSING_RUNTIME.search(ansi.plain(stderr)):
+        return (
+            f"{crate_name} uses std's threads but does not link the wbspawn crate, which starts "
+            "them: add wbspawn to [dependencies] and `use wbspawn as _;` to src/lib.rs"
+        )
+    return f"cargo build failed for {crate_name} (rustc's errors are above)"
 
 
 def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:
@@ -399,11 +696,14 @@ def run_wasm_bindgen(
     cwd: Path,
     *,
     run: Runner = run_captured,
+    job: BuildJob | None = None,
+    finish: Callable[[Path], None] | None = None,
 ) -> None:
-    """Generate into a fresh staging dir and swap it in only on success.
+    """Generate into a fresh staging dir and swap it in only on success; `finish` gets the
+    staging dir before (the stack checks).
 
     A failed or half-written run never replaces the last good output, which the server
-    may still be serving.
+    may still be serving; nor does a stopped build.
     """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.staging-", dir=out_dir.parent))
@@ -425,7 +725,10 @@ def run_wasm_bindgen(
                 "check that the crate was built with the wbspawn flags",
                 proc.stderr,
             )
-        _swap_in(staging, out_dir)
+        if finish is not None:
+            finish(staging)
+        with contextlib.nullcontext() if job is None else job.last_step():
+            _swap_in(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -61,6 +61,8 @@ class Report:
     duration_s: float = 0.0
     build_s: float | None = None
     browser: str | None = None
+    std_threads: str | None = None
+    stack_checks: str | None = None
     waited_for: Literal["done", "settle"] | None = None
     done: dict[str, Any] | None = None
     cross_origin_isolated: bool | None = None
@@ -182,6 +184,8 @@ def check(
     term.built(result, progress)
     report.crate = result.crate_name
     report.build_s = round(result.duration_s, 3)
+    report.std_threads = result.std_threads
+    report.stack_checks = result.stack_checks
 
     waits_for_done = expects_done(config.app_dir)
     report.waited_for = "done" if waits_for_done else "settle"

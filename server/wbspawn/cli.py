@@ -93,6 +93,20 @@ def _build_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PANIC_VALUES,
         help="abort (default) or unwind: unwinding releases a panicking thread's locks",
     )
+    parser.add_argument(
+        "--no-std-threads",
+        dest="std_threads",
+        action="store_const",
+        const=False,
+        help="build with the toolchain's std as it is: std::thread unsupported",
+    )
+    parser.add_argument(
+        "--no-stack-check",
+        dest="stack_check",
+        action="store_const",
+        const=False,
+        help="no stack overflow checks (a little smaller and faster; an overflow corrupts memory)",
+    )
 
 
 def _response_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +129,9 @@ def _cli_settings(args: argparse.Namespace, names: Sequence[str]) -> dict[str, A
     headers: list[str] | None = values.get("headers")
     if headers is not None:
         values["headers"] = tuple(parse_header(h) for h in headers)
+    host: str | None = values.get("host")
+    if host is not None:
+        check_host_name(host, where="--host", bind=True)  # bound as given: only checked
     hosts: list[str] | None = values.get("allowed_hosts")
     if hosts is not None:
         values["allowed_hosts"] = tuple(check_host_name(h, where="--allowed-host") for h in hosts)
@@ -126,6 +143,8 @@ SERVE_SETTINGS = (
     "port",
     "release",
     "panic",
+    "std_threads",
+    "stack_check",
     "watch",
     "open_browser",
     "headers",
@@ -181,7 +200,7 @@ def run_check(args: argparse.Namespace) -> int:
     # The server runs on a free loopback port for the check, whatever the manifest says.
     config = settings(
         _existing_app_dir(args),
-        _cli_settings(args, ("release", "panic", "headers", "coep")),
+        _cli_settings(args, ("release", "panic", "std_threads", "stack_check", "headers", "coep")),
         host="127.0.0.1",
         port=0,
         watch=False,

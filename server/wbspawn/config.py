@@ -48,6 +48,10 @@ class Config:
     release: bool = False
     # How panics end a thread: "abort" (the target's default) or "unwind" (flags.py).
     panic: Panic = "abort"
+    # std::thread on wbspawn's workers (stdpatch.py), where the toolchain's std has a patch.
+    std_threads: bool = True
+    # Stack overflow checks in every thread (stackcheck.py), where wasm-opt is installed.
+    stack_check: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     watch: bool = True
     open_browser: bool = False
@@ -85,12 +89,32 @@ def check_header(
     return name, value
 
 
-def check_host_name(name: str, *, where: str) -> str:
-    """A host name as the Host header carries it: lower case, IPv6 in brackets."""
+def check_host_name(name: str, *, where: str, bind: bool = False) -> str:
+    """A host name as the Host header carries it: lower case, IPv6 in brackets.
+
+    `bind`: a name to listen on (--host), which has no subdomain form.
+    """
     host = name.strip().lower()
+    if "*" in host:
+        fix = (
+            "pass --host 0.0.0.0 to listen on every address"
+            if bind
+            else "list each name, or write a leading dot (.example.test) for a name and all "
+            "its subdomains"
+        )
+        raise WbspawnError(f"{where} {name!r}: wildcards are not supported: {fix}")
     if host.count(":") > 1 and not host.startswith("["):
         host = f"[{host}]"  # a bare IPv6 address
-    if not host or any(c in host for c in "/@ \t") or host.rsplit("]", 1)[-1].count(":"):
+    # A leading dot is the subdomain form, a trailing one a fully qualified name; any other
+    # empty label (`evil..name`) makes no name.
+    name_part = host if bind else host.removeprefix(".")
+    labels = [] if host.startswith("[") else name_part.removesuffix(".").split(".")
+    if (
+        not host
+        or any(c in host for c in "/@ \t")
+        or host.rsplit("]", 1)[-1].count(":")
+        or "" in labels
+    ):
         raise WbspawnError(
             f"{where} {name!r} is not a host name: give a name or address without port or "
             "scheme, e.g. myhost.local"
@@ -104,6 +128,8 @@ MANIFEST_KEYS: Final = {
     "port": "port",
     "release": "release",
     "panic": "panic",
+    "std-threads": "std_threads",
+    "stack-check": "stack_check",
     "watch": "watch",
     "open": "open_browser",
     "headers": "headers",
@@ -152,12 +178,13 @@ def _manifest_value(key: str, value: Any, where: str) -> Any:
     if key == "host":
         if not isinstance(value, str) or not value:
             raise wrong("a host name or address")
+        check_host_name(value, where=f"{where}: host", bind=True)
         return value
     if key == "port":
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
             raise wrong("a port number 0-65535")
         return value
-    if key in ("release", "watch", "open"):
+    if key in ("release", "watch", "open", "std-threads", "stack-check"):
         if not isinstance(value, bool):
             raise wrong("true or false")
         return value

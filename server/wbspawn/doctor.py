@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn import browser, toolchain
+from wbspawn import browser, stackcheck, stdpatch, toolchain
 from wbspawn.build import locked_wasm_bindgen_version, read_crate_info
+from wbspawn.config import default_cache_dir
 from wbspawn.errors import WbspawnError
 from wbspawn.terminal import Terminal
 from wbspawn.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
@@ -128,6 +129,34 @@ def check_wasm_bindgen(tc: Toolchain | None, app_dir: Path | None) -> Finding:
     return Finding("wasm-bindgen", True, f"{found} ({path}){matches}{note}")
 
 
+def check_std_threads(tc: Toolchain | None, cache_dir: Path | None = None) -> Finding:
+    fix = (
+        "use a compiler whose std wbspawn has a patch for: Debian's rustc-web 1.96 "
+        f"({SETUP_HINT}); see docs/std-threads.md"
+    )
+    if tc is None:
+        return Finding("std threads", False, "no compiler to check", fix)
+    try:
+        threads = stdpatch.prepare(tc, default_cache_dir() if cache_dir is None else cache_dir)
+    except WbspawnError as exc:
+        return Finding("std threads", False, str(exc), fix)
+    if not threads.enabled:
+        return Finding("std threads", False, threads.describe(), fix)
+    return Finding("std threads", True, threads.describe().removeprefix("std threads: "))
+
+
+def check_stack_checks() -> Finding:
+    try:
+        checks = stackcheck.find()
+    except WbspawnError as exc:
+        return Finding("wasm-opt", False, str(exc), stackcheck.INSTALL_HINT)
+    if not checks.enabled:
+        return Finding("wasm-opt", False, checks.describe(), stackcheck.INSTALL_HINT)
+    return Finding(
+        "wasm-opt", True, f"binaryen {checks.version} ({checks.wasm_opt}): stack overflow checks"
+    )
+
+
 def check_chromium() -> Finding:
     try:
         path = browser.find_chromium()
@@ -154,6 +183,8 @@ def diagnose(app_dir: Path | None = None) -> list[Finding]:
         check_std_sources(tc),
         check_linker(tc),
         check_wasm_bindgen(tc, app_dir),
+        check_std_threads(tc),
+        check_stack_checks(),
         check_chromium(),
         check_playwright(),
     ]

@@ -26,7 +26,13 @@ def etag_for(body: bytes) -> str:
 
 def matches(if_none_match: str, etag: str) -> bool:
     tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+async def send_not_modified(send: Send, start: Message) -> None:
+    """The 304 that stands for the 200 `start` would begin."""
+    kept = [(k, v) for k, v in start["headers"] if k.decode().lower() in _KEPT_ON_304]
+    await send_whole(send, {"type": "http.response.start", "status": 304, "headers": kept}, b"")
 
 
 class EtagMiddleware:
@@ -46,10 +52,7 @@ class EtagMiddleware:
             etag = etag_for(body)
             MutableHeaders(scope=start)["etag"] = etag
             if if_none_match is not None and matches(if_none_match, etag):
-                kept = [(k, v) for k, v in start["headers"] if k.decode().lower() in _KEPT_ON_304]
-                await send_whole(
-                    send, {"type": "http.response.start", "status": 304, "headers": kept}, b""
-                )
+                await send_not_modified(send, start)
                 return
             await send_whole(send, start, body)
 

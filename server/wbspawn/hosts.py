@@ -4,7 +4,7 @@ A page on evil.example can make its own name resolve to 127.0.0.1 and then read 
 server as "same origin" (Vite's advisory GHSA-vg6x-rcgg-rjx6). Its requests still carry
 `Host: evil.example`, so a server that answers only the names it is known by is safe.
 Pure ASGI, like starlette's TrustedHostMiddleware, but the refusal says how to allow the
-name and websocket upgrades are refused the same way.
+name; a websocket upgrade is refused the way reload.py refuses one (`REFUSED`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wbspawn.config import Config, check_host_name
+from wbspawn.reload import REFUSED
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})
@@ -25,7 +26,7 @@ def allowed_hosts(config: Config) -> tuple[str, ...]:
     """localhost, 127.0.0.1, [::1], the bound host unless a wildcard, then --allowed-host."""
     hosts = list(DEFAULT_HOSTS)
     if config.host not in WILDCARD_HOSTS:
-        hosts.append(check_host_name(config.host, where="--host"))
+        hosts.append(check_host_name(config.host, where="--host", bind=True))
     hosts += config.allowed_hosts
     return tuple(dict.fromkeys(hosts))
 
@@ -65,13 +66,12 @@ class HostsMiddleware:
         if name and is_allowed(name, self.allowed):
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": REFUSED})
+            return
         response = PlainTextResponse(
             f"wbspawn: Host {header!r} is not allowed (DNS rebinding protection): "
             f"restart with --allowed-host {name or 'NAME'} if you trust it\n",
             status_code=400,
         )
-        if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
-            # For a websocket, starlette sends this as the ASGI denial response.
-            await response(scope, receive, send)
-        else:
-            await send({"type": "websocket.close", "code": 1008})
+        await response(scope, receive, send)

@@ -4,17 +4,20 @@ Pure ASGI and shaped like starlette's GZipMiddleware: it wraps `send`, buffers a
 `text/html` body, inserts one `<script>` tag and fixes `content-length`. Anything else
 (other types, errors, 304s, ranges, encoded bodies, websockets) passes through untouched.
 The tag has a constant length wherever it lands, so a HEAD response only needs its
-`content-length` raised, without reading a body it does not have.
+`content-length` raised, without reading a body it does not have. The page gets an ETag
+of its own (`injected_etag`), and the 304s for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wbspawn.buffered import buffering_send, send_whole
+from wbspawn.etag import matches, send_not_modified
 
 RELOAD_SCRIPT = "/_wbspawn/static/reload.js"
 
@@ -32,6 +35,18 @@ def insert_snippet(html: bytes, snippet: bytes = SNIPPET) -> bytes:
     return html[:at] + snippet + html[at:]
 
 
+def injected_etag(etag: str, snippet: bytes = SNIPPET) -> str:
+    """The ETag of a page with `snippet` in it, from the file's own.
+
+    Never the file's own: a Range request of the file gets its raw bytes with that one,
+    and a cache that took both for one representation would splice raw bytes into the
+    page. Named by the snippet too, so a new reload client is a new page.
+    """
+    weak = "W/" if etag.startswith("W/") else ""
+    tag = etag.removeprefix("W/").strip('"')
+    return f'{weak}"{tag}-{hashlib.sha256(snippet).hexdigest()[:8]}"'
+
+
 class InjectMiddleware:
     def __init__(self, app: ASGIApp, snippet: bytes = SNIPPET) -> None:
         self.app = app
@@ -41,12 +56,21 @@ class InjectMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        if_none_match = Headers(scope=scope).get("if-none-match")
 
         async def inject(start: Message, body: bytes) -> None:
             headers = MutableHeaders(scope=start)
             # Byte ranges of the file would not match the injected body.
             if "accept-ranges" in headers:
                 del headers["accept-ranges"]
+            if "etag" in headers:
+                etag = injected_etag(headers["etag"], self.snippet)
+                headers["etag"] = etag
+                # The file's server compared the request with the file's own ETag: the
+                # page's is compared here.
+                if if_none_match is not None and matches(if_none_match, etag):
+                    await send_not_modified(send, start)
+                    return
             if scope["method"] == "HEAD":
                 length = int(headers.get("content-length", "0")) + len(self.snippet)
             else:

@@ -1,29 +1,30 @@
 """The rebuild scheduler: turns batches of changes into builds, reloads and stylesheet swaps.
 
 One builder task runs every build, so two cargo runs never overlap. A change that arrives
-while a build runs only marks that another build is wanted: however many arrive, exactly one
-follow-up build runs when the current one ends. Builds run on a worker thread (cargo is a
-blocking subprocess); the event loop stays free to serve pages and websockets meanwhile.
-A failed build changes nothing that is served: the last good build stays.
+while a build runs stops that build (its tools' whole process group is ended): a build of
+older sources would only reload pages with stale code or show stale errors. Then exactly
+one build of the newest sources runs, however many changes came. Builds run on a worker
+thread (cargo is a blocking subprocess); the event loop stays free to serve pages and
+websockets meanwhile. A failed or stopped build changes nothing that is served: the last
+good build stays.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import threading
 import time
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from wbspawn.build import (
     BuildError,
+    BuildJob,
     BuildResult,
     CrateInfo,
     LineSink,
-    run_streaming,
 )
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
@@ -40,11 +41,8 @@ class BuildFunction(Protocol):
         toolchain: Toolchain,
         *,
         on_cargo_line: LineSink | None = None,
-        stream: Callable[
-            [Sequence[str], Path, Mapping[str, str], LineSink],
-            subprocess.CompletedProcess[str],
-        ] = ...,
         crate: CrateInfo | None = None,
+        job: BuildJob | None = None,
     ) -> BuildResult: ...
 
 
@@ -60,6 +58,16 @@ def package_name(app_dir: Path) -> str:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
         return app_dir.name
     return name if isinstance(name, str) else app_dir.name
+
+
+def unexpected_failure(exc: Exception) -> BuildError:
+    """A failed build for an error no step expects (a bug, a full disk, a rename that lost a
+    race): shown like any failed build, with the traceback for a report."""
+    return BuildError(
+        f"unexpected {type(exc).__name__} ({exc}): save a file to build again, and please "
+        "report this if it happens again",
+        "".join(traceback.format_exception(exc)),
+    )
 
 
 class Rebuilder:
@@ -80,14 +88,13 @@ class Rebuilder:
         self.last_error: WbspawnError | None = None
         self.builds = 0  # started so far
         self._wanted = asyncio.Event()
-        self._building = False
+        self._job: BuildJob | None = None  # the build running now
         self._reasons: list[str] = []
         self._pending_reload: list[str] = []
-        self._process: subprocess.Popen[str] | None = None
-        self._process_lock = threading.Lock()
         self._stopped = False
         # `cargo metadata`'s answer, kept until a manifest changes: tens of ms a build.
         self._crate: CrateInfo | None = None
+        self._manifest_changes = 0
 
     def current_build(self) -> BuildResult | None:
         return self.current
@@ -99,7 +106,7 @@ class Rebuilder:
     @property
     def busy(self) -> bool:
         """A build runs, or one is about to."""
-        return self._building or self._wanted.is_set()
+        return self._job is not None or self._wanted.is_set()
 
     # --- changes in ---------------------------------------------------------------------
 
@@ -110,6 +117,7 @@ class Rebuilder:
         css = [c for c in changes if c.kind is Kind.CSS]
         if any(c.path.name in MANIFESTS for c in changes):
             self._crate = None
+            self._manifest_changes += 1
         if rebuild:
             # The reload after the build brings the new HTML, JS and CSS along.
             styles = [c.shown(plan) for c in css]
@@ -131,9 +139,12 @@ class Rebuilder:
             self.hub.css(change.url)
 
     def request_build(self, reason: str = "") -> None:
+        """Asks for a build of the sources as they are now; a running build is stopped."""
         if reason:
             self._reasons.append(reason)
         self._wanted.set()
+        if self._job is not None:
+            self._job.stop()
 
     # --- builds -------------------------------------------------------------------------
 
@@ -144,38 +155,58 @@ class Rebuilder:
             await self.build_now()
 
     async def build_now(self) -> BuildResult | None:
-        """Run one build now (the caller makes sure none runs); the good result or None."""
-        self._wanted.clear()
-        reasons, self._reasons = self._reasons, []
-        self._building = True
-        self.builds += 1
-        self.hub.building()
-        what = self.current.crate_name if self.current else package_name(self.config.app_dir)
-        self.terminal.building(what, self.config.profile, ", ".join(dict.fromkeys(reasons)))
-        started = time.monotonic()
-        progress = CargoProgress()
-        try:
-            result = await asyncio.to_thread(self._build, progress)
-        except WbspawnError as exc:
-            self._finish_failed(exc, time.monotonic() - started)
-            return None
-        except asyncio.CancelledError:
-            self.stop()
-            raise
-        finally:
-            self._building = False
-        self.current = result
-        self.last_error = None
-        self.terminal.warnings(result.diagnostics)
-        self.terminal.built(result, progress)
-        changed, self._pending_reload = self._pending_reload, []
-        self.hub.built(result, changed)
-        return result
+        """Build now (the caller makes sure none runs), and again each time newer changes
+        stop the build; the good result, or None."""
+        while True:
+            self._wanted.clear()
+            reasons, self._reasons = self._reasons, []
+            job = BuildJob()
+            self._job = job
+            self.builds += 1
+            self.hub.building()
+            what = self.current.crate_name if self.current else package_name(self.config.app_dir)
+            self.terminal.building(what, self.config.profile, ", ".join(dict.fromkeys(reasons)))
+            started = time.monotonic()
+            progress = CargoProgress()
+            crate, manifest_changes = self._crate, self._manifest_changes
+            failure: Exception | None = None
+            try:
+                result = await asyncio.to_thread(self._build, job, crate, progress)
+            except asyncio.CancelledError:
+                self.stop()
+                raise
+            except Exception as exc:
+                # Whatever went wrong, expected or not, is a failed build: the dev loop
+                # keeps watching, and the next save builds again.
+                failure = exc
+            finally:
+                self._job = None
+            if self._stopped:
+                return None
+            if job.stopped:
+                # Overtaken by newer changes (they asked for the next build): this one's
+                # errors and reload would be stale.
+                self.terminal.overtaken()
+                continue
+            if failure is not None:
+                self._crate = None  # asked again next time: maybe it was the manifest
+                error = (
+                    failure if isinstance(failure, WbspawnError) else unexpected_failure(failure)
+                )
+                self._finish_failed(error, time.monotonic() - started)
+                return None
+            if manifest_changes == self._manifest_changes:
+                self._crate = result.crate
+            self.current = result
+            self.last_error = None
+            self.terminal.warnings(result.diagnostics)
+            self.terminal.built(result, progress)
+            changed, self._pending_reload = self._pending_reload, []
+            self.hub.built(result, changed)
+            return result
 
     def _finish_failed(self, exc: WbspawnError, seconds: float) -> None:
         self.last_error = exc
-        if self._stopped:
-            return
         self.terminal.failed(exc, seconds)
         diagnostics = exc.diagnostics if isinstance(exc, BuildError) else ""
         self.hub.failed(str(exc), diagnostics)
@@ -184,41 +215,20 @@ class Rebuilder:
             changed, self._pending_reload = self._pending_reload, []
             self.hub.reload(changed)
 
-    def _build(self, progress: CargoProgress) -> BuildResult:
+    def _build(
+        self, job: BuildJob, crate: CrateInfo | None, progress: CargoProgress
+    ) -> BuildResult:
         def on_line(line: str) -> None:
             if progress.feed(line):
                 self.terminal.progress(progress)
 
-        def stream(
-            args: Sequence[str], cwd: Path, env: Mapping[str, str], sink: LineSink
-        ) -> subprocess.CompletedProcess[str]:
-            return run_streaming(args, cwd, env, sink, on_start=self._track)
-
-        try:
-            result = self.build_fn(
-                self.config, self.toolchain, on_cargo_line=on_line, stream=stream, crate=self._crate
-            )
-        except WbspawnError:
-            self._crate = None  # asked again next time: maybe it was the manifest
-            raise
-        else:
-            self._crate = result.crate
-            return result
-        finally:
-            with self._process_lock:
-                self._process = None
-
-    def _track(self, process: subprocess.Popen[str]) -> None:
-        with self._process_lock:
-            self._process = process
-            stopped = self._stopped
-        if stopped:
-            process.terminate()
+        return self.build_fn(
+            self.config, self.toolchain, on_cargo_line=on_line, crate=crate, job=job
+        )
 
     def stop(self) -> None:
-        """Stops a running cargo: the server is going away, no build may outlive it."""
-        with self._process_lock:
-            self._stopped = True
-            process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
+        """Stops a running build, its tools' whole process group: the server is going away,
+        no build may outlive it."""
+        self._stopped = True
+        if self._job is not None:
+            self._job.stop()

@@ -24,9 +24,8 @@ import re
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wbspawn import ansi
@@ -139,7 +138,7 @@ class Hub:
         if not same_origin(websocket):
             # Cross-site websocket hijacking: any page may open a socket to localhost, and
             # browsers do not apply CORS to it. Only our own pages are answered.
-            await refuse(websocket, "wbspawn: the reload socket only accepts its own origin\n")
+            await refuse(websocket)
             return
         await websocket.accept()
         subscriber = Subscriber()
@@ -186,8 +185,15 @@ def same_origin(websocket: WebSocket) -> bool:
     return origin.lower() == f"{scheme}://{host}".lower()
 
 
-async def refuse(websocket: WebSocket, text: str) -> None:
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(PlainTextResponse(text, status_code=403))
-    else:
-        await websocket.close(code=1008)
+# How a websocket is refused (here and in hosts.py): closed with 1008 (policy violation)
+# before the handshake, which ASGI servers answer with a 403 and log, if at all, as an access
+# line. Not with a denial response (the `websocket.http.response` extension), which could
+# carry a text: uvicorn's websockets-sansio protocol (0.54) logs an ERROR, "ASGI callable
+# returned without completing handshake", after each one, and any web page the developer
+# visits could fill the terminal with them. A browser shows the page nothing of a refused
+# handshake anyway.
+REFUSED: Final = 1008
+
+
+async def refuse(websocket: WebSocket) -> None:
+    await websocket.close(code=REFUSED)

@@ -44,7 +44,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
+    # UnicodeError: a name the IDNA codec refuses before any lookup (an empty or long label).
+    except (socket.gaierror, UnicodeError) as exc:
         raise WbspawnError(f"cannot resolve host {host!r} ({exc}): pass --host 127.0.0.1") from exc
     family, socktype, proto, _, address = infos[0]
     sock = socket.socket(family, socktype, proto)
@@ -173,6 +174,9 @@ async def _serve(
 
     app = create_app(config, rebuilder.current_build, hub=hub, lifespan=lifespan)
     name = first.crate_name if first is not None else package_name(config.app_dir)
+    if first is not None:
+        for note in (first.std_threads, first.stack_checks):
+            term.line(note, "dim")
     term.serving(name, url)
     if config.open_browser:
         # A thread: some platforms' openers block until the browser exits.

@@ -144,6 +144,9 @@ class Terminal:
         took = f" after {seconds:.1f} s" if seconds is not None else ""
         self.line(f"build failed{took}: {error}", "red", "bold")
 
+    def overtaken(self) -> None:
+        self.line("build stopped: newer changes came in", "dim")
+
     def changed(self, paths: Sequence[str], action: str) -> None:
         shown = ", ".join(paths[:3]) + (f" (+{len(paths) - 3} more)" if len(paths) > 3 else "")
         self.line(f"{shown} changed: {action}", "dim")

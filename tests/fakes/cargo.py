@@ -8,6 +8,11 @@ Knobs (environment):
     FAKE_CARGO_LOG=PATH     appends one JSON line per call: arguments, environment, cwd
     FAKE_CARGO_GATE=PATH    `build` waits while PATH exists (to hold a build mid-way)
     FAKE_CARGO_RUNNING=PATH exists while a build runs; a second build meanwhile fails
+    FAKE_CARGO_CHILD=PATH   `build` starts a child process that sleeps (as cargo starts rustc)
+                            and writes {"cargo": pid, "child": pid} to PATH
+
+The .wasm it writes carries the crate's directory (in a custom section), so a test can
+tell whose build it is. SIGTERM ends it the way it ends cargo, cleaning up on the way.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import tomllib
@@ -104,12 +111,43 @@ def one_build_at_a_time() -> Iterator[None]:
         Path(marker).unlink()
 
 
+def start_child() -> None:
+    marker = os.environ.get("FAKE_CARGO_CHILD")
+    if not marker:
+        return
+    # Its own stdio, like rustc's (cargo reads those): only its process group ties it to us.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    Path(marker).write_text(json.dumps({"cargo": os.getpid(), "child": child.pid}))
+
+
 def build(args: list[str]) -> int:
+    # Default SIGTERM handling would skip the `finally` that removes FAKE_CARGO_RUNNING.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with one_build_at_a_time():
+        start_child()
         gate = os.environ.get("FAKE_CARGO_GATE")
         while gate and Path(gate).exists():
             time.sleep(0.02)
         return build_now(args)
+
+
+def wasm_module(owner: str) -> bytes:
+    """An empty wasm module with one custom section, "fake-cargo", holding `owner`."""
+    name, data = b"fake-cargo", owner.encode()
+    content = bytes([len(name)]) + name + data
+    size = len(content)
+    leb = bytearray()
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        leb.append(byte | (0x80 if size else 0))
+        if not size:
+            break
+    return b"\0asm\x01\0\0\0" + b"\x00" + bytes(leb) + content
 
 
 def build_now(args: list[str]) -> int:
@@ -126,7 +164,7 @@ def build_now(args: list[str]) -> int:
     out = Path(os.environ["CARGO_TARGET_DIR"]) / "wasm32-unknown-unknown" / profile
     out.mkdir(parents=True, exist_ok=True)
     wasm = out / f"{lib_name}.wasm"
-    wasm.write_bytes(b"\0asm\x01\0\0\0")
+    wasm.write_bytes(wasm_module(str(manifest.parent)))
     artifact = {
         "reason": "compiler-artifact",
         "package_id": package_id(manifest, name),

@@ -1,7 +1,8 @@
 """A stand-in for the wasm-bindgen CLI.
 
 FAKE_WASM_BINDGEN_VERSION sets what `--version` reports (default 0.2.100);
-FAKE_WASM_BINDGEN_FAIL=1 writes a partial file into --out-dir, then fails.
+FAKE_WASM_BINDGEN_FAIL=1 writes a partial file into --out-dir, then fails;
+FAKE_WASM_BINDGEN_GATE=PATH waits while PATH exists before reading the .wasm.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 
@@ -20,6 +22,9 @@ def main() -> int:
     out_dir = Path(args[args.index("--out-dir") + 1])
     name = args[args.index("--out-name") + 1]
     wasm = Path(args[-1])
+    gate = os.environ.get("FAKE_WASM_BINDGEN_GATE")
+    while gate and Path(gate).exists():
+        time.sleep(0.02)
     if os.environ.get("FAKE_WASM_BINDGEN_FAIL"):
         (out_dir / f"{name}.js").write_text("// half written\n")
         print("error: failed to find the `__wasm_init_tls` export", file=sys.stderr)

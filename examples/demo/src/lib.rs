@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 /// Threads the browser says can run at once.
 #[wasm_bindgen]
 pub fn parallelism() -> u32 {
-    wbspawn::available_parallelism().get() as u32
+    wbspawn::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
 fn is_prime(n: u32) -> bool {

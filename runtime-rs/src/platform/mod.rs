@@ -1,7 +1,9 @@
-//! What differs between the browser and a native host: how workers are started, how panics end.
+//! What differs between the browser and a native host, as primitives the layers above share:
+//! waking the dispatcher, notifying and awaiting a word of shared memory, the console, and
+//! fresh thread-local storage for a worker's next thread.
 //!
-//! The pool and the API above are the same on both; host builds exist so `cargo test` can run
-//! the pool's logic on native threads.
+//! Nothing here knows about threads, pools or panics; host builds exist so `cargo test` can
+//! run the pool's logic on native threads.
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
@@ -12,3 +14,7 @@ pub(crate) use wasm::*;
 mod host;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use host::*;
+
+/// How many `join_async` waiters are registered and not yet released (tests count them).
+pub(crate) static LIVE_WAITERS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);

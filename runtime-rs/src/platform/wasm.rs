@@ -1,32 +1,33 @@
-//! The browser side: the exports the runtime's worker scripts call, and the signal word the
-//! dispatcher waits on.
-//!
-//! Boot requests cross to JS as pointers to boxed `BootRequest`s: the dispatcher reads a request's
-//! stack size, starts a worker, and the worker hands the pointer back to
-//! `__wbspawn_worker_main`, which takes ownership.
+//! The browser: the dispatcher's signal word, `Atomics.waitAsync`, the console, and resetting
+//! a worker's thread-local storage between threads.
 
-use std::cell::RefCell;
-use std::panic::PanicHookInfo;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Waker;
 
 use wasm_bindgen::prelude::*;
 
-use crate::config::{self, Settings};
-use crate::pool::{self, BootRequest};
-use crate::thread::Inner;
+use super::LIVE_WAITERS;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_namespace = console)]
-    fn warn(message: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(message: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
 }
 
 #[wasm_bindgen(module = "/src/wait_async.js")]
 extern "C" {
     #[wasm_bindgen(js_name = waitAsync)]
     fn wait_async_js(memory: &JsValue, address: u32, expected: i32, wake: &JsValue);
+}
+
+extern "C" {
+    /// The linker's: copies the thread-local initialization image to `base` and makes `base`
+    /// this instance's thread-local block.
+    fn __wasm_init_tls(base: *mut u8);
 }
 
 /// Bumped for every batch of boot requests; the dispatcher `Atomics.waitAsync`s on it.
@@ -41,6 +42,16 @@ pub(crate) fn wake_dispatcher() {
     }
 }
 
+/// Marks the dispatcher as running; the byte address of the signal word it waits on.
+pub(crate) fn dispatcher_started() -> u32 {
+    DISPATCHER_STARTED.store(true, Ordering::Release);
+    DISPATCH_SIGNAL.as_ptr() as usize as u32
+}
+
+pub(crate) fn dispatcher_running() -> bool {
+    DISPATCHER_STARTED.load(Ordering::Acquire)
+}
+
 pub(crate) fn notify_word(word: &AtomicU32) {
     // SAFETY: the pointer is a live, aligned word in the shared memory.
     unsafe {
@@ -48,128 +59,145 @@ pub(crate) fn notify_word(word: &AtomicU32) {
     }
 }
 
-/// Wakes `waker` once `thread` finishes, without blocking (`Atomics.waitAsync`).
-pub(crate) fn wake_when_finished(thread: &Arc<Inner>, waker: Waker) {
-    let (word, running) = thread.completion.word();
-    // Called at most once: the closure frees itself then. If the thread never finishes, it
-    // stays, as does the promise JS holds for it.
-    let wake = Closure::once_into_js(move || waker.wake());
-    wait_async_js(
-        &wasm_bindgen::memory(),
-        word.as_ptr() as usize as u32,
-        running as i32,
-        &wake,
-    );
+pub(crate) fn warn(message: &str) {
+    console_warn(message);
 }
 
-pub(crate) fn check_can_wait(finished: bool) {
-    if !finished && !DISPATCHER_STARTED.load(Ordering::Acquire) {
-        panic!(
-            "wbspawn: join() would wait forever because no dispatcher has started; start the app \
-             with start() from wbspawn's bootstrap.js"
+pub(crate) fn error(message: &str) {
+    console_error(message);
+}
+
+/// Gives this instance fresh thread-locals: every `thread_local!` back to its initial state,
+/// as a new native thread would see them. Only between threads, when nothing borrows one;
+/// values that needed dropping were dropped by std's thread exit before.
+pub(crate) fn reset_thread_locals() {
+    let base: *mut u8;
+    // SAFETY: reads the linker's `__tls_base` global, this instance's thread-local block.
+    unsafe {
+        core::arch::asm!(
+            ".globaltype __tls_base, i32",
+            "global.get __tls_base",
+            "local.set {}",
+            out(local) base,
+            options(nostack, readonly, preserves_flags),
         );
     }
+    // SAFETY: the block is this instance's own, of the image's size; see above for when.
+    unsafe { __wasm_init_tls(base) }
 }
 
-std::thread_local! {
-    // The last panic on this instance, for the app worker to put in the rejected call's error.
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+/// This instance's stack pointer (the linker's `__stack_pointer` global).
+pub(crate) fn stack_pointer() -> u32 {
+    let sp: u32;
+    // SAFETY: reads a global; nothing else.
+    unsafe {
+        core::arch::asm!(
+            ".globaltype __stack_pointer, i32",
+            "global.get __stack_pointer",
+            "local.set {}",
+            out(local) sp,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    sp
 }
 
-pub(crate) fn record_panic(message: &str, info: &PanicHookInfo<'_>) {
-    let text = match info.location() {
-        Some(location) => format!("panicked at {location}:\n{message}"),
-        None => format!("panicked:\n{message}"),
-    };
-    let _ = LAST_PANIC.try_with(|last| last.replace(Some(text)));
+/// One `Atomics.waitAsync` on a word, whose waker can be replaced and which can be cancelled.
+pub(crate) struct Waiter {
+    state: Arc<WaiterState>,
+    word: *const AtomicU32,
 }
 
-/// std's default hook writes to stderr, which goes nowhere here: say it in the console instead.
-/// A warning, not an error: the panic reaches `join` as a value the program can handle.
-pub(crate) fn report_thread_panic(
-    name: &str,
-    message: &str,
-    location: Option<&str>,
-    _previous: impl FnOnce(),
-) {
-    let location = location.map(|at| format!(" at {at}")).unwrap_or_default();
-    warn(&format!(
-        "wbspawn: thread '{name}' panicked{location}:\n{message}"
-    ));
+struct WaiterState {
+    waker: Mutex<Option<Waker>>,
+    cancelled: AtomicBool,
 }
 
-/// Stores the host's settings and boots `keep_workers` workers ahead of the first spawn.
-#[wasm_bindgen(js_name = __wbspawn_configure)]
-pub fn configure(parallelism: u32, max_workers: u32, idle_timeout_ms: u32, keep_workers: u32) {
-    config::apply(Settings {
-        parallelism,
-        max_workers,
-        idle_timeout_ms,
-        keep_workers,
-    });
-    pool::prestart(config::keep_workers());
-}
+impl Waiter {
+    /// Wakes `waker` once the word at `word` stops being `running`.
+    ///
+    /// # Safety
+    /// `word` stays valid until the waiter is dropped and the wait resolved; the caller keeps
+    /// its owner alive in `keep`.
+    pub(crate) unsafe fn register(
+        word: &AtomicU32,
+        running: u32,
+        waker: Waker,
+        keep: Arc<dyn Send + Sync>,
+    ) -> Waiter {
+        let state = Arc::new(WaiterState {
+            waker: Mutex::new(Some(waker)),
+            cancelled: AtomicBool::new(false),
+        });
+        // Unwind-safe wrappers: an unwinding build's closures must be, and a waker's wake or a
+        // drop of `keep` leaves nothing half-changed here if it panics.
+        let on_wake = AssertUnwindSafe(Arc::clone(&state));
+        let keep = AssertUnwindSafe(keep);
+        LIVE_WAITERS.fetch_add(1, Ordering::Relaxed);
+        // Runs once, when the word changes or the waiter is cancelled (which notifies the word);
+        // then the closure, and `keep` with it, are freed.
+        let wake = Closure::once_into_js(move || {
+            let (on_wake, keep) = (on_wake, keep);
+            drop(keep);
+            LIVE_WAITERS.fetch_sub(1, Ordering::Relaxed);
+            if !on_wake.cancelled.load(Ordering::Acquire) {
+                let waker = on_wake
+                    .waker
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+        });
+        wait_async_js(
+            &wasm_bindgen::memory(),
+            word.as_ptr() as usize as u32,
+            running as i32,
+            &wake,
+        );
+        Waiter {
+            state,
+            word: std::ptr::from_ref(word),
+        }
+    }
 
-/// The shared memory, for the bootstrap to hand to the dispatcher.
-#[wasm_bindgen(js_name = __wbspawn_memory)]
-pub fn memory() -> JsValue {
-    wasm_bindgen::memory()
-}
-
-/// Marks the dispatcher as running and returns the byte address of the signal word it waits on.
-#[wasm_bindgen(js_name = __wbspawn_dispatcher_started)]
-pub fn dispatcher_started() -> u32 {
-    DISPATCHER_STARTED.store(true, Ordering::Release);
-    DISPATCH_SIGNAL.as_ptr() as usize as u32
-}
-
-/// The next boot request as an opaque handle, or 0 when none is pending.
-#[wasm_bindgen(js_name = __wbspawn_take_boot_request)]
-pub fn take_boot_request() -> u32 {
-    match pool::take_boot_request() {
-        Some(request) => Box::into_raw(Box::new(request)) as usize as u32,
-        None => 0,
+    /// The task to wake is now this one (a future may move between tasks).
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let mut slot = self
+            .state
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
     }
 }
 
-fn peek(request: u32) -> &'static BootRequest {
-    // SAFETY: `request` came from `take_boot_request` and is consumed (by `worker_main` or
-    // `boot_failed`) only after the dispatcher's last peek; the runtime's JS keeps to that.
-    unsafe { &*(request as usize as *const BootRequest) }
+// SAFETY: the word is an atomic in shared memory, usable from any thread; the rest is Sync.
+unsafe impl Send for Waiter {}
+// SAFETY: as above.
+unsafe impl Sync for Waiter {}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.state.cancelled.store(true, Ordering::Release);
+        // Resolves the pending waitAsync now, so its closure is freed instead of waiting for a
+        // thread that may never finish. Only this waiter waits on the word.
+        // SAFETY: `register`'s caller keeps the word alive until the closure ran.
+        notify_word(unsafe { &*self.word });
+    }
 }
 
-fn take(request: u32) -> BootRequest {
-    // SAFETY: as in `peek`; the runtime's JS consumes each handle exactly once.
-    *unsafe { Box::from_raw(request as usize as *mut BootRequest) }
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
 }
 
-/// Stack size in bytes for the worker that serves `request`.
-#[wasm_bindgen(js_name = __wbspawn_boot_stack_size)]
-pub fn boot_stack_size(request: u32) -> u32 {
-    peek(request).stack_size
-}
-
-/// The worker for `request` could not start (script or module failed to load).
-#[wasm_bindgen(js_name = __wbspawn_boot_failed)]
-pub fn boot_failed(request: u32, why: String) {
-    pool::boot_failed(take(request), &why);
-}
-
-/// Entry of every thread worker: runs jobs until the worker retires.
-#[wasm_bindgen(js_name = __wbspawn_worker_main)]
-pub fn worker_main(request: u32) {
-    pool::run_worker(take(request));
-}
-
-/// Called by a thread worker after its instance trapped (a panic, which the hook has already
-/// reported, or another trap, which `why` describes).
-#[wasm_bindgen(js_name = __wbspawn_worker_crashed)]
-pub fn worker_crashed(why: String) {
-    pool::worker_lost(&why);
-}
-
-/// The message of the last panic on this instance, if any (taken once).
-#[wasm_bindgen(js_name = __wbspawn_take_panic_message)]
-pub fn take_panic_message() -> Option<String> {
-    LAST_PANIC.try_with(RefCell::take).ok().flatten()
+/// Milliseconds on a monotonic clock (`std::time::Instant` does not exist on this target).
+pub(crate) fn now_ms() -> f64 {
+    performance_now()
 }

@@ -1,0 +1,182 @@
+//! The thread a worker runs right now, and what must happen if the worker dies under it.
+//!
+//! A worker runs many threads one after another. While one runs, a `Running` on the worker's
+//! own stack says which, and collects what the thread registers for its death: std's hook that
+//! completes its packet, and the scopes it has open. The thread-local here is a bare pointer
+//! (no destructor): std's thread exit destroys every thread-local that has one, and the worker
+//! still needs this one after that.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::ptr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::completion::Ended;
+use crate::record::Record;
+
+/// Completes the std packet of a thread that never returned from its closure, with the
+/// panic's payload (std's `thread::lifecycle::die`, and its data).
+pub(crate) type OnDeath = (unsafe fn(*const (), Box<dyn Any + Send>), *const ());
+
+/// A std thread's `OnDeath`, owned by its job until the thread's closure returns.
+pub(crate) struct DeathHandler(OnDeath);
+
+// SAFETY: std made the pair to be called on whichever thread finds the thread lost.
+unsafe impl Send for DeathHandler {}
+
+impl DeathHandler {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // made by the std hooks
+    /// # Safety
+    /// `on_death` is std's, for one thread, and is used at most once.
+    pub(crate) unsafe fn new(on_death: OnDeath) -> DeathHandler {
+        DeathHandler(on_death)
+    }
+
+    /// Completes the thread's packet with `message` as its panic.
+    pub(crate) fn complete(self, message: String) {
+        let (die, data) = self.0;
+        // SAFETY: the thread never returned from its closure and never will (see `new`).
+        unsafe { die(data, Box::new(message)) };
+    }
+}
+/// Waits at most about the given time for every thread of the scope at `data` to end; true
+/// once they all have.
+pub(crate) type ScopeWait = unsafe fn(*const (), Duration) -> bool;
+
+/// How long a dead thread's scope may keep it from being reported before the console hears.
+const SCOPE_WAIT_WARNING: Duration = Duration::from_secs(2);
+
+pub(crate) struct Running {
+    pub(crate) record: Arc<Record>,
+    exit: Cell<Option<DeathHandler>>,
+    scopes: RefCell<Vec<(*const (), ScopeWait)>>,
+}
+
+std::thread_local! {
+    static RUNNING: Cell<*const Running> = const { Cell::new(ptr::null()) };
+}
+
+impl Running {
+    pub(crate) fn new(record: Arc<Record>, exit: Option<DeathHandler>) -> Running {
+        Running {
+            record,
+            exit: Cell::new(exit),
+            scopes: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Makes this the current thread until the guard is dropped.
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        RUNNING.with(|running| running.set(ptr::from_ref(self)));
+        Entered(self)
+    }
+}
+
+pub(crate) struct Entered<'a>(&'a Running);
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        // `try_with`: after std's thread exit on a worker whose thread-locals were not yet
+        // reset this still works (the cell has no destructor), but never panic in a drop.
+        let _ = RUNNING.try_with(|running| running.set(ptr::null()));
+        let _ = self.0;
+    }
+}
+
+fn with<R>(f: impl FnOnce(&Running) -> R) -> Option<R> {
+    let running = RUNNING.try_with(Cell::get).ok()?;
+    // SAFETY: the pointer is set only while the `Running` it points to is alive on this
+    // worker's stack (see `Entered`), and a worker runs one thread at a time.
+    (!running.is_null()).then(|| f(unsafe { &*running }))
+}
+
+/// The record of the thread running here; `None` on a thread the runtime did not start.
+pub(crate) fn record() -> Option<Arc<Record>> {
+    with(|running| Arc::clone(&running.record))
+}
+
+/// std's hook: the thread's closure returned, so std completes its packet itself.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the std hooks
+pub(crate) fn closure_returned() {
+    with(|running| running.exit.set(None));
+}
+
+/// How often a wait for a dead thread's scope looks at the clock.
+const SCOPE_WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// A scope opens on this thread (`Some(wait)`) or closes (`None`).
+pub(crate) fn scope(data: *const (), wait: Option<ScopeWait>) {
+    with(|running| {
+        let Ok(mut scopes) = running.scopes.try_borrow_mut() else {
+            return;
+        };
+        match wait {
+            Some(wait) => scopes.push((data, wait)),
+            None => {
+                if let Some(at) = scopes.iter().rposition(|&(open, _)| open == data) {
+                    scopes.remove(at);
+                }
+            }
+        }
+    });
+}
+
+/// The worker died under its current thread (`why`: the trap). Before anything else may
+/// free this worker's stack or learn of the death, the threads of every scope the dead
+/// thread had open must end: they may borrow from its stack. Then std's packet (if any) is
+/// completed with the panic. Returns the thread's record and how it ended.
+///
+/// Runs on the dead instance, whose memory is intact: a trap unwinds nothing.
+pub(crate) fn died(why: &str) -> Option<(Arc<Record>, Ended)> {
+    let running = RUNNING.try_with(Cell::get).ok()?;
+    if running.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with`; the frame that owns it never runs again, so taking from it here
+    // is the last use.
+    let running = unsafe { &*running };
+    let _ = RUNNING.try_with(|cell| cell.set(ptr::null()));
+    // A dead instance is mid-panic if a panic aborted it: the count std keeps per thread.
+    let panicked = std::thread::panicking();
+    let scopes = running
+        .scopes
+        .try_borrow_mut()
+        .map(|mut scopes| std::mem::take(&mut *scopes))
+        .unwrap_or_default();
+    for (data, wait) in scopes.into_iter().rev() {
+        wait_for_scope(&running.record, data, wait);
+    }
+    let message = match (panicked, running.record.completion.last_panic()) {
+        (true, Some(report)) => report.message,
+        _ => format!("thread crashed: {why}"),
+    };
+    if let Some(exit) = running.exit.take() {
+        exit.complete(message);
+    }
+    let ended = Ended::Died {
+        panicked,
+        why: why.to_string(),
+    };
+    Some((Arc::clone(&running.record), ended))
+}
+
+fn wait_for_scope(record: &Record, data: *const (), wait: ScopeWait) {
+    let started = crate::platform::now_ms();
+    let mut warned = false;
+    // SAFETY: std (or wbspawn's scope) registered `wait` for `data` on this very thread, and
+    // the dead frame keeps `data` alive.
+    while !unsafe { wait(data, SCOPE_WAIT_SLICE) } {
+        let waited = crate::platform::now_ms() - started;
+        if !warned && waited >= SCOPE_WAIT_WARNING.as_secs_f64() * 1000.0 {
+            warned = true;
+            crate::platform::error(&format!(
+                "wbspawn: thread '{}' died inside a thread scope whose threads still run: they \
+                 may borrow from its stack, so its death is reported when they end. If they \
+                 wait for something only the dead thread would have done, they wait forever \
+                 (build with --panic unwind to let a panic unwind through the scope)",
+                record.name_for_messages()
+            ));
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The functions the runtime's worker scripts (`runtime-js/`) call, as wasm-bindgen exports.
+//!
+//! Boot requests cross to JS as pointers to boxed `BootRequest`s: the dispatcher reads a request's
+//! stack size, starts a worker, and the worker hands the pointer back to
+//! `__wbspawn_worker_main`, which takes ownership.
+
+use wasm_bindgen::prelude::*;
+
+use crate::config::{self, Settings};
+use crate::pool::{self, BootRequest};
+
+/// Stores the host's settings and boots `keep_workers` workers ahead of the first spawn.
+#[wasm_bindgen(js_name = __wbspawn_configure)]
+pub fn configure(parallelism: u32, max_workers: u32, idle_timeout_ms: u32, keep_workers: u32) {
+    crate::panic::install_hook();
+    config::apply(Settings {
+        parallelism,
+        max_workers,
+        idle_timeout_ms,
+        keep_workers,
+    });
+    pool::prestart(config::keep_workers());
+}
+
+/// The shared memory, for the bootstrap to hand to the dispatcher.
+#[wasm_bindgen(js_name = __wbspawn_memory)]
+pub fn memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
+/// Marks the dispatcher as running and returns the byte address of the signal word it waits on.
+#[wasm_bindgen(js_name = __wbspawn_dispatcher_started)]
+pub fn dispatcher_started() -> u32 {
+    crate::platform::dispatcher_started()
+}
+
+/// `[queued, live, idle, maxWorkers, taken]`, for the dispatcher's watchdog.
+#[wasm_bindgen(js_name = __wbspawn_pool_watch)]
+pub fn pool_watch() -> Vec<u32> {
+    pool::watch().to_vec()
+}
+
+/// The next boot request as an opaque handle, or 0 when none is pending.
+#[wasm_bindgen(js_name = __wbspawn_take_boot_request)]
+pub fn take_boot_request() -> u32 {
+    match pool::take_boot_request() {
+        Some(request) => Box::into_raw(Box::new(request)) as usize as u32,
+        None => 0,
+    }
+}
+
+fn peek(request: u32) -> &'static BootRequest {
+    // SAFETY: `request` came from `take_boot_request` and is consumed (by `worker_main` or
+    // `boot_failed`) only after the dispatcher's last peek; the runtime's JS keeps to that.
+    unsafe { &*(request as usize as *const BootRequest) }
+}
+
+fn take(request: u32) -> BootRequest {
+    // SAFETY: as in `peek`; the runtime's JS consumes each handle exactly once.
+    *unsafe { Box::from_raw(request as usize as *mut BootRequest) }
+}
+
+/// Stack size in bytes for the worker that serves `request`.
+#[wasm_bindgen(js_name = __wbspawn_boot_stack_size)]
+pub fn boot_stack_size(request: u32) -> u32 {
+    peek(request).stack_size
+}
+
+/// The worker for `request` could not start (script or module failed to load).
+#[wasm_bindgen(js_name = __wbspawn_boot_failed)]
+pub fn boot_failed(request: u32, why: String) {
+    pool::boot_failed(take(request), &why);
+}
+
+/// Entry of every thread worker: runs jobs until the worker retires.
+#[wasm_bindgen(js_name = __wbspawn_worker_main)]
+pub fn worker_main(request: u32) {
+    pool::run_worker(take(request));
+}
+
+/// How far above a stack's limit the stack pointer may be when a stack check traps: the frame
+/// that did not fit (frames above this size are rare; such a trap reads as "unreachable").
+const OVERFLOW_WINDOW: u32 = 256 << 10;
+
+/// Called by a thread worker after its instance trapped (a panic, which the hook has already
+/// reported, or another trap, which `why` describes). `stack_limit` is the lowest stack
+/// pointer the thread's code could use (0 when the build has no stack checks) and
+/// `stack_size` the stack it had. Returns once the worker's stack may be freed: a dead
+/// thread's scoped threads may still borrow from it.
+#[wasm_bindgen(js_name = __wbspawn_worker_crashed)]
+pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32) {
+    let sp = crate::platform::stack_pointer();
+    let overflowed = stack_limit != 0
+        && !std::thread::panicking()
+        && sp >= stack_limit
+        && sp - stack_limit < OVERFLOW_WINDOW;
+    if overflowed {
+        let mib = f64::from(stack_size) / f64::from(1u32 << 20);
+        let why = format!(
+            "stack overflow: the thread needed more than its {mib} MiB stack; give it more \
+             with std::thread::Builder::stack_size (or wbspawn::Builder::stack_size)"
+        );
+        crate::platform::error(&format!("wbspawn: {why}"));
+        pool::worker_lost(&why);
+    } else {
+        pool::worker_lost(&why);
+    }
+}
+
+/// The message of the last panic on the app's own thread since the last call, if any.
+#[wasm_bindgen(js_name = __wbspawn_take_panic_message)]
+pub fn take_panic_message() -> Option<String> {
+    crate::panic::take_unspawned_panic()
+}

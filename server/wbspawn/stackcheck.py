@@ -1,0 +1,319 @@
+"""Stack overflow checks: every thread's stack gets a limit the code cannot pass.
+
+A wasm thread's stack is a block of the shared heap with nothing below it but other data, so
+an overflow silently overwrites the heap (other threads' stacks, the allocator, the pool) and
+the app fails later in ways that point nowhere near the cause. binaryen's `--stack-check`
+pass puts a bounds check before every write of the stack pointer and exports
+`__set_stack_limits(base, limit)`; a write out of bounds traps at once, before any memory is
+touched. The runtime's workers set their own stack's bounds after they start
+(`runtime-js/instance.js`), and the crash handler turns such a trap into an error that names
+`Builder::stack_size`.
+
+The pass runs on wasm-bindgen's output (wasm-bindgen cannot interpret instrumented
+descriptor functions), where the instance's start function already moves the stack pointer
+before anyone can set bounds. So the pass's two bounds globals, which start at 0 (every
+check fails), are patched to start wide open: `__stack_base` = 0xFFFFFFFF.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from wbspawn.errors import WbspawnError
+from wbspawn.toolchain import Which
+
+INSTALL_HINT = "run `npm install -g binaryen` (or `make setup`), or set WBSPAWN_WASM_OPT"
+SET_LIMITS = "__set_stack_limits"
+# binaryen 108 (Debian 12's) writes the export of a module's second table (wasm-bindgen's
+# externref table) as the first one, which breaks every app; 116 is the oldest seen right.
+MIN_VERSION = 116
+
+
+class StackCheckError(WbspawnError):
+    """The module could not be instrumented."""
+
+
+def find_wasm_opt(
+    environ: Mapping[str, str] | None = None, *, which: Which = shutil.which
+) -> Path | None:
+    """WBSPAWN_WASM_OPT (it must exist), else `wasm-opt` on PATH; None when there is none."""
+    env = os.environ if environ is None else environ
+    if override := env.get("WBSPAWN_WASM_OPT"):
+        path = Path(override)
+        if not path.is_file():
+            raise WbspawnError(f"WBSPAWN_WASM_OPT={path} does not exist: point it at wasm-opt")
+        return path
+    found = which("wasm-opt")
+    return Path(found) if found else None
+
+
+@dataclass(frozen=True)
+class StackChecks:
+    """Whether builds get stack checks, and with which wasm-opt."""
+
+    wasm_opt: Path | None
+    version: int = 0
+    reason: str = ""  # why not, when off
+
+    @property
+    def enabled(self) -> bool:
+        return self.wasm_opt is not None
+
+    def describe(self) -> str:
+        if self.enabled:
+            return f"stack overflow checks: on (wasm-opt {self.version})"
+        return f"stack overflow checks: off ({self.reason})"
+
+
+def find(environ: Mapping[str, str] | None = None, *, which: Which = shutil.which) -> StackChecks:
+    """The wasm-opt to use, or why there is none (a missing one is not an error: the build
+    goes on without checks and says so)."""
+    path = find_wasm_opt(environ, which=which)
+    if path is None:
+        return StackChecks(None, reason=f"no wasm-opt: {INSTALL_HINT}")
+    version = wasm_opt_version(path)
+    if version < MIN_VERSION:
+        return StackChecks(
+            None,
+            reason=f"{path} is binaryen {version}, which breaks wasm-bindgen's output; "
+            f"{MIN_VERSION} or newer is needed: {INSTALL_HINT}",
+        )
+    return StackChecks(path, version)
+
+
+def wasm_opt_version(path: Path) -> int:
+    """`132` from `wasm-opt version 132 (version_132)`; 0 when it cannot say."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return 0
+    return _version(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _version(path: str, _stamp: int) -> int:
+    try:
+        proc = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    match = re.search(r"version\s+(\d+)", proc.stdout)
+    return int(match.group(1)) if match else 0
+
+
+def instrument(wasm: Path, wasm_opt: Path) -> bool:
+    """Adds the stack checks to `wasm` in place (wasm-bindgen's output); False for a module
+    with no stack pointer to check (left as it was)."""
+    staged = wasm.with_name(wasm.name + ".stack-check")
+    # The features are those the module's target_features section lists (never `-all`: that
+    # also turns on encodings browsers may not read, such as compact imports); -g keeps the
+    # names for stack traces.
+    args = [str(wasm_opt), "-g", "--stack-check", str(wasm), "-o", str(staged)]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StackCheckError(f"`{wasm_opt} --stack-check` failed ({exc}): {INSTALL_HINT}") from exc
+    if proc.returncode != 0:
+        first = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[:1]
+        raise StackCheckError(
+            f"`{wasm_opt} --stack-check` failed on {wasm.name}: {' '.join(first)} "
+            "(a binaryen too old for this module's features?): pass --no-stack-check"
+        )
+    try:
+        data = bytearray(staged.read_bytes())
+        if not open_limits(data):
+            return False
+        staged.write_bytes(bytes(data))
+        staged.replace(wasm)
+        return True
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+# --- the module's binary format -----------------------------------------------------------------
+
+_IMPORT, _FUNCTION, _GLOBAL, _EXPORT, _CODE = 2, 3, 6, 7, 10
+
+
+class _Reader:
+    def __init__(self, data: bytearray, pos: int = 0, end: int | None = None) -> None:
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            raise StackCheckError("truncated wasm module")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def uleb(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result
+
+    def sleb(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if b & 0x40:
+                    result -= 1 << shift
+                return result
+
+    def name(self) -> str:
+        size = self.uleb()
+        text = bytes(self.data[self.pos : self.pos + size]).decode("utf-8", "replace")
+        self.pos += size
+        return text
+
+    def skip(self, count: int) -> None:
+        self.pos += count
+
+
+def _sections(data: bytearray) -> dict[int, tuple[int, int]]:
+    if bytes(data[:4]) != b"\0asm":
+        raise StackCheckError("not a wasm module")
+    found: dict[int, tuple[int, int]] = {}
+    reader = _Reader(data, 8)
+    while reader.pos < len(data):
+        section = reader.byte()
+        size = reader.uleb()
+        if section != 0:  # custom sections may repeat; none is needed here
+            found[section] = (reader.pos, reader.pos + size)
+        reader.skip(size)
+    return found
+
+
+def _skip_init_expr(reader: _Reader) -> None:
+    while True:
+        op = reader.byte()
+        if op == 0x0B:  # end
+            return
+        if op in (0x41, 0x42):  # i32.const, i64.const
+            reader.sleb()
+        elif op == 0x43:
+            reader.skip(4)
+        elif op == 0x44:
+            reader.skip(8)
+        elif op in (0x23, 0xD2):  # global.get, ref.func
+            reader.uleb()
+        elif op == 0xD0:  # ref.null
+            reader.byte()
+        elif op not in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):  # extended-const arithmetic
+            raise StackCheckError(f"unexpected opcode 0x{op:02x} in a global's initializer")
+
+
+def _imports(data: bytearray, span: tuple[int, int] | None) -> tuple[int, int]:
+    """(imported functions, imported globals)."""
+    if span is None:
+        return 0, 0
+    reader = _Reader(data, *span)
+    functions = globals_ = 0
+    for _ in range(reader.uleb()):
+        reader.name()
+        reader.name()
+        kind = reader.byte()
+        if kind == 0:  # function: type index
+            reader.uleb()
+            functions += 1
+        elif kind == 1:  # table: reftype, limits
+            reader.byte()
+            _skip_limits(reader)
+        elif kind == 2:  # memory: limits
+            _skip_limits(reader)
+        elif kind == 3:  # global: valtype, mutability
+            reader.byte()
+            reader.byte()
+            globals_ += 1
+        elif kind == 4:  # tag: attribute, type index
+            reader.byte()
+            reader.uleb()
+        else:
+            raise StackCheckError(f"unknown import kind {kind}")
+    return functions, globals_
+
+
+def _skip_limits(reader: _Reader) -> None:
+    flags = reader.byte()
+    reader.uleb()
+    if flags & 1:
+        reader.uleb()
+
+
+def _export_function(data: bytearray, span: tuple[int, int], name: str) -> int | None:
+    reader = _Reader(data, *span)
+    for _ in range(reader.uleb()):
+        export = reader.name()
+        kind = reader.byte()
+        index = reader.uleb()
+        if export == name and kind == 0:
+            return index
+    return None
+
+
+def _limit_globals(data: bytearray, span: tuple[int, int], code_index: int) -> tuple[int, int]:
+    """The two globals `__set_stack_limits` sets: (base, limit)."""
+    reader = _Reader(data, *span)
+    count = reader.uleb()
+    if code_index >= count:
+        raise StackCheckError("no code for __set_stack_limits")
+    for _ in range(code_index):
+        reader.skip(reader.uleb())
+    size = reader.uleb()
+    body = _Reader(data, reader.pos, reader.pos + size)
+    for _ in range(body.uleb()):  # local declarations
+        body.uleb()
+        body.byte()
+    # local.get 0; global.set BASE; local.get 1; global.set LIMIT; end
+    code: list[tuple[int, int]] = []
+    while body.pos < body.end:
+        op = body.byte()
+        if op != 0x0B:
+            code.append((op, body.uleb() if op in (0x20, 0x24) else -1))
+    if [op for op, _ in code] != [0x20, 0x24, 0x20, 0x24] or code[0][1] != 0:
+        raise StackCheckError("__set_stack_limits is not the function binaryen writes")
+    return code[1][1], code[3][1]
+
+
+def open_limits(data: bytearray) -> bool:
+    """Makes the bounds globals start wide open (base 0xFFFFFFFF, limit 0), in place; False
+    if the pass added none (the module has no stack pointer)."""
+    sections = _sections(data)
+    functions, imported_globals = _imports(data, sections.get(_IMPORT))
+    if _EXPORT not in sections or _CODE not in sections or _GLOBAL not in sections:
+        return False
+    function = _export_function(data, sections[_EXPORT], SET_LIMITS)
+    if function is None:
+        return False
+    base, _limit = _limit_globals(data, sections[_CODE], function - functions)
+    reader = _Reader(data, *sections[_GLOBAL])
+    count = reader.uleb()
+    wanted = base - imported_globals
+    if not 0 <= wanted < count:
+        raise StackCheckError("the stack base is not a global of the module")
+    for index in range(count):
+        reader.byte()  # value type
+        reader.byte()  # mutability
+        if index == wanted:
+            at = reader.pos
+            if bytes(data[at : at + 3]) != b"\x41\x00\x0b":
+                raise StackCheckError("the stack base does not start at i32.const 0")
+            data[at + 1] = 0x7F  # i32.const -1: same length, so no size changes
+            return True
+        _skip_init_expr(reader)
+    return False

@@ -1,0 +1,173 @@
+"""The runtime under panics, traps and bad input, in Chromium: a failure is reported, never a
+hang, never corrupted memory. Questions go to the runtime lab (tests/apps/lab), built with
+the default panic=abort."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from conftest import OpenLab
+from pages import call, open_lab
+from wbspawn.app import create_app
+from wbspawn.build import build
+from wbspawn.config import Config
+from wbspawn.server import running
+from wbspawn.toolchain import discover
+
+pytestmark = [pytest.mark.browser, pytest.mark.build]
+
+APIS = ["std", "wbspawn"]
+
+
+def console_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+
+    def collect(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", collect)
+    return errors
+
+
+def calling(page: Page, name: str, *args: object) -> str:
+    """Calls an export and returns its value or the rejection's message, as text."""
+    script = """([n, a]) => window.wbspawnApp.call(n, ...a)
+        .then(String, (e) => 'rejected: ' + e.message)"""
+    return str(page.evaluate(script, [name, list(args)]))
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_dead_scope_owners_stack_is_not_freed_while_its_scoped_threads_run(
+    new_lab: OpenLab, api: str
+) -> None:
+    # The owner opens a scope whose thread keeps writing a marker into an array on the owner's
+    # stack, then panics (aborts) with the scope open. Its stack must stay allocated, and its
+    # death unreported, until the scoped thread ends: otherwise the freed stack is handed out
+    # again and the scoped thread writes into someone else's memory.
+    page = new_lab("?prestart=4&idleTimeoutMs=60000")
+    call(page, "dead_owner_start", api)
+    time.sleep(0.3)  # the owner died 20 ms after it opened the scope
+    assert call(page, "dead_owner_reported") is False
+    assert call(page, "markers_in_fresh_memory") == 0
+    message = call(page, "dead_owner_stop")
+    assert message.startswith("Err: ")
+    assert "the scope's owner dies" in message
+    assert call(page, "markers_in_fresh_memory") == 0
+    assert call(page, "spawn_join", api, 4) == [0, 1, 4, 9]
+
+
+def test_a_long_wait_for_a_dead_threads_scope_is_said_in_the_console(new_lab: OpenLab) -> None:
+    page = new_lab("?prestart=4&idleTimeoutMs=60000")
+    errors = console_errors(page)
+    call(page, "dead_owner_start", "std")
+    page.wait_for_timeout(3000)
+    assert any("died inside a thread scope" in e for e in errors), errors
+    call(page, "dead_owner_stop")
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_panic_reaches_join_with_its_message(new_lab: OpenLab, api: str) -> None:
+    page = new_lab()
+    assert "deliberate panic 7" in call(page, "panicking_thread", api)
+    assert call(page, "spawn_join", api, 3) == [0, 1, 4]
+
+
+def test_the_apps_own_panic_hook_sees_thread_panics(new_lab: OpenLab) -> None:
+    # The lab installs a counting hook at start-up, before wbspawn's; wbspawn's hook chains.
+    page = new_lab()
+    assert call(page, "hook_calls") == 0
+    call(page, "panicking_thread", "std")
+    call(page, "panicking_thread", "wbspawn")
+    assert call(page, "hook_calls") == 2
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_trap_that_is_not_a_panic_is_a_crash(new_lab: OpenLab, api: str) -> None:
+    page = new_lab()
+    assert call(page, "trap", api) == "thread crashed: RuntimeError: unreachable"
+    assert call(page, "spawn_join", api, 2) == [0, 1]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_stack_overflow_is_an_error_naming_the_fix_and_corrupts_nothing(
+    new_lab: OpenLab, api: str
+) -> None:
+    page = new_lab()
+    errors = console_errors(page)
+    message = call(page, "overflow", api)
+    assert "stack overflow" in message
+    assert "Builder::stack_size" in message
+    assert any("stack overflow" in e for e in errors), errors
+    # Nothing below the stack was overwritten: the runtime and the app go on.
+    assert call(page, "spawn_join", api, 8) == [i * i for i in range(8)]
+    assert call(page, "fresh_thread_locals", api, 3) == [1001] * 3
+
+
+def test_join_async_keeps_one_waiter_and_drop_releases_it(new_lab: OpenLab) -> None:
+    page = new_lab()
+    pending, _ = call(page, "join_async_polls", 200)
+    assert pending == 1
+    # The dropped future's waiter resolves on the next turn of the event loop.
+    page.wait_for_function(
+        "() => window.wbspawnApp.call('join_async_waiters').then((n) => n === 0)", timeout=5000
+    )
+    call(page, "join_async_release")
+
+
+def test_an_export_that_returns_a_function_rejects_the_call(new_lab: OpenLab) -> None:
+    page = new_lab()
+    refused = calling(page, "returns_a_function")
+    assert refused.startswith("rejected: returns_a_function returned a function")
+    assert call(page, "spawn_join", "std", 2) == [0, 1]
+
+
+def test_workers_all_blocked_past_the_cap_is_said_in_the_console(
+    new_lab: OpenLab,
+) -> None:
+    page = new_lab("?prestart=0&maxWorkers=2")
+    errors = console_errors(page)
+    # Three threads wait for each other; only two may run: a deadlock by construction.
+    page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
+    page.wait_for_timeout(8000)
+    assert any("maxWorkers = 2" in e and "deadlocked" in e for e in errors), errors
+
+
+class Missing:
+    """Serves 404 for one path, as a deploy that forgot a file would."""
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app, self.path = app, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def lab_without_thread_workers(lab_config: Config) -> Iterator[str]:
+    app = create_app(lab_config, build(lab_config, discover()))
+    with running(Missing(app, "/_wbspawn/thread-worker.js")) as url:
+        yield url
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_threads_whose_worker_cannot_start_fail_instead_of_hanging(
+    browser: Browser, lab_without_thread_workers: str, api: str
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        open_lab(page, lab_without_thread_workers)
+        message = calling(page, "panicking_thread", api)
+        assert "worker failed to start" in message, message
+    finally:
+        context.close()
