@@ -35,7 +35,7 @@ from typing import Any
 from playwright.sync_api import Page, sync_playwright
 from websockets.sync.client import ClientConnection
 
-from wbspawn.browser import LAUNCH_ARGS, chromium_version, find_chromium
+from wbspawn.check.chromium import LAUNCH_ARGS, chromium_version, find_chromium
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

@@ -31,13 +31,13 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from wbspawn import assets
-from wbspawn.app import Files
-from wbspawn.build import BuildResult, build, target_dir
+from wbspawn.build.flags import TARGET
+from wbspawn.build.pipeline import BuildResult, build, target_dir
+from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
 from wbspawn.config import Config
-from wbspawn.flags import TARGET
-from wbspawn.headers import ISOLATION_HEADERS, HeadersMiddleware
-from wbspawn.server import running
-from wbspawn.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.serve.app import Files
+from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
+from wbspawn.serve.server import running
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"

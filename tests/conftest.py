@@ -29,12 +29,12 @@ from apps import LAB_DIR as LAB_DIR
 from apps import REPO as REPO
 from apps import copy_app as copy_app
 from pages import PageErrors, open_lab
-from wbspawn.app import create_app
-from wbspawn.browser import LAUNCH_ARGS, find_chromium
-from wbspawn.build import BuildResult, build
+from wbspawn.build.pipeline import BuildResult, build
+from wbspawn.build.toolchain import discover
+from wbspawn.check.chromium import LAUNCH_ARGS, find_chromium
 from wbspawn.config import Config
-from wbspawn.server import running
-from wbspawn.toolchain import discover
+from wbspawn.serve.app import create_app
+from wbspawn.serve.server import running
 
 FAKES = Path(__file__).parent / "fakes"
 

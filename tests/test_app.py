@@ -8,11 +8,11 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Scope
 
 from conftest import run_async
-from wbspawn.app import create_app
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
-from wbspawn.inject import SNIPPET
-from wbspawn.reload import Hub
+from wbspawn.serve.app import create_app
+from wbspawn.serve.inject import SNIPPET
+from wbspawn.serve.reload import Hub
 
 ISOLATION = {
     "cross-origin-opener-policy": "same-origin",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from wbspawn.browser import find_chromium
+from wbspawn.check.chromium import find_chromium
 from wbspawn.errors import WbspawnError
 
 

@@ -16,28 +16,26 @@ from typing import Any
 import pytest
 
 from conftest import CARGO_TOML, CargoChild, FakeTools, wait_gone
-from wbspawn import ansi, flags
-from wbspawn.build import (
-    BuildError,
-    BuildJob,
-    BuildResult,
-    BuildStopped,
+from wbspawn import ansi
+from wbspawn.build import flags
+from wbspawn.build.cargo import (
     CrateInfo,
-    ProcessHook,
-    build,
-    cache_key,
     cargo_diagnostics,
     crate_info_from_metadata,
-    end_process_group,
-    output_dir,
-    run_captured,
-    run_streaming,
-    target_dir,
     wasm_artifact,
 )
+from wbspawn.build.pipeline import BuildResult, build, cache_key, output_dir, target_dir
+from wbspawn.build.process import (
+    BuildJob,
+    BuildStopped,
+    ProcessHook,
+    end_process_group,
+    run_captured,
+    run_streaming,
+)
+from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.config import Config
-from wbspawn.errors import WbspawnError
-from wbspawn.toolchain import Toolchain, discover
+from wbspawn.errors import BuildError, WbspawnError
 
 
 @pytest.fixture
@@ -455,7 +453,7 @@ def test_ctrl_c_ends_the_tool_and_its_children(
     args = [str(fake_tools.cargo), "build"]
     on_line = ", lambda line: None" if runner == "run_streaming" else ""
     script = (
-        f"import json, pathlib, sys\nfrom wbspawn.build import {runner}\n"
+        f"import json, pathlib, sys\nfrom wbspawn.build.process import {runner}\n"
         f"{runner}({args!r}, pathlib.Path({str(config.app_dir)!r}), "
         f"json.loads(sys.argv[1]){on_line})\n"
     )

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import DEMO_DIR, FakeTools, copy_app
-from wbspawn.check import expects_done
+from wbspawn.check.smoke import expects_done
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_DIR, FakeTools, write_executable
-from wbspawn.doctor import Finding, diagnose
+from wbspawn.check.doctor import Finding, diagnose
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from wbspawn.etag import EtagMiddleware, etag_for, matches
+from wbspawn.serve.etag import EtagMiddleware, etag_for, matches
 
 
 async def data(request: Request) -> Response:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from wbspawn import flags
+from wbspawn.build import flags
 
 # Copied from the toolchain notes: a byte of difference recompiles std on every build.
 EXPECTED_RUSTFLAGS = (

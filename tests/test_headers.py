@@ -12,9 +12,9 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from conftest import run_async
-from wbspawn.app import DevStarlette
 from wbspawn.config import Config
-from wbspawn.headers import (
+from wbspawn.serve.app import DevStarlette
+from wbspawn.serve.headers import (
     ISOLATION_HEADERS,
     HeadersMiddleware,
     isolation_headers,

@@ -11,11 +11,11 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Origin
 
 from conftest import serving
-from wbspawn.app import create_app
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
-from wbspawn.hosts import allowed_hosts, host_name, is_allowed
-from wbspawn.reload import REFUSED, Hub
+from wbspawn.serve.app import create_app
+from wbspawn.serve.hosts import allowed_hosts, host_name, is_allowed
+from wbspawn.serve.reload import REFUSED, Hub
 
 
 def test_default_allow_list(tmp_path: Path) -> None:

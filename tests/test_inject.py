@@ -7,7 +7,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from wbspawn.inject import SNIPPET, InjectMiddleware, injected_etag, insert_snippet
+from wbspawn.serve.inject import SNIPPET, InjectMiddleware, injected_etag, insert_snippet
 
 TAG = SNIPPET.decode()
 PAGE = "<!doctype html><html><head><title>t</title></head><body>hi</body></html>"

@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 
 from conftest import CargoChild, FakeTools, run_async, wait_gone
-from wbspawn.build import BuildError, BuildJob, BuildResult, build
+from wbspawn.build.pipeline import BuildResult, build
+from wbspawn.build.process import BuildJob
+from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.config import Config
-from wbspawn.rebuild import Rebuilder, package_name
-from wbspawn.reload import Hub, Subscriber
+from wbspawn.errors import BuildError
+from wbspawn.serve.rebuild import Rebuilder, package_name
+from wbspawn.serve.reload import Hub, Subscriber
+from wbspawn.serve.watch import Change, Kind, WatchPlan
 from wbspawn.terminal import Terminal
-from wbspawn.toolchain import Toolchain, discover
-from wbspawn.watch import Change, Kind, WatchPlan
 
 TOOLCHAIN = Toolchain(kind="env", cargo=Path("/bin/false"), rustc=Path("/bin/false"))
 

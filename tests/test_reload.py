@@ -13,11 +13,11 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Origin
 
 from conftest import Served, serving
-from wbspawn import reload
-from wbspawn.app import create_app
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
-from wbspawn.reload import Hub, failure_message
+from wbspawn.serve import reload
+from wbspawn.serve.app import create_app
+from wbspawn.serve.reload import Hub, failure_message
 
 ORIGIN = "http://127.0.0.1:8000"
 RUSTC = (

@@ -13,11 +13,11 @@ from playwright.sync_api import Browser, Page
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pages import PageErrors, call, wait_for_done
-from wbspawn.app import create_app
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
-from wbspawn.headers import ISOLATION_HEADERS
-from wbspawn.server import running
+from wbspawn.serve.app import create_app
+from wbspawn.serve.headers import ISOLATION_HEADERS
+from wbspawn.serve.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 

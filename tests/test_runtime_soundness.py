@@ -13,11 +13,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conftest import OpenLab
 from pages import call, open_lab
-from wbspawn.app import create_app
-from wbspawn.build import build
+from wbspawn.build.pipeline import build
+from wbspawn.build.toolchain import discover
 from wbspawn.config import Config
-from wbspawn.server import running
-from wbspawn.toolchain import discover
+from wbspawn.serve.app import create_app
+from wbspawn.serve.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from wbspawn.app import create_app
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
-from wbspawn.server import bind_socket, running, url_for
+from wbspawn.serve.app import create_app
+from wbspawn.serve.server import bind_socket, running, url_for
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -14,11 +14,11 @@ from playwright.sync_api import Browser, Page
 from apps import STD_THREADS_DIR
 from conftest import OpenLab
 from pages import PageErrors, call, open_lab, wait_for_done
-from wbspawn.app import create_app
-from wbspawn.build import build
+from wbspawn.build.pipeline import build
+from wbspawn.build.toolchain import discover
 from wbspawn.config import Config
-from wbspawn.server import running
-from wbspawn.toolchain import discover
+from wbspawn.serve.app import create_app
+from wbspawn.serve.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 

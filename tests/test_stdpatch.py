@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from wbspawn import stdpatch
-from wbspawn.stdpatch import PatchError, apply_hunks, parse_patch
-from wbspawn.toolchain import Toolchain, discover
+from wbspawn.build import stdpatch
+from wbspawn.build.stdpatch import PatchError, apply_hunks, parse_patch
+from wbspawn.build.toolchain import Toolchain, discover
 
 PATCH = """\
 A comment before the first file is ignored.

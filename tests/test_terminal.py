@@ -3,7 +3,8 @@ from __future__ import annotations
 import io
 import json
 
-from wbspawn.build import BuildError, BuildResult
+from wbspawn.build.pipeline import BuildResult
+from wbspawn.errors import BuildError
 from wbspawn.terminal import CargoProgress, Terminal, wants_color
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wbspawn.errors import WbspawnError
-from wbspawn.toolchain import (
+from wbspawn.build.toolchain import (
     Runner,
     Toolchain,
     Which,
@@ -16,6 +15,7 @@ from wbspawn.toolchain import (
     parse_wasm_bindgen_version,
     wasm_bindgen_version,
 )
+from wbspawn.errors import WbspawnError
 
 
 def touch(path: Path) -> Path:

@@ -10,7 +10,7 @@ import pytest
 import watchfiles
 
 from conftest import run_async
-from wbspawn.watch import (
+from wbspawn.serve.watch import (
     Change,
     Kind,
     Watcher,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from wbspawn import __version__
-from wbspawn.build import BuildError
+from wbspawn.build.flags import PANIC_VALUES
 from wbspawn.config import (
     CHECK_SETTLE_S,
     CHECK_TIMEOUT_S,
@@ -29,8 +29,7 @@ from wbspawn.config import (
     parse_header,
     settings,
 )
-from wbspawn.errors import WbspawnError
-from wbspawn.flags import PANIC_VALUES
+from wbspawn.errors import BuildError, WbspawnError
 
 
 def _port(text: str) -> int:
@@ -166,7 +165,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def run_serve(args: argparse.Namespace) -> int:
     # Imported here so `wbspawn --help` does not pay for uvicorn and starlette.
-    from wbspawn.server import serve
+    from wbspawn.serve.server import serve
 
     serve(config_from_args(args))
     return 0
@@ -194,7 +193,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from wbspawn.check import check, error_report, format_report
+    from wbspawn.check.smoke import check, error_report, format_report
 
     started = time.monotonic()
     # The server runs on a free loopback port for the check, whatever the manifest says.
@@ -230,7 +229,7 @@ def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from wbspawn.doctor import diagnose, report
+    from wbspawn.check.doctor import diagnose, report
     from wbspawn.terminal import Terminal
 
     app_dir = None if args.app_dir is None else _existing_app_dir(args)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from wbspawn.build.flags import PANIC_VALUES, Panic
 from wbspawn.errors import WbspawnError
-from wbspawn.flags import PANIC_VALUES, Panic
 
 Coep = Literal["require-corp", "credentialless"]
 COEP_VALUES: Final = ("require-corp", "credentialless")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from wbspawn import ansi
-from wbspawn.build import BuildError, BuildResult
-from wbspawn.errors import WbspawnError
+from wbspawn.build.pipeline import BuildResult
+from wbspawn.errors import BuildError, WbspawnError
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 

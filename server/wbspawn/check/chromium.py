@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from wbspawn.build.toolchain import Which, find_executable
 from wbspawn.errors import WbspawnError
-from wbspawn.toolchain import Which, find_executable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright

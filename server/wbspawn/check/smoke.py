@@ -20,15 +20,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from wbspawn import ansi, browser
-from wbspawn import toolchain as toolchain_mod
-from wbspawn.app import create_app
-from wbspawn.build import BuildError, build
+from wbspawn import ansi
+from wbspawn.build import toolchain as toolchain_mod
+from wbspawn.build.pipeline import build
+from wbspawn.check import chromium as browser
 from wbspawn.config import CHECK_SETTLE_S, CHECK_TIMEOUT_S, Config
-from wbspawn.errors import WbspawnError
-from wbspawn.server import running
+from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.serve.app import create_app
+from wbspawn.serve.server import running
+from wbspawn.serve.watch import TOP_LEVEL_IGNORED, is_ignored_name
 from wbspawn.terminal import CargoProgress, Terminal
-from wbspawn.watch import TOP_LEVEL_IGNORED, is_ignored_name
 
 if TYPE_CHECKING:
     from playwright.sync_api import ConsoleMessage, Error, Page, Request, Response

@@ -40,13 +40,13 @@ from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wbspawn import assets
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
-from wbspawn.etag import EtagMiddleware
-from wbspawn.headers import HeadersMiddleware, response_headers
-from wbspawn.hosts import HostsMiddleware, allowed_hosts
-from wbspawn.inject import InjectMiddleware
-from wbspawn.reload import REFUSED, WS_PATH, Hub
+from wbspawn.serve.etag import EtagMiddleware
+from wbspawn.serve.headers import HeadersMiddleware, response_headers
+from wbspawn.serve.hosts import HostsMiddleware, allowed_hosts
+from wbspawn.serve.inject import InjectMiddleware
+from wbspawn.serve.reload import REFUSED, WS_PATH, Hub
 
 # The build being served: a fixed one, or the dev loop's last good build (None before the
 # first good build, while the page shows the first build's errors).

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from wbspawn.build.flags import TARGET
 from wbspawn.errors import WbspawnError
-from wbspawn.flags import TARGET
 
 ToolchainKind = Literal["rustup-nightly", "debian", "env"]
 

@@ -29,7 +29,7 @@ from typing import Any, Final
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wbspawn import ansi
-from wbspawn.build import BuildResult
+from wbspawn.build.pipeline import BuildResult
 
 WS_PATH = "/_wbspawn/ws"
 

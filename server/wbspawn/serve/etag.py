@@ -13,7 +13,7 @@ import hashlib
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wbspawn.buffered import buffering_send, send_whole
+from wbspawn.serve.buffered import buffering_send, send_whole
 
 # What a 304 keeps of the 200 it stands for (RFC 9110 15.4.5; as starlette's
 # NotModifiedResponse).

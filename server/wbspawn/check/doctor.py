@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn import browser, stackcheck, stdpatch, toolchain
-from wbspawn.build import locked_wasm_bindgen_version, read_crate_info
+from wbspawn.build import stackcheck, stdpatch, toolchain
+from wbspawn.build.bindgen import locked_wasm_bindgen_version
+from wbspawn.build.cargo import read_crate_info
+from wbspawn.build.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
+from wbspawn.check import chromium as browser
 from wbspawn.config import default_cache_dir
 from wbspawn.errors import WbspawnError
 from wbspawn.terminal import Terminal
-from wbspawn.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
 
 
 @dataclass(frozen=True)

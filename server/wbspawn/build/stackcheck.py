@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from wbspawn.build.toolchain import Which
 from wbspawn.errors import WbspawnError
-from wbspawn.toolchain import Which
 
 INSTALL_HINT = "run `npm install -g binaryen` (or `make setup`), or set WBSPAWN_WASM_OPT"
 SET_LIMITS = "__set_stack_limits"

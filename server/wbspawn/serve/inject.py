@@ -16,8 +16,8 @@ import re
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wbspawn.buffered import buffering_send, send_whole
-from wbspawn.etag import matches, send_not_modified
+from wbspawn.serve.buffered import buffering_send, send_whole
+from wbspawn.serve.etag import matches, send_not_modified
 
 RELOAD_SCRIPT = "/_wbspawn/static/reload.js"
 

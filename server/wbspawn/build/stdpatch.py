@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wbspawn.assets import asset_dir
+from wbspawn.build.toolchain import Toolchain
 from wbspawn.errors import WbspawnError
-from wbspawn.toolchain import Toolchain
 
 # Where cargo's -Zbuild-std takes std's source from when set (cargo 1.96, `core/compiler/
 # standard_lib.rs`): the `library` dir of a rust-src checkout.

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wbspawn.config import Config, check_host_name
-from wbspawn.reload import REFUSED
+from wbspawn.serve.reload import REFUSED
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})

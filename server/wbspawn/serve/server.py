@@ -23,17 +23,18 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from wbspawn import assets
-from wbspawn import toolchain as toolchain_mod
-from wbspawn.app import create_app
-from wbspawn.build import BuildError, build, read_metadata
+from wbspawn.build import toolchain as toolchain_mod
+from wbspawn.build.cargo import read_metadata
+from wbspawn.build.pipeline import build
+from wbspawn.build.toolchain import Toolchain
 from wbspawn.config import Config
-from wbspawn.errors import WbspawnError
-from wbspawn.hosts import WILDCARD_HOSTS
-from wbspawn.rebuild import Rebuilder, package_name
-from wbspawn.reload import Hub
+from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.serve.app import create_app
+from wbspawn.serve.hosts import WILDCARD_HOSTS
+from wbspawn.serve.rebuild import Rebuilder, package_name
+from wbspawn.serve.reload import Hub
+from wbspawn.serve.watch import Watcher, WatchPlan, plan_from_metadata
 from wbspawn.terminal import Terminal
-from wbspawn.toolchain import Toolchain
-from wbspawn.watch import Watcher, WatchPlan, plan_from_metadata
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -19,19 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from wbspawn.build import (
-    BuildError,
-    BuildJob,
-    BuildResult,
-    CrateInfo,
-    LineSink,
-)
+from wbspawn.build.cargo import CrateInfo
+from wbspawn.build.pipeline import BuildResult
+from wbspawn.build.process import BuildJob, LineSink
+from wbspawn.build.toolchain import Toolchain
 from wbspawn.config import Config
-from wbspawn.errors import WbspawnError
-from wbspawn.reload import Hub
+from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.serve.reload import Hub
+from wbspawn.serve.watch import Change, Kind, WatchPlan
 from wbspawn.terminal import CargoProgress, Terminal
-from wbspawn.toolchain import Toolchain
-from wbspawn.watch import Change, Kind, WatchPlan
 
 
 class BuildFunction(Protocol):

@@ -1,0 +1,208 @@
+"""`cargo metadata` and `cargo build` for the app crate, and what rustc had to say."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wbspawn import ansi
+from wbspawn.build import flags
+from wbspawn.build.process import (
+    LineSink,
+    Runner,
+    StreamRunner,
+    run_captured,
+    run_streaming,
+)
+from wbspawn.build.toolchain import Toolchain
+from wbspawn.config import Config
+from wbspawn.errors import BuildError, WbspawnError
+
+CDYLIB_FIX = '[lib] crate-type = ["cdylib", "rlib"]'
+
+# Cargo's own status lines ("   Compiling foo v0.1.0", right-aligned verbs). The dev server
+# shows progress from the JSON messages instead; what is left is what rustc has to say.
+_CARGO_STATUS = re.compile(
+    r"^\s+(Compiling|Checking|Fresh|Finished|Blocking|Running|Updating|Downloading|"
+    r"Downloaded|Locking|Adding|Removing|Unpacking|Building|Dirty|Documenting)\s"
+)
+
+
+# rustc says this for every crate built with the shared-memory flags: it is about the flags,
+# never about the user's code, and would bury their own warnings.
+_FLAG_WARNING = "warning: unstable feature specified for `-Ctarget-feature`: `atomics`"
+# Cargo's per-crate tally ("`demo` (lib) generated 1 warning"), which counts the one above.
+_SUMMARY = re.compile(r"^warning: `[^`]+` \([\w ]+\) generated \d+ warnings?")
+
+
+def cargo_diagnostics(stderr: str) -> str:
+    """Cargo's stderr without its progress lines, tallies and the flags' own warning: what
+    rustc has to say about the code (colours kept)."""
+    kept: list[str] = []
+    skipping = False
+    for line in stderr.splitlines():
+        plain = ansi.plain(line)
+        if skipping:
+            skipping = bool(plain.strip())  # the warning's block ends at a blank line
+            continue
+        if plain.startswith(_FLAG_WARNING):
+            skipping = True
+        elif not _CARGO_STATUS.match(plain) and not _SUMMARY.match(plain):
+            kept.append(line)
+    return "\n".join(kept).strip("\n")
+
+
+@dataclass(frozen=True)
+class CrateInfo:
+    name: str  # package name, e.g. "my-app"
+    lib_name: str  # lib target name, e.g. "my_app": names the .wasm and the .js
+    package_id: str
+    lockfile: Path
+
+
+def read_crate_info(
+    app_dir: Path, toolchain: Toolchain, env: Mapping[str, str], *, run: Runner = run_captured
+) -> CrateInfo:
+    manifest = app_dir / "Cargo.toml"
+    if not manifest.is_file():
+        raise WbspawnError(f"no Cargo.toml in {app_dir}: pass the directory of a Rust crate")
+    metadata = read_metadata(app_dir, toolchain, env, deps=False, run=run)
+    return crate_info_from_metadata(metadata, manifest)
+
+
+def read_metadata(
+    app_dir: Path,
+    toolchain: Toolchain,
+    env: Mapping[str, str],
+    *,
+    deps: bool,
+    run: Runner = run_captured,
+) -> dict[str, Any]:
+    """`cargo metadata` for the crate in app_dir; with `deps`, every package it depends on."""
+    manifest = app_dir / "Cargo.toml"
+    args = [str(toolchain.cargo), "metadata", "--format-version", "1"]
+    if not deps:
+        args.append("--no-deps")
+    proc = run(args, app_dir, env)
+    if proc.returncode != 0:
+        raise BuildError(
+            f"`cargo metadata` failed in {app_dir}: fix {manifest} (errors above)",
+            proc.stderr,
+        )
+    try:
+        metadata: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise BuildError(f"`cargo metadata` printed invalid JSON ({exc})", proc.stderr) from exc
+    return metadata
+
+
+def crate_info_from_metadata(metadata: dict[str, Any], manifest: Path) -> CrateInfo:
+    wanted = manifest.resolve()
+    package = next(
+        (p for p in metadata.get("packages", []) if Path(p["manifest_path"]).resolve() == wanted),
+        None,
+    )
+    if package is None:
+        # A virtual workspace manifest has members but no package of its own.
+        raise WbspawnError(
+            f"{manifest} defines no package: pass the directory of the crate to serve"
+        )
+    name: str = package["name"]
+    lib = next((t for t in package.get("targets", []) if _is_lib_target(t)), None)
+    if lib is None:
+        raise WbspawnError(
+            f"crate {name} has no library target: add src/lib.rs and `{CDYLIB_FIX}` to {manifest}"
+        )
+    if "cdylib" not in lib.get("crate_types", lib.get("kind", [])):
+        raise WbspawnError(
+            f"crate {name} does not build a cdylib, which wasm needs: "
+            f"add `{CDYLIB_FIX}` to {manifest}"
+        )
+    return CrateInfo(
+        name=name,
+        lib_name=str(lib["name"]).replace("-", "_"),
+        package_id=str(package.get("id", "")),
+        lockfile=Path(metadata["workspace_root"]) / "Cargo.lock",
+    )
+
+
+_LIB_KINDS = frozenset({"lib", "rlib", "cdylib", "dylib", "staticlib"})
+
+
+def _is_lib_target(target: dict[str, Any]) -> bool:
+    return bool(_LIB_KINDS.intersection(target.get("kind", [])))
+
+
+def cargo_build(
+    config: Config,
+    toolchain: Toolchain,
+    crate: CrateInfo,
+    env: Mapping[str, str],
+    *,
+    run: Runner = run_captured,
+    on_line: LineSink | None = None,
+    stream: StreamRunner = run_streaming,
+    target: Path,
+) -> tuple[Path, str]:
+    """Build the lib for wasm into the `target` dir: the .wasm cargo reports, and rustc's
+    warnings."""
+    build_env = {
+        **env,
+        **flags.build_env(config.panic),
+        "CARGO_TARGET_DIR": str(target),
+    }
+    args = [
+        str(toolchain.cargo),
+        *flags.cargo_build_args(release=config.release, panic=config.panic),
+    ]
+    if on_line is None:
+        proc = run(args, config.app_dir, build_env)
+    else:
+        proc = stream(args, config.app_dir, build_env, on_line)
+    if proc.returncode != 0:
+        raise BuildError(cargo_failure(crate.name, proc.stderr), cargo_diagnostics(proc.stderr))
+    wasm = wasm_artifact(proc.stdout, crate)
+    if wasm is None:
+        raise BuildError(
+            f"cargo build of {crate.name} reported no .wasm file: check that the crate "
+            f"builds a cdylib (`{CDYLIB_FIX}`)",
+            proc.stderr,
+        )
+    return wasm, cargo_diagnostics(proc.stderr)
+
+
+# The linker's words when std's patched threads find no runtime to call.
+_MISSING_RUNTIME = re.compile(r"undefined symbol: __wbspawn_")
+
+
+def cargo_failure(crate_name: str, stderr: str) -> str:
+    """The one line for a failed cargo build."""
+    if _MISSING_RUNTIME.search(ansi.plain(stderr)):
+        return (
+            f"{crate_name} uses std's threads but does not link the wbspawn crate, which starts "
+            "them: add wbspawn to [dependencies] and `use wbspawn as _;` to src/lib.rs"
+        )
+    return f"cargo build failed for {crate_name} (rustc's errors are above)"
+
+
+def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:
+    """The .wasm from cargo's `compiler-artifact` messages for this crate's lib."""
+    for line in cargo_stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if message.get("reason") != "compiler-artifact":
+            continue
+        if crate.package_id and message.get("package_id") not in (crate.package_id, None):
+            continue
+        for filename in message.get("filenames", []):
+            if filename.endswith(".wasm"):
+                return Path(filename)
+    return None

@@ -1,0 +1,247 @@
+"""One build of the app crate: cargo (shared-memory wasm, std patched for threads), then
+wasm-bindgen (--target web), then the stack checks; where each build's files go."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from wbspawn.build import flags, stackcheck, stdpatch
+from wbspawn.build.bindgen import (
+    check_wasm_bindgen_version,
+    locked_wasm_bindgen_version,
+    run_wasm_bindgen,
+)
+from wbspawn.build.cargo import CrateInfo, cargo_build, read_crate_info
+from wbspawn.build.process import (
+    BuildJob,
+    LineSink,
+    ProcessHook,
+    Runner,
+    StreamRunner,
+    run_captured,
+    run_streaming,
+)
+from wbspawn.build.toolchain import Toolchain, find_wasm_bindgen
+from wbspawn.config import Config
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out_dir: Path  # wasm-bindgen's output, served at /pkg/
+    js_name: str  # e.g. "demo.js"
+    wasm_name: str  # e.g. "demo_bg.wasm"
+    crate_name: str  # the Cargo package name
+    duration_s: float
+    cargo_s: float
+    bindgen_s: float
+    # rustc's warnings (rendered, with colours) when the build succeeded with some.
+    diagnostics: str = ""
+    # What `cargo metadata` said, for the next build to reuse.
+    crate: CrateInfo | None = None
+    # One line each: whether std::thread works and whether stacks are checked, and why not.
+    std_threads: str = ""
+    stack_checks: str = ""
+    # cargo's .wasm, before wasm-bindgen.
+    cargo_wasm: Path | None = None
+
+
+def cache_key(config: Config, crate_name: str, std_key: str = "") -> str:
+    # One target dir per crate name and profile: RUSTFLAGS and build-std make a target dir
+    # expensive to fill (minutes), and mixing profiles would thrash it. Not keyed by the
+    # app's path: a copy of an app (a test fixture, a second checkout) reuses the built std
+    # and its dependencies, and cargo keeps each path's own crates apart by package id.
+    # Sharing is made safe by `target_dir_lock`.
+    # An unwinding build has other RUSTFLAGS and another std: a target dir of its own; so has
+    # a build with a patched std (`std_key` names the patch: cargo does not notice when std's
+    # source changes, so a new patch must not find the old std built).
+    suffix = "-unwind" if config.panic == "unwind" else ""
+    std = f"-{std_key}" if std_key else ""
+    return f"{crate_name}-{config.profile}{suffix}{std}"
+
+
+def app_key(config: Config) -> str:
+    """A short name for the app's resolved path."""
+    return hashlib.sha256(str(config.app_dir).encode()).hexdigest()[:12]
+
+
+def target_dir(config: Config, crate_name: str, std_key: str = "") -> Path:
+    return config.cache_dir / "target" / cache_key(config, crate_name, std_key)
+
+
+def output_dir(config: Config, crate_name: str, std_key: str = "") -> Path:
+    # Unlike the target dir, one per app and build flavour: what one server serves at /pkg/
+    # must never be replaced by another app's build that has the same crate name, nor by a
+    # build of this app with other settings (another std, no stack checks).
+    checks = "" if config.stack_check else "-nocheck"
+    key = f"{cache_key(config, crate_name, std_key)}{checks}-{app_key(config)}"
+    return config.cache_dir / "out" / key / "pkg"
+
+
+def lock_path(config: Config, crate_name: str, std_key: str = "") -> Path:
+    key = cache_key(config, crate_name, std_key)
+    return target_dir(config, crate_name, std_key).with_name(f"{key}.lock")
+
+
+@contextlib.contextmanager
+def target_dir_lock(
+    config: Config, crate_name: str, job: BuildJob | None = None, std_key: str = ""
+) -> Iterator[None]:
+    """Holds the shared target dir from `cargo build` until wasm-bindgen has read the .wasm.
+
+    Every app with this crate name (another server, `wbspawn check`, a copy of the app)
+    builds in the same target dir, and cargo writes the same `<lib>.wasm` path for all of
+    them. Cargo's own lock covers its run only: between its end and wasm-bindgen reading
+    the file, another app's cargo could overwrite it, and this app would serve the other's
+    code. An exclusive lock across processes (flock, released by the kernel if a holder
+    dies) makes the two steps one. It is held until the output is swapped in, too: two
+    servers on one app would otherwise race to rename the same output dir. Waiting polls,
+    so a stopped build stops waiting too.
+    """
+    path = lock_path(config, crate_name, std_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as file:
+        while True:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if job is not None:
+                    job.check()
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+
+def build(
+    config: Config,
+    toolchain: Toolchain,
+    *,
+    run: Runner = run_captured,
+    on_cargo_line: LineSink | None = None,
+    stream: StreamRunner = run_streaming,
+    crate: CrateInfo | None = None,
+    job: BuildJob | None = None,
+) -> BuildResult:
+    """Build the app. With `on_cargo_line`, cargo runs through `stream` and its JSON messages
+    reach the callback while it runs; without, every tool runs through `run`. `crate` skips
+    `cargo metadata` (the dev loop keeps it until a manifest changes). With `job`, another
+    thread can stop the build (`BuildJob.stop`); a stopped build raises BuildStopped, or
+    the error of the tool it ended, and never replaces the served output."""
+    started = time.monotonic()
+    env = toolchain.subprocess_env()
+    for name in flags.OVERRIDING_ENV:
+        env.pop(name, None)
+    if job is not None:
+        run, stream = _tracked(run, stream, job)
+
+    if crate is None:
+        crate = read_crate_info(config.app_dir, toolchain, env, run=run)
+    threads = (
+        stdpatch.prepare(toolchain, config.cache_dir)
+        if config.std_threads
+        else stdpatch.disabled("turned off by --no-std-threads or std-threads = false")
+    )
+    checks = (
+        stackcheck.find()
+        if config.stack_check
+        else stackcheck.StackChecks(None, reason="turned off by --no-stack-check")
+    )
+
+    with target_dir_lock(config, crate.name, job, threads.key):
+        cargo_started = time.monotonic()
+        wasm, diagnostics = cargo_build(
+            config,
+            toolchain,
+            crate,
+            {**env, **threads.cargo_env()},
+            run=run,
+            on_line=on_cargo_line,
+            stream=stream,
+            target=target_dir(config, crate.name, threads.key),
+        )
+        cargo_s = time.monotonic() - cargo_started
+
+        bindgen_started = time.monotonic()
+        required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
+        bindgen = find_wasm_bindgen(version=required)
+        check_wasm_bindgen_version(bindgen, required, env, config.app_dir, run=run)
+        out_dir = output_dir(config, crate.name, threads.key)
+        wasm_opt = checks.wasm_opt
+
+        def finish(staging: Path) -> None:
+            if wasm_opt is not None:
+                if job is not None:
+                    job.check()
+                stackcheck.instrument(staging / f"{crate.lib_name}_bg.wasm", wasm_opt)
+
+        run_wasm_bindgen(
+            bindgen,
+            wasm,
+            crate.lib_name,
+            out_dir,
+            env,
+            config.app_dir,
+            run=run,
+            job=job,
+            finish=finish,
+        )
+        bindgen_s = time.monotonic() - bindgen_started
+
+    return BuildResult(
+        out_dir=out_dir,
+        js_name=f"{crate.lib_name}.js",
+        wasm_name=f"{crate.lib_name}_bg.wasm",
+        crate_name=crate.name,
+        duration_s=time.monotonic() - started,
+        cargo_s=cargo_s,
+        bindgen_s=bindgen_s,
+        diagnostics=diagnostics,
+        crate=crate,
+        std_threads=threads.describe(),
+        stack_checks=checks.describe(),
+        cargo_wasm=wasm,
+    )
+
+
+def _tracked(run: Runner, stream: StreamRunner, job: BuildJob) -> tuple[Runner, StreamRunner]:
+    """The runners, made to start no tool once the job is stopped and to hand it each one."""
+
+    def hook(on_start: ProcessHook | None) -> ProcessHook:
+        def started(proc: subprocess.Popen[str]) -> None:
+            job.started(proc)
+            if on_start is not None:
+                on_start(proc)
+
+        return started
+
+    def tracked_run(
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        *,
+        on_start: ProcessHook | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        job.check()
+        return run(args, cwd, env, on_start=hook(on_start))
+
+    def tracked_stream(
+        args: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        on_line: LineSink,
+        *,
+        on_start: ProcessHook | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        job.check()
+        return stream(args, cwd, env, on_line, on_start=hook(on_start))
+
+    return tracked_run, tracked_stream
