@@ -5,7 +5,7 @@
 VENV := .venv/bin
 # Debian's compiler first for wasm builds (see docs/architecture.md, "Toolchain").
 WASM_ENV := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-	RUSTFLAGS="$$($(VENV)/python -c 'from wbspawn.flags import RUSTFLAGS; print(RUSTFLAGS)')"
+	RUSTFLAGS="$$($(VENV)/python -c 'from wbspawn.build.flags import RUSTFLAGS; print(RUSTFLAGS)')"
 
 setup:
 	@scripts/setup.sh
