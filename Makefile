@@ -1,6 +1,6 @@
 # wbspawn: `make serve` shows the demo, `make test` runs every check. Both set up first.
 .PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean \
-	bench bench-runtime bench-devloop
+	bench bench-runtime bench-rayon bench-devloop
 
 VENV := .venv/bin
 # Debian's compiler first for wasm builds (see docs/architecture.md, "Toolchain").
@@ -39,10 +39,14 @@ lint-wasm:
 		-Zbuild-std=std,panic_abort --target-dir target/wasm-clippy -- -D warnings
 
 # Measurements, not tests: numbers for the README (bench/results.json).
-bench: bench-runtime bench-devloop
+bench: bench-runtime bench-rayon bench-devloop
 
 bench-runtime: setup
 	$(VENV)/python bench/runtime.py
+
+# rayon kernels against wasm-bindgen-rayon and native; page start-up (bench/rayon.json).
+bench-rayon: setup
+	$(VENV)/python bench/rayon.py
 
 # The dev loop: HTML edit -> reload, Rust edit -> new code running (bench/devloop.json).
 bench-devloop: setup

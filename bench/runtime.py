@@ -1,4 +1,5 @@
-"""`make bench`, runtime half: wbspawn against wasm-bindgen-spawn 0.0.2, side by side.
+"""`make bench`, spawn half: wbspawn against wasm-bindgen-spawn 0.0.2, side by side, and
+wbspawn's `std::thread::spawn` against its own `wbspawn::spawn`.
 
 Both bench apps (bench/apps/) run the same measurement code (bench/apps/common/measure.rs),
 are built with the same compiler, flags, profile (release) and wasm-bindgen version, and are
@@ -16,8 +17,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,32 +24,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, sync_playwright
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.types import ASGIApp
+from harness import (
+    APPS,
+    BENCH,
+    CHROMIUM_ARGS,
+    MIB,
+    Driver,
+    Failed,
+    Session,
+    bench_app,
+    chromium_path,
+    chromium_version,
+    fmt,
+    lookup,
+    machine,
+    median,
+    percentile,
+)
+from playwright.sync_api import sync_playwright
 
-from wbspawn import assets
-from wbspawn.build.flags import TARGET
-from wbspawn.build.pipeline import BuildResult, build, target_dir
+from wbspawn.build.pipeline import BuildResult, build
 from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
 from wbspawn.config import Config
-from wbspawn.serve.app import Files
-from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
 from wbspawn.serve.server import running
 
-BENCH = Path(__file__).resolve().parent
-APPS = BENCH / "apps"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 RUNTIMES = ("wbspawn", "peer")
 PEER = "wasm-bindgen-spawn 0.0.2"
-MIB = 1 << 20
 
 # Page options per measurement (wbspawn only; the peer has no options). "cold" lets idle
 # workers retire 5 ms after their thread, and the measurement pauses 40 ms before each spawn,
@@ -58,102 +57,37 @@ MIB = 1 << 20
 COLD_QUERY = "prestart=0&idleTimeoutMs=5"
 
 
-def percentile(samples: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def build_apps(toolchain: Toolchain) -> dict[str, Path]:
     """Builds both bench apps; returns each runtime's served package dir."""
     ours = build(Config(app_dir=APPS / "wbspawn-bench", release=True), toolchain)
-    peer_config = Config(app_dir=APPS / "peer-bench", release=True)
+    # The peer starts its threads itself: std as the toolchain has it, and no stack checks
+    # (they need wbspawn's workers to set each stack's bounds).
+    peer_config = Config(
+        app_dir=APPS / "peer-bench", release=True, std_threads=False, stack_check=False
+    )
     peer = build(peer_config, toolchain)
     return {"wbspawn": ours.out_dir, "peer": peer_no_modules(peer_config, peer, toolchain)}
 
 
 def peer_no_modules(config: Config, result: BuildResult, toolchain: Toolchain) -> Path:
     """Runs wasm-bindgen again on the peer's wasm with `--target no-modules`."""
-    lib = result.js_name.removesuffix(".js")
-    wasm = target_dir(config, result.crate_name) / TARGET / "release" / f"{lib}.wasm"
+    if result.cargo_wasm is None:
+        raise RuntimeError("the build did not say where cargo's .wasm is")
     out = config.cache_dir / "out" / "peer-bench-no-modules"
     shutil.rmtree(out, ignore_errors=True)
     subprocess.run(
-        [str(find_wasm_bindgen()), "--target", "no-modules", "--out-dir", str(out), str(wasm)],
+        [
+            str(find_wasm_bindgen()),
+            "--target",
+            "no-modules",
+            "--out-dir",
+            str(out),
+            str(result.cargo_wasm),
+        ],
         check=True,
         env=toolchain.subprocess_env(),
     )
     return out
-
-
-def bench_app(packages: dict[str, Path]) -> ASGIApp:
-    routes = [
-        Mount("/_wbspawn", app=Files(directory=assets.runtime_js_dir())),
-        Mount("/bench-pkg/wbspawn", app=Files(directory=packages["wbspawn"])),
-        Mount("/bench-pkg/peer", app=Files(directory=packages["peer"])),
-        Mount("/", app=Files(directory=BENCH / "web", html=True)),
-    ]
-    return HeadersMiddleware(Starlette(routes=routes), ISOLATION_HEADERS)
-
-
-# Calls an export of the page's bench app; never throws, never waits past the timeout.
-CALL_JS = """async ([name, args, ms]) => Promise.race([
-    window.bench.call(name, ...args).then(
-        (value) => ({ ok: true, value }),
-        (error) => ({ ok: false, error: String(error) })),
-    new Promise((resolve) => setTimeout(
-        () => resolve({ ok: false, error: `no answer within ${ms / 1000} s` }), ms)),
-])"""
-
-
-class Failed(Exception):
-    """A measurement that could not finish; its message goes in the table."""
-
-
-class Session:
-    """One fresh page (fresh wasm memory) with one runtime's bench app started."""
-
-    def __init__(self, browser: Browser, url: str) -> None:
-        self.context = browser.new_context()
-        self.page = self.context.new_page()
-        self.page.goto(url)
-        self.page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=60_000)
-        if self.page.get_attribute("html", "data-wbspawn-status") != "pass":
-            detail = self.page.get_attribute("html", "data-wbspawn-detail")
-            self.context.close()
-            raise Failed(f"did not start: {detail}")
-
-    def call(self, name: str, *args: Any, timeout_s: float = 120) -> Any:
-        outcome = self.page.evaluate(CALL_JS, [name, list(args), timeout_s * 1000])
-        if not outcome["ok"]:
-            raise Failed(f"{name}: {outcome['error']}")
-        return outcome["value"]
-
-    def close(self) -> None:
-        self.context.close()
-
-
-class Driver:
-    """Runs each measurement on a fresh page; records a failure instead of stopping."""
-
-    def __init__(self, browser: Browser, base_url: str, runtime: str) -> None:
-        self.browser, self.base_url, self.runtime = browser, base_url, runtime
-        self.results: dict[str, Any] = {}
-
-    def measure(self, key: str, run: Callable[[Session], dict[str, Any]], query: str = "") -> None:
-        try:
-            session = Session(self.browser, f"{self.base_url}?runtime={self.runtime}&{query}")
-        except Failed as failure:
-            self.results[key] = {"error": str(failure)}
-        else:
-            try:
-                self.results[key] = run(session)
-            except Failed as failure:
-                self.results[key] = {"error": str(failure)}
-            finally:
-                session.close()
-        print(f"  {self.runtime:8} {key:12} {self.results[key]}", file=sys.stderr, flush=True)
 
 
 def latency(samples: list[float], unit: str, scale: float = 1.0) -> dict[str, Any]:
@@ -186,7 +120,33 @@ def run_measurements(driver: Driver, quick: bool) -> dict[str, Any]:
     driver.measure("pingpong", lambda s: latency(s.call("bench_ping_pong", n(2000), 100), "us"))
     driver.measure("mandelbrot", lambda s: mandelbrot(s, reps=2 if quick else 3))
     driver.measure("memory", memory_growth)
-    return driver.results
+    if not peer:
+        # The first spawn on a fresh page (the prestarted workers are still booting), and the
+        # first and second burst of 64: what start-up costs a program that spawns at once.
+        driver.measure("first_spawn", lambda s: {"us": s.call("bench_warm", 1, 0)[0]})
+        driver.measure(
+            "burst64_first_second",
+            lambda s: {
+                "first_ms": s.call("bench_burst", 64),
+                "second_ms": s.call("bench_burst", 64),
+            },
+        )
+        # 200-spawn batches, the mean per spawn of each: one slow batch shows a worker booted
+        # that was not needed.
+        driver.measure("batches200", lambda s: batches(s, "bench_sequential", 10 if quick else 20))
+        # std::thread::spawn, the same runtime underneath.
+        driver.measure("std_warm", lambda s: latency(s.call("bench_std_warm", n(2000), 100), "us"))
+        driver.measure(
+            "std_batches200", lambda s: batches(s, "bench_std_sequential", 10 if quick else 20)
+        )
+    results: dict[str, Any] = driver.results
+    return results
+
+
+def batches(session: Session, export: str, count: int) -> dict[str, Any]:
+    session.call(export, 50)  # the workers exist
+    means = [session.call(export, 200) / 200 * 1000 for _ in range(count)]
+    return {"median_us": median(means), "max_us": max(means), "batches": count}
 
 
 def mandelbrot(session: Session, reps: int) -> dict[str, Any]:
@@ -224,31 +184,6 @@ def memory_growth(session: Session) -> dict[str, Any]:
     if error:
         result["error"] = f"failed after {spawns} spawns: {error}"
     return result
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cores": os.cpu_count(), "cpu": model, "os": platform.platform()}
-
-
-def chromium_version(path: str) -> str:
-    proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip() or "unknown"
-
-
-def lookup(results: dict[str, Any], *keys: Any) -> float | None:
-    value: Any = results
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return float(value)
 
 
 class Row:
@@ -304,11 +239,19 @@ ROWS = [
         lambda o, p: o < 64),
 ]  # fmt: skip
 
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "failed"
-    return f"{value:,.3g} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+# wbspawn alone: start-up of spawning, and std::thread::spawn against wbspawn::spawn.
+OWN_ROWS = [
+    ("first spawn+join on a fresh page", ("first_spawn", "us"), "us", "< 5,000 us"),
+    ("first burst of 64 on a fresh page", ("burst64_first_second", "first_ms"), "ms", ""),
+    ("second burst of 64", ("burst64_first_second", "second_ms"), "ms", ""),
+    ("200 sequential spawn+join, mean per spawn (median batch)",
+     ("batches200", "median_us"), "us", ""),
+    ("... slowest batch", ("batches200", "max_us"), "us", ""),
+    ("std::thread::spawn+join p50", ("std_warm", "p50_us"), "us", ""),
+    ("wbspawn::spawn+join p50", ("warm", "p50_us"), "us", ""),
+    ("std::thread, 200 sequential, mean per spawn", ("std_batches200", "median_us"), "us",
+     "within 10% of wbspawn::spawn"),
+]  # fmt: skip
 
 
 def print_table(table: list[dict[str, Any]], results: dict[str, dict[str, Any]]) -> None:
@@ -322,6 +265,10 @@ def print_table(table: list[dict[str, Any]], results: dict[str, dict[str, Any]])
             f"| {row['measure']} | {ours} | {peer}{row['peer_note']} | {ratio} "
             f"| {row['target']} | {met} |"
         )
+    print("\n| wbspawn alone | value | target |")
+    print("|---|---|---|")
+    for measure, path, unit, target in OWN_ROWS:
+        print(f"| {measure} | {fmt(lookup(results['wbspawn'], *path), unit)} | {target} |")
     for runtime, measures in results.items():
         for key, value in measures.items():
             if "error" in value:
@@ -337,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     toolchain = discover()
     print("bench: building both bench apps (release)", file=sys.stderr, flush=True)
     packages = build_apps(toolchain)
-    chromium = os.environ.get("WBSPAWN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = chromium_path()
     results: dict[str, dict[str, Any]] = {}
     with running(bench_app(packages)) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -350,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table = [row.evaluate(results) for row in ROWS]
     print_table(table, results)
+    own = [
+        {"measure": m, "value": lookup(results["wbspawn"], *p), "unit": u, "target": t}
+        for m, p, u, t in OWN_ROWS
+    ]
     report = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -362,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "quick": args.quick,
         "table": table,
+        "wbspawn_alone": own,
         "raw": results,
     }
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

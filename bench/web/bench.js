@@ -1,27 +1,44 @@
-// Starts one runtime's bench app in a worker and exposes `window.bench.call(name, ...args)`.
-// wbspawn runs through its bootstrap; wasm-bindgen-spawn 0.0.2 in a classic worker with its
-// supported `--target no-modules` output, as its documentation sets it up.
+// Starts one runtime's bench app and exposes `window.bench.call(name, ...args)`:
+//   wbspawn      through its bootstrap (`start()`);
+//   peer         wasm-bindgen-spawn 0.0.2, in a classic worker with its `--target no-modules`
+//                output, as its documentation sets it up;
+//   rayon-peer   wasm-bindgen-rayon 1.3 in a module worker, `initThreadPool(threads)`;
+//   bare         a module worker that only instantiates wbspawn's bench wasm: the floor for
+//                any runtime's start-up.
+// `window.benchReady` is when the app could take its first call (ms since navigation).
 import { done, start } from "/_wbspawn/bootstrap.js";
 
 const params = new URLSearchParams(location.search);
 
-function startPeer() {
-  const worker = new Worker("/peer-worker.js", { name: "peer-app" });
+// A worker that answers {id, name, args} with {id, ok, value|error}, after {type: "ready"}.
+function workerApp(url, options, init) {
+  const worker = new Worker(url, options);
   const pending = new Map();
   let next = 1;
-  worker.onmessage = ({ data }) => {
-    const call = pending.get(data.id);
-    pending.delete(data.id);
-    if (data.ok) call.resolve(data.value);
-    else call.reject(new Error(data.error));
-  };
-  const call = (name, ...args) =>
-    new Promise((resolve, reject) => {
-      const id = next++;
-      pending.set(id, { resolve, reject });
-      worker.postMessage({ id, name, args });
-    });
-  return call("ready").then(() => ({ call }));
+  return new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(event.message || `${url} failed`));
+    worker.onmessage = ({ data }) => {
+      if (data.type === "ready") {
+        resolve({ call });
+        return;
+      }
+      if (data.type === "failed") {
+        reject(new Error(data.error));
+        return;
+      }
+      const waiting = pending.get(data.id);
+      pending.delete(data.id);
+      if (data.ok) waiting.resolve(data.value);
+      else waiting.reject(new Error(data.error));
+    };
+    const call = (name, ...args) =>
+      new Promise((ok, fail) => {
+        const id = next++;
+        pending.set(id, { resolve: ok, reject: fail });
+        worker.postMessage({ id, name, args });
+      });
+    worker.postMessage({ type: "init", ...init });
+  });
 }
 
 async function main() {
@@ -33,12 +50,18 @@ async function main() {
     }
     return start("/bench-pkg/wbspawn/wbspawn_bench.js", options);
   }
-  if (runtime === "peer") return startPeer();
+  if (runtime === "peer") return workerApp("/peer-worker.js", { name: "peer-app" }, {});
+  if (runtime === "rayon-peer") {
+    const threads = Number(params.get("threads") || navigator.hardwareConcurrency);
+    return workerApp("/rayon-peer-worker.js", { type: "module", name: "rayon-app" }, { threads });
+  }
+  if (runtime === "bare") return workerApp("/bare-worker.js", { type: "module", name: "bare" }, {});
   throw new Error(`unknown runtime ${runtime}`);
 }
 
 main().then(
   (app) => {
+    window.benchReady = performance.now();
     window.bench = app;
     done(true, "ready");
   },

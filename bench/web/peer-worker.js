@@ -9,9 +9,16 @@ const ready = (async () => {
 })();
 
 self.onmessage = async ({ data }) => {
+  if (data.type === "init") {
+    ready.then(
+      () => self.postMessage({ type: "ready" }),
+      (error) => self.postMessage({ type: "failed", error: String(error) }),
+    );
+    return;
+  }
   try {
     await ready;
-    const value = data.name === "ready" ? null : wasm_bindgen[data.name](...data.args);
+    const value = wasm_bindgen[data.name](...data.args);
     self.postMessage({ id: data.id, ok: true, value: ArrayBuffer.isView(value) ? Array.from(value) : value });
   } catch (error) {
     self.postMessage({ id: data.id, ok: false, error: String(error) });

@@ -1,7 +1,13 @@
-//! wbspawn's bench app: the shared measurements over `wbspawn::spawn`.
+//! wbspawn's bench app: the shared spawn measurements over `wbspawn::spawn`, the same over
+//! `std::thread::spawn`, and the shared rayon kernels on rayon's global pool (std threads).
 
 #[path = "../../common/measure.rs"]
 mod measure;
+
+#[path = "../../common/kernels.rs"]
+mod kernels;
+
+use wasm_bindgen::prelude::*;
 
 mod rt {
     pub struct Handle<T>(wbspawn::JoinHandle<T>);
@@ -19,4 +25,78 @@ mod rt {
             self.0.join().expect("bench thread panicked")
         }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance)]
+    fn now() -> f64;
+}
+
+fn std_spawn_join() -> u32 {
+    std::thread::spawn(|| 1u32).join().expect("bench thread panicked")
+}
+
+/// `bench_warm` through `std::thread::spawn`: microseconds per spawn+join.
+#[wasm_bindgen]
+pub fn bench_std_warm(samples: u32, warmup: u32) -> Vec<f64> {
+    for _ in 0..warmup {
+        std_spawn_join();
+    }
+    (0..samples)
+        .map(|_| {
+            let t0 = now();
+            std_spawn_join();
+            (now() - t0) * 1000.0
+        })
+        .collect()
+}
+
+/// `bench_sequential` through `std::thread::spawn`: wall time in ms of `n` spawn+join pairs.
+#[wasm_bindgen]
+pub fn bench_std_sequential(n: u32) -> f64 {
+    let t0 = now();
+    let total: u32 = (0..n).map(|_| std_spawn_join()).sum();
+    assert_eq!(total, n);
+    now() - t0
+}
+
+/// Sizes rayon's global pool (as wasm-bindgen-rayon's `initThreadPool` does), then returns the
+/// first parallel result.
+#[wasm_bindgen]
+pub fn rayon_first(threads: u32) -> f64 {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads as usize)
+        .build_global()
+        .expect("the global pool is built once per page");
+    kernels::first_result() as f64
+}
+
+/// `[ms, checksum]` of the Mandelbrot kernel.
+#[wasm_bindgen]
+pub fn rayon_mandelbrot() -> Vec<f64> {
+    let t0 = now();
+    let checksum = kernels::mandelbrot();
+    vec![now() - t0, checksum as f64]
+}
+
+/// `[ms, checksum]` of the sort kernel (the input is made before the clock starts).
+#[wasm_bindgen]
+pub fn rayon_sort() -> Vec<f64> {
+    let mut numbers = kernels::sort_input();
+    let t0 = now();
+    let checksum = kernels::sort(&mut numbers);
+    vec![now() - t0, checksum as f64]
+}
+
+/// Threads in the global pool.
+#[wasm_bindgen]
+pub fn rayon_threads() -> u32 {
+    rayon::current_num_threads() as u32
+}
+
+/// Pool workers alive (booting, running or parked).
+#[wasm_bindgen]
+pub fn live_workers() -> u32 {
+    wbspawn::pool_stats().live as u32
 }

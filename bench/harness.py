@@ -1,0 +1,150 @@
+"""What every `make bench` suite shares: building the bench apps, serving them, a fresh page
+per measurement in headless Chromium, and the machine's description."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
+from wbspawn import assets
+from wbspawn.serve.app import Files
+from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
+
+BENCH = Path(__file__).resolve().parent
+APPS = BENCH / "apps"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MIB = 1 << 20
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(samples: Sequence[float]) -> float:
+    return percentile(samples, 50)
+
+
+def bench_app(packages: Mapping[str, Path]) -> ASGIApp:
+    """The bench page (bench/web), the runtime's scripts, and each app's package at
+    /bench-pkg/<name>/, all cross-origin isolated."""
+    routes = [Mount("/_wbspawn", app=Files(directory=assets.runtime_js_dir()))]
+    routes += [
+        Mount(f"/bench-pkg/{name}", app=Files(directory=path)) for name, path in packages.items()
+    ]
+    routes.append(Mount("/", app=Files(directory=BENCH / "web", html=True)))
+    return HeadersMiddleware(Starlette(routes=routes), ISOLATION_HEADERS)
+
+
+def chromium_path() -> str:
+    return os.environ.get("WBSPAWN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+# Calls an export of the page's bench app; never throws, never waits past the timeout.
+CALL_JS = """async ([name, args, ms]) => Promise.race([
+    window.bench.call(name, ...args).then(
+        (value) => ({ ok: true, value }),
+        (error) => ({ ok: false, error: String(error) })),
+    new Promise((resolve) => setTimeout(
+        () => resolve({ ok: false, error: `no answer within ${ms / 1000} s` }), ms)),
+])"""
+
+
+class Failed(Exception):
+    """A measurement that could not finish; its message goes in the table."""
+
+
+class Session:
+    """One fresh page (fresh wasm memory) with one runtime's bench app started."""
+
+    def __init__(self, browser: Browser, url: str) -> None:
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.page.goto(url)
+        self.page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=60_000)
+        if self.page.get_attribute("html", "data-wbspawn-status") != "pass":
+            detail = self.page.get_attribute("html", "data-wbspawn-detail")
+            self.context.close()
+            raise Failed(f"did not start: {detail}")
+
+    def call(self, name: str, *args: Any, timeout_s: float = 120) -> Any:
+        outcome = self.page.evaluate(CALL_JS, [name, list(args), timeout_s * 1000])
+        if not outcome["ok"]:
+            raise Failed(f"{name}: {outcome['error']}")
+        return outcome["value"]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+class Driver:
+    """Runs each measurement on a fresh page; records a failure instead of stopping."""
+
+    def __init__(self, browser: Browser, base_url: str, runtime: str) -> None:
+        self.browser, self.base_url, self.runtime = browser, base_url, runtime
+        self.results: dict[str, Any] = {}
+
+    def measure(self, key: str, run: Callable[[Session], dict[str, Any]], query: str = "") -> None:
+        try:
+            session = Session(self.browser, f"{self.base_url}?runtime={self.runtime}&{query}")
+        except Failed as failure:
+            self.results[key] = {"error": str(failure)}
+        else:
+            try:
+                self.results[key] = run(session)
+            except Failed as failure:
+                self.results[key] = {"error": str(failure)}
+            finally:
+                session.close()
+        print(f"  {self.runtime:10} {key:14} {self.results[key]}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cores": os.cpu_count(), "cpu": model, "os": platform.platform()}
+
+
+def chromium_version(path: str) -> str:
+    proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return proc.stdout.strip() or "unknown"
+
+
+def lookup(results: Mapping[str, Any], *keys: Any) -> float | None:
+    value: Any = results
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return None if value is None else float(value)
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "failed"
+    return f"{value:,.3g} {unit}" if value < 100 else f"{value:,.0f} {unit}"

@@ -1,0 +1,259 @@
+"""`make bench`, rayon and start-up half.
+
+- rayon kernels (bench/apps/common/kernels.rs: an 800x600 Mandelbrot set of 256 iterations,
+  `par_iter` over rows; `par_sort_unstable` of 2 million u32) at 1 and 2 threads: wbspawn
+  (rayon's global pool on std threads, no set-up) against wasm-bindgen-rayon 1.3
+  (`initThreadPool(n)` in a module worker, as its README shows) and the same kernels as a
+  native program on this machine.
+- start-up: navigation to a ready app, and navigation to the first parallel result, against
+  wasm-bindgen-rayon and a bare module worker that only instantiates the same wasm.
+
+Same compiler, profile (release) and wasm-bindgen for all; wbspawn's build has its default
+stack checks, the peer none (they need wbspawn's workers). Every measurement gets a fresh page
+(a global rayon pool is sized once per page). Prints tables and writes bench/rayon.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    APPS,
+    BENCH,
+    CHROMIUM_ARGS,
+    Driver,
+    Failed,
+    Session,
+    bench_app,
+    chromium_path,
+    chromium_version,
+    fmt,
+    lookup,
+    machine,
+    median,
+)
+from playwright.sync_api import sync_playwright
+
+from wbspawn.build.pipeline import build
+from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.config import Config, default_cache_dir
+from wbspawn.serve.server import running
+
+THREADS = (1, 2)
+PEER = "wasm-bindgen-rayon 1.3"
+
+# Resolves with the page's clock when an export's call has answered.
+CALL_THEN_CLOCK = """async ([name, args]) => {
+    await window.bench.call(name, ...args);
+    return performance.now();
+}"""
+
+
+def build_apps(toolchain: Toolchain) -> dict[str, Path]:
+    ours = build(Config(app_dir=APPS / "wbspawn-bench", release=True), toolchain)
+    # wasm-bindgen-rayon starts its own workers: std as the toolchain has it (the patched
+    # one would call into wbspawn, which this app does not link), no stack checks.
+    peer_config = Config(
+        app_dir=APPS / "rayon-peer-bench", release=True, std_threads=False, stack_check=False
+    )
+    peer = build(peer_config, toolchain)
+    return {"wbspawn": ours.out_dir, "rayon-peer": peer.out_dir}
+
+
+def build_native(toolchain: Toolchain) -> Path:
+    """The native program, built by the same compiler, in the cache."""
+    target = default_cache_dir() / "target" / "native-bench"
+    env = {**toolchain.subprocess_env(), "CARGO_TARGET_DIR": str(target)}
+    subprocess.run(
+        [str(toolchain.cargo), "build", "--release", "--quiet"],
+        cwd=APPS / "native-bench",
+        env=env,
+        check=True,
+    )
+    return target / "release" / "native-bench"
+
+
+def run_native(binary: Path, runs: int) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    for threads in THREADS:
+        best: dict[str, float] = {}
+        for _ in range(runs):
+            proc = subprocess.run(
+                [str(binary), str(threads)], capture_output=True, text=True, check=True
+            )
+            line: dict[str, float] = json.loads(proc.stdout)
+            for key, value in line.items():
+                if key.endswith(("_ms", "_us")):
+                    best[key] = min(value, best.get(key, value))
+                else:
+                    best[key] = value
+        results[str(threads)] = best
+        print(f"  native     {threads} thread(s)   {best}", file=sys.stderr, flush=True)
+    return results
+
+
+def clock_after(session: Session, name: str, *args: Any) -> float:
+    try:
+        return float(session.page.evaluate(CALL_THEN_CLOCK, [name, list(args)]))
+    except Exception as exc:  # a failed call in the page: recorded, not fatal
+        raise Failed(f"{name}: {str(exc).splitlines()[0]}") from exc
+
+
+def ready_ms(session: Session) -> float:
+    return float(session.page.evaluate("window.benchReady"))
+
+
+def startup(driver: Driver, runs: int) -> dict[str, Any]:
+    """Medians over `runs` fresh pages: navigation to ready, and to the first result."""
+    samples: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        samples.setdefault(key, []).append(value)
+
+    for _ in range(runs):
+        if driver.runtime == "bare":
+            driver.measure("ready", lambda s: {"ms": ready_ms(s)})
+            record("ready", driver.results["ready"].get("ms", float("nan")))
+            continue
+        for threads in THREADS:
+            query = f"threads={threads}"
+            args: tuple[Any, ...]
+            if driver.runtime == "wbspawn":
+                name, args = "rayon_first", (threads,)
+            else:
+                name, args = "rayon_first_result", ()
+
+            def first(s: Session, name: str = name, args: tuple[Any, ...] = args) -> dict[str, Any]:
+                return {"ready_ms": ready_ms(s), "first_ms": clock_after(s, name, *args)}
+
+            key = f"first_{threads}"
+            driver.measure(key, first, query=query)
+            result = driver.results[key]
+            if "error" not in result:
+                record(f"ready_{threads}", result["ready_ms"])
+                record(key, result["first_ms"])
+    return {
+        key: {"median_ms": median(values), "runs": len(values)} for key, values in samples.items()
+    }
+
+
+def kernels(driver: Driver, reps: int) -> dict[str, Any]:
+    """Best of `reps` runs of each kernel per thread count, on a fresh page each."""
+    out: dict[str, Any] = {}
+    for threads in THREADS:
+
+        def run(s: Session, threads: int = threads) -> dict[str, Any]:
+            if driver.runtime == "wbspawn":
+                s.call("rayon_first", threads)
+            pool = s.call("rayon_threads")
+            if pool != threads:
+                raise Failed(f"rayon's pool has {pool} threads, not {threads}")
+            best: dict[str, Any] = {}
+            for kernel in ("mandelbrot", "sort"):
+                runs = [s.call(f"rayon_{kernel}", timeout_s=300) for _ in range(reps)]
+                best[f"{kernel}_ms"] = min(ms for ms, _ in runs)
+                best[f"{kernel}_checksum"] = runs[0][1]
+            return best
+
+        driver.measure(f"kernels_{threads}", run, query=f"threads={threads}")
+        out[str(threads)] = driver.results[f"kernels_{threads}"]
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else ""
+
+
+def print_tables(results: dict[str, Any]) -> None:
+    ours, peer, native = results["wbspawn"], results["rayon-peer"], results["native"]
+    print(f"\n| kernel | threads | wbspawn | {PEER} | native | wbspawn / native | wbspawn / peer |")
+    print("|---|---|---|---|---|---|---|")
+    for kernel, title in (("mandelbrot", "Mandelbrot 800x600x256"), ("sort", "par_sort 2M u32")):
+        for threads in THREADS:
+            o = lookup(ours, "kernels", str(threads), f"{kernel}_ms")
+            p = lookup(peer, "kernels", str(threads), f"{kernel}_ms")
+            n = lookup(native, str(threads), f"{kernel}_ms")
+            print(
+                f"| {title} | {threads} | {fmt(o, 'ms')} | {fmt(p, 'ms')} | {fmt(n, 'ms')} "
+                f"| {ratio(o, n)} | {ratio(o, p)} |"
+            )
+    bare = lookup(results["bare"], "startup", "ready", "median_ms")
+    print(f"\n| start-up (median of fresh pages) | wbspawn | {PEER} | bare module worker |")
+    print("|---|---|---|---|")
+    for threads in THREADS:
+        o = lookup(ours, "startup", f"ready_{threads}", "median_ms")
+        p = lookup(peer, "startup", f"ready_{threads}", "median_ms")
+        print(
+            f"| navigation -> app ready ({threads} thread pool) | {fmt(o, 'ms')} | {fmt(p, 'ms')} "
+            f"| {fmt(bare, 'ms')} |"
+        )
+    for threads in THREADS:
+        o = lookup(ours, "startup", f"first_{threads}", "median_ms")
+        p = lookup(peer, "startup", f"first_{threads}", "median_ms")
+        what = f"navigation -> first rayon result, {threads} thread(s)"
+        print(f"| {what} | {fmt(o, 'ms')} | {fmt(p, 'ms')} | |")
+    checksums = {
+        (name, kernel): lookup(
+            res, *(["kernels"] if name != "native" else []), str(t), f"{kernel}_checksum"
+        )
+        for name, res in (("wbspawn", ours), ("peer", peer), ("native", native))
+        for kernel in ("mandelbrot", "sort")
+        for t in THREADS
+    }
+    for kernel in ("mandelbrot", "sort"):
+        values = {v for (name, k), v in checksums.items() if k == kernel and v is not None}
+        if len(values) > 1:
+            print(f"- {kernel}: checksums differ between runtimes: {values}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke run)")
+    parser.add_argument("--out", type=Path, default=BENCH / "rayon.json")
+    args = parser.parse_args(argv)
+
+    toolchain = discover()
+    print("bench: building the bench apps (release) and the native program", file=sys.stderr)
+    packages = build_apps(toolchain)
+    native = build_native(toolchain)
+    chromium = chromium_path()
+    runs, reps = (3, 2) if args.quick else (9, 3)
+    results: dict[str, Any] = {"native": run_native(native, reps)}
+    with running(bench_app(packages)) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            for runtime in ("bare", "wbspawn", "rayon-peer"):
+                print(f"bench: measuring {runtime}", file=sys.stderr, flush=True)
+                driver = Driver(browser, url, runtime)
+                results[runtime] = {"startup": startup(driver, runs)}
+                if runtime != "bare":
+                    results[runtime]["kernels"] = kernels(driver, reps)
+        finally:
+            browser.close()
+    print_tables(results)
+    report = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "chromium": chromium_version(chromium),
+        "build": {
+            "profile": "release",
+            "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),
+            "toolchain": toolchain.kind,
+        },
+        "quick": args.quick,
+        "results": results,
+    }
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nbench: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
