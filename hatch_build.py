@@ -12,6 +12,8 @@ ASSET_DIRS = {
     "runtime-js": "wbspawn/_assets/runtime-js",
     "runtime-rs": "wbspawn/_assets/runtime-rs",
     "static": "wbspawn/_assets/static",
+    # `wbspawn new`'s template and the dist's isolation gate and service worker.
+    "ship": "wbspawn/_assets/ship",
 }
 
 

@@ -1,36 +1,28 @@
 """What every `make bench` suite shares: building the bench apps, serving them, a fresh page
-per measurement in headless Chromium, and the machine's description."""
+per measurement in a headless browser (any engine, through wbspawn's engine layer), and the
+machine's description."""
 
 from __future__ import annotations
 
 import math
 import os
 import platform
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from wbspawn import assets
+from wbspawn.check.browser import Browser, BrowserError
 from wbspawn.serve.app import Files
 from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MIB = 1 << 20
 
 
@@ -56,9 +48,8 @@ def bench_app(packages: Mapping[str, Path]) -> ASGIApp:
     return HeadersMiddleware(Starlette(routes=routes), ISOLATION_HEADERS)
 
 
-def chromium_path() -> str:
-    return os.environ.get("WBSPAWN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
+STATUS_JS = """() => { const d = document.documentElement.dataset;
+    return d.wbspawnStatus ? [d.wbspawnStatus, d.wbspawnDetail ?? ""] : null; }"""
 
 # Calls an export of the page's bench app; never throws, never waits past the timeout.
 CALL_JS = """async ([name, args, ms]) => Promise.race([
@@ -78,23 +69,34 @@ class Session:
     """One fresh page (fresh wasm memory) with one runtime's bench app started."""
 
     def __init__(self, browser: Browser, url: str) -> None:
-        self.context = browser.new_context()
-        self.page = self.context.new_page()
-        self.page.goto(url)
-        self.page.wait_for_selector("html[data-wbspawn-status]", state="attached", timeout=60_000)
-        if self.page.get_attribute("html", "data-wbspawn-status") != "pass":
-            detail = self.page.get_attribute("html", "data-wbspawn-detail")
-            self.context.close()
-            raise Failed(f"did not start: {detail}")
+        self.page = browser.new_page()
+        try:
+            self.page.open(url)
+            status = self.page.wait_for(STATUS_JS, timeout_s=60)
+        except BrowserError as exc:
+            self.page.close()
+            raise Failed(f"did not start: {str(exc).splitlines()[0]}") from exc
+        if status[0] != "pass":
+            self.page.close()
+            raise Failed(f"did not start: {status[1]}")
 
     def call(self, name: str, *args: Any, timeout_s: float = 120) -> Any:
-        outcome = self.page.evaluate(CALL_JS, [name, list(args), timeout_s * 1000])
-        if not outcome["ok"]:
-            raise Failed(f"{name}: {outcome['error']}")
-        return outcome["value"]
+        return self.evaluate(CALL_JS, [name, list(args), timeout_s * 1000], timeout_s=timeout_s)
+
+    def evaluate(self, expression: str, *args: Any, timeout_s: float = 120) -> Any:
+        """`expression` in the page; its own {ok, value|error} or a throw becomes Failed."""
+        try:
+            outcome = self.page.evaluate(expression, *args, timeout_s=timeout_s + 10)
+        except BrowserError as exc:
+            raise Failed(str(exc).splitlines()[0]) from exc
+        if isinstance(outcome, dict) and "ok" in outcome:
+            if not outcome["ok"]:
+                raise Failed(str(outcome["error"]))
+            return outcome["value"]
+        return outcome
 
     def close(self) -> None:
-        self.context.close()
+        self.page.close()
 
 
 class Driver:
@@ -128,11 +130,6 @@ def machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
                 break
     return {"cores": os.cpu_count(), "cpu": model, "os": platform.platform()}
-
-
-def chromium_version(path: str) -> str:
-    proc = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip() or "unknown"
 
 
 def lookup(results: Mapping[str, Any], *keys: Any) -> float | None:

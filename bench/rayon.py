@@ -27,22 +27,19 @@ from typing import Any
 from harness import (
     APPS,
     BENCH,
-    CHROMIUM_ARGS,
     Driver,
     Failed,
     Session,
     bench_app,
-    chromium_path,
-    chromium_version,
     fmt,
     lookup,
     machine,
     median,
 )
-from playwright.sync_api import sync_playwright
 
 from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.check import engines
 from wbspawn.config import Config, default_cache_dir
 from wbspawn.serve.server import running
 
@@ -101,13 +98,13 @@ def run_native(binary: Path, runs: int) -> dict[str, dict[str, float]]:
 
 def clock_after(session: Session, name: str, *args: Any) -> float:
     try:
-        return float(session.page.evaluate(CALL_THEN_CLOCK, [name, list(args)]))
-    except Exception as exc:  # a failed call in the page: recorded, not fatal
-        raise Failed(f"{name}: {str(exc).splitlines()[0]}") from exc
+        return float(session.evaluate(CALL_THEN_CLOCK, [name, list(args)]))
+    except Failed as failure:  # a failed call in the page: recorded, not fatal
+        raise Failed(f"{name}: {failure}") from failure
 
 
 def ready_ms(session: Session) -> float:
-    return float(session.page.evaluate("window.benchReady"))
+    return float(session.evaluate("window.benchReady"))
 
 
 def startup(driver: Driver, runs: int) -> dict[str, Any]:
@@ -223,25 +220,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("bench: building the bench apps (release) and the native program", file=sys.stderr)
     packages = build_apps(toolchain)
     native = build_native(toolchain)
-    chromium = chromium_path()
     runs, reps = (3, 2) if args.quick else (9, 3)
     results: dict[str, Any] = {"native": run_native(native, reps)}
-    with running(bench_app(packages)) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            for runtime in ("bare", "wbspawn", "rayon-peer"):
-                print(f"bench: measuring {runtime}", file=sys.stderr, flush=True)
-                driver = Driver(browser, url, runtime)
-                results[runtime] = {"startup": startup(driver, runs)}
-                if runtime != "bare":
-                    results[runtime]["kernels"] = kernels(driver, reps)
-        finally:
-            browser.close()
+    with running(bench_app(packages)) as url, engines.launch("chromium") as browser:
+        version = browser.version
+        for runtime in ("bare", "wbspawn", "rayon-peer"):
+            print(f"bench: measuring {runtime}", file=sys.stderr, flush=True)
+            driver = Driver(browser, url, runtime)
+            results[runtime] = {"startup": startup(driver, runs)}
+            if runtime != "bare":
+                results[runtime]["kernels"] = kernels(driver, reps)
     print_tables(results)
     report = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "chromium": chromium_version(chromium),
+        "chromium": version,
         "build": {
             "profile": "release",
             "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),

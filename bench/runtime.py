@@ -3,10 +3,12 @@ wbspawn's `std::thread::spawn` against its own `wbspawn::spawn`.
 
 Both bench apps (bench/apps/) run the same measurement code (bench/apps/common/measure.rs),
 are built with the same compiler, flags, profile (release) and wasm-bindgen version, and are
-driven in one headless Chromium run. wbspawn runs through its bootstrap (`--target web`); the
-peer runs in a classic worker with `--target no-modules`, the only output it supports. Every
-measurement gets a fresh page (fresh memory); a measurement that fails or hangs is recorded as
-such and the run moves on.
+driven in one headless Chromium run; wbspawn runs again in headless Firefox (its own column),
+so gaps between the engines show. The peer is not run in Firefox: it keeps every worker it
+starts, and Firefox queues workers past its per-site cap (512) without starting them.
+wbspawn runs through its bootstrap (`--target web`); the peer runs in a classic worker with
+`--target no-modules`, the only output it supports. Every measurement gets a fresh page (fresh
+memory); a measurement that fails or hangs is recorded as such and the run moves on.
 
 Prints a table and writes bench/results.json.
 """
@@ -27,28 +29,30 @@ from typing import Any
 from harness import (
     APPS,
     BENCH,
-    CHROMIUM_ARGS,
     MIB,
     Driver,
     Failed,
     Session,
     bench_app,
-    chromium_path,
-    chromium_version,
     fmt,
     lookup,
     machine,
     median,
     percentile,
 )
-from playwright.sync_api import sync_playwright
 
 from wbspawn.build.pipeline import BuildResult, build
 from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.check import engines
 from wbspawn.config import Config
 from wbspawn.serve.server import running
 
-RUNTIMES = ("wbspawn", "peer")
+# (results key, runtime, engine): what runs where.
+RUNS = (
+    ("wbspawn", "wbspawn", "chromium"),
+    ("peer", "peer", "chromium"),
+    ("wbspawn-firefox", "wbspawn", "firefox"),
+)
 PEER = "wasm-bindgen-spawn 0.0.2"
 
 # Page options per measurement (wbspawn only; the peer has no options). "cold" lets idle
@@ -201,6 +205,7 @@ class Row:
 
     def evaluate(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ours = lookup(results["wbspawn"], *self.path)
+        firefox = lookup(results.get("wbspawn-firefox", {}), *self.path)
         peer = lookup(results["peer"], *self.path)
         note = ""
         if self.path == ("seq1000", "ms") and peer is None:
@@ -213,6 +218,7 @@ class Row:
         return {
             "measure": self.measure,
             "wbspawn": ours,
+            "wbspawn_firefox": firefox,
             "peer": peer,
             "peer_note": note,
             "unit": self.unit,
@@ -255,20 +261,26 @@ OWN_ROWS = [
 
 
 def print_table(table: list[dict[str, Any]], results: dict[str, dict[str, Any]]) -> None:
-    print(f"\n| measure | wbspawn | {PEER} | peer / wbspawn | target | met |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"\n| measure | wbspawn, Chromium | wbspawn, Firefox | {PEER}, Chromium "
+        "| peer / wbspawn (Chromium) | target | met |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for row in table:
         ratio = f"{row['peer_over_wbspawn']:,.1f}x" if row["peer_over_wbspawn"] else ""
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
         ours, peer = fmt(row["wbspawn"], row["unit"]), fmt(row["peer"], row["unit"])
+        firefox = fmt(row["wbspawn_firefox"], row["unit"])
         print(
-            f"| {row['measure']} | {ours} | {peer}{row['peer_note']} | {ratio} "
+            f"| {row['measure']} | {ours} | {firefox} | {peer}{row['peer_note']} | {ratio} "
             f"| {row['target']} | {met} |"
         )
-    print("\n| wbspawn alone | value | target |")
-    print("|---|---|---|")
+    print("\n| wbspawn alone | Chromium | Firefox | target |")
+    print("|---|---|---|---|")
     for measure, path, unit, target in OWN_ROWS:
-        print(f"| {measure} | {fmt(lookup(results['wbspawn'], *path), unit)} | {target} |")
+        chromium = fmt(lookup(results["wbspawn"], *path), unit)
+        firefox = fmt(lookup(results.get("wbspawn-firefox", {}), *path), unit)
+        print(f"| {measure} | {chromium} | {firefox} | {target} |")
     for runtime, measures in results.items():
         for key, value in measures.items():
             if "error" in value:
@@ -284,27 +296,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     toolchain = discover()
     print("bench: building both bench apps (release)", file=sys.stderr, flush=True)
     packages = build_apps(toolchain)
-    chromium = chromium_path()
     results: dict[str, dict[str, Any]] = {}
-    with running(bench_app(packages)) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            for runtime in RUNTIMES:
-                print(f"bench: measuring {runtime}", file=sys.stderr, flush=True)
-                results[runtime] = run_measurements(Driver(browser, url, runtime), args.quick)
-        finally:
-            browser.close()
+    versions: dict[str, str] = {}
+    with running(bench_app(packages)) as url:
+        for engine in dict.fromkeys(engine for _, _, engine in RUNS):
+            with engines.launch(engine) as browser:
+                versions[engine] = browser.version
+                for key, runtime, where in RUNS:
+                    if where != engine:
+                        continue
+                    print(f"bench: measuring {runtime} in {engine}", file=sys.stderr, flush=True)
+                    results[key] = run_measurements(Driver(browser, url, runtime), args.quick)
 
     table = [row.evaluate(results) for row in ROWS]
     print_table(table, results)
     own = [
-        {"measure": m, "value": lookup(results["wbspawn"], *p), "unit": u, "target": t}
+        {
+            "measure": m,
+            "value": lookup(results["wbspawn"], *p),
+            "firefox": lookup(results["wbspawn-firefox"], *p),
+            "unit": u,
+            "target": t,
+        }
         for m, p, u, t in OWN_ROWS
     ]
     report = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "chromium": chromium_version(chromium),
+        "browsers": versions,
         "build": {
             "profile": "release",
             "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),

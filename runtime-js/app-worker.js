@@ -1,9 +1,9 @@
 // The app's own thread. It runs the app's wasm (the first instance, which owns the shared
-// memory), starts the dispatcher, and then runs the page's calls one at a time. It is a worker
-// so that the app may block (join, recv, a contended Mutex) without freezing the page.
+// memory), hands the module and memory to the dispatcher, and then runs the page's calls one
+// at a time. It is a worker so that the app may block (join, recv, a contended Mutex) without
+// freezing the page.
 import { describe } from "./instance.js";
 
-const dispatcherUrl = new URL("./dispatcher.js", import.meta.url);
 let glue = null;
 // Set when a call panicked or trapped: the app's instance stopped mid-way and cannot be
 // trusted again.
@@ -20,7 +20,7 @@ self.onmessage = ({ data }) => {
   }
 };
 
-async function start({ pkgUrl, wasmUrl, settings }) {
+async function start({ pkgUrl, wasmUrl, settings, dispatcher }) {
   const [module, loaded] = await Promise.all([compile(wasmUrl), import(pkgUrl)]);
   if (typeof loaded.__wbspawn_memory !== "function") {
     throw new Error(`${pkgUrl} does not link the wbspawn crate: add it to the app's dependencies`);
@@ -33,7 +33,7 @@ async function start({ pkgUrl, wasmUrl, settings }) {
     settings.idleTimeoutMs,
     settings.prestart,
   );
-  await startDispatcher(shared);
+  handOver(loaded, shared, dispatcher);
   glue = loaded;
   return Object.keys(glue).filter(
     (name) =>
@@ -51,19 +51,20 @@ async function compile(wasmUrl) {
   return WebAssembly.compileStreaming(response);
 }
 
-function startDispatcher(shared) {
-  return new Promise((resolve, reject) => {
-    const dispatcher = new Worker(dispatcherUrl, { type: "module", name: "wbspawn-dispatcher" });
-    dispatcher.onmessage = ({ data }) => {
-      if (data.type === "ready") resolve(dispatcher);
-      else reject(new Error(`the wbspawn dispatcher failed to start: ${data.error}`));
-    };
-    dispatcher.onerror = (event) => {
-      event.preventDefault();
-      reject(new Error(`the wbspawn dispatcher failed to start: ${event.message || dispatcherUrl}`));
-    };
-    dispatcher.postMessage({ shared });
-  });
+// Gives the dispatcher (the page started it: bootstrap.js says why not here) the memory and
+// the prestarted workers' boot requests, and does not wait for it: the app may spawn at once,
+// its threads queue until the dispatcher and the prestarted workers are up (a few ms later),
+// and its joins wait for them. A dispatcher that fails to load is reported by the page.
+function handOver(glue, shared, port) {
+  glue.__wbspawn_dispatcher_started();
+  const requests = [];
+  for (let request; (request = glue.__wbspawn_take_boot_request(false)) !== 0; ) {
+    requests.push({ request, stackSize: glue.__wbspawn_boot_stack_size(request) });
+  }
+  port.onmessage = ({ data }) => {
+    console.error(`wbspawn: the dispatcher failed to start: ${data.error}; no new thread can start`);
+  };
+  port.postMessage({ shared, requests });
 }
 
 // A value the structured clone cannot carry (a function, a DOM node, a WebAssembly object)

@@ -7,6 +7,8 @@
 //   done(true, "all good");
 
 const appWorkerUrl = new URL("./app-worker.js", import.meta.url);
+const dispatcherUrl = new URL("./dispatcher.js", import.meta.url);
+const threadWorkerUrl = new URL("./thread-worker.js", import.meta.url);
 
 /**
  * Starts the app whose wasm-bindgen (`--target web`) glue is at `pkgUrl`.
@@ -14,7 +16,8 @@ const appWorkerUrl = new URL("./app-worker.js", import.meta.url);
  * Options: `wasmUrl` (default: the glue's `_bg.wasm` beside it), `maxWorkers` (cap on thread
  * workers, 128), `prestart` (workers booted ahead, default `navigator.hardwareConcurrency`),
  * `idleTimeoutMs` (how long a worker beyond `prestart` waits for work before it retires, 10000).
- * Resolves once the dispatcher runs, so the app may spawn and join at once.
+ * Resolves once the app's instance is ready; the app may spawn and join at once (its first
+ * threads start as soon as the prestarted workers are up, a few ms later).
  */
 export async function start(pkgUrl, options = {}) {
   if (!self.crossOriginIsolated) {
@@ -33,7 +36,15 @@ export async function start(pkgUrl, options = {}) {
     idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
   };
 
+  // Every worker of the app is created here, on the page's thread, never inside a worker.
+  // Firefox makes a worker that calls `new Worker()` wait for its main thread, and while a
+  // debugger is attached (DevTools, or WebDriver BiDi in CI) that wait now and then never ends:
+  // start-up froze with no error in a few loads out of a hundred. From the page's thread it
+  // never does. So the dispatcher asks the page for each thread worker, with the port it
+  // drives that worker through, and the app worker reaches the dispatcher over a channel.
   const worker = new Worker(appWorkerUrl, { type: "module", name: "wbspawn-app" });
+  const dispatcher = new Worker(dispatcherUrl, { type: "module", name: "wbspawn-dispatcher" });
+  const threadWorkers = new Map();
   const calls = new Map();
   let nextCall = 1;
   let fatal = null;
@@ -43,7 +54,46 @@ export async function start(pkgUrl, options = {}) {
     calls.clear();
   };
 
-  const exports = await new Promise((resolve, reject) => {
+  dispatcher.onmessage = ({ data }) => {
+    if (data.type === "create-worker") {
+      const { id, name, port } = data;
+      const thread = new Worker(threadWorkerUrl, { type: "module", name });
+      threadWorkers.set(id, thread);
+      thread.onmessage = ({ data: note }) => {
+        if (note.type === "exit") threadWorkers.delete(id);
+      };
+      thread.onerror = (event) => {
+        event.preventDefault();
+        const message = event.message || `could not load ${threadWorkerUrl}`;
+        dispatcher.postMessage({ type: "worker-error", id, message });
+      };
+      thread.postMessage({ type: "connect", port }, [port]);
+    } else if (data.type === "terminate-worker") {
+      threadWorkers.get(data.id)?.terminate();
+      threadWorkers.delete(data.id);
+    }
+  };
+  const toDispatcher = new MessageChannel();
+  // The dispatcher prepares the prestarted workers (and one standby) while the module compiles.
+  const prepare = Math.min(settings.prestart, settings.maxWorkers) + 1;
+  dispatcher.postMessage(
+    { type: "app", pkgUrl: glueUrl.href, port: toDispatcher.port2, prepare },
+    [toDispatcher.port2],
+  );
+
+  let ready = false;
+  const started = new Promise((resolve, reject) => {
+    // During start-up, a dispatcher that fails (its script did not load) fails start(); later,
+    // the calls fail with it (no thread could start), and the browser reports the error too.
+    dispatcher.onerror = (event) => {
+      const why = `the wbspawn dispatcher failed: ${event.message || dispatcherUrl}`;
+      if (ready) {
+        failAll(new Error(`wbspawn: ${why}`));
+        return;
+      }
+      event.preventDefault();
+      reject(new Error(`wbspawn: the app failed to start: ${why}`));
+    };
     worker.onmessage = ({ data }) => {
       if (data.type === "ready") resolve(data.exports);
       else if (data.type === "failed") reject(new Error(`wbspawn: the app failed to start: ${data.error}`));
@@ -60,8 +110,20 @@ export async function start(pkgUrl, options = {}) {
       failAll(error);
       reject(error);
     };
-    worker.postMessage({ type: "start", pkgUrl: glueUrl.href, wasmUrl: wasmUrl.href, settings });
+    worker.postMessage(
+      { type: "start", pkgUrl: glueUrl.href, wasmUrl: wasmUrl.href, settings, dispatcher: toDispatcher.port1 },
+      [toDispatcher.port1],
+    );
   });
+  let exports;
+  try {
+    exports = await started;
+  } catch (error) {
+    // The workers this start made must not outlive it.
+    for (const each of [worker, dispatcher, ...threadWorkers.values()]) each.terminate();
+    throw error;
+  }
+  ready = true;
 
   return {
     /** Names of the functions the app exports. */
@@ -75,9 +137,10 @@ export async function start(pkgUrl, options = {}) {
         worker.postMessage({ type: "call", id, name, args });
       });
     },
-    /** Stops the app's worker (its threads stop with it). */
+    /** Stops the app's worker and every worker of its threads. */
     terminate() {
-      worker.terminate();
+      for (const each of [worker, dispatcher, ...threadWorkers.values()]) each.terminate();
+      threadWorkers.clear();
       failAll(new Error("wbspawn: the app was terminated"));
     },
   };

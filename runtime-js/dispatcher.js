@@ -1,38 +1,66 @@
-// The dispatcher: the one worker that creates thread workers.
+// The dispatcher: the one worker that decides when thread workers start.
 //
 // A browser starts a worker only once its creator returns to the event loop, so a thread that
 // spawns and then blocks in `join` could never start a worker itself. The dispatcher never
 // blocks: it sleeps in `Atomics.waitAsync` on a signal word in shared memory, and when a spawn
-// bumps it, takes the boot requests the pool queued and starts one worker per request.
+// bumps it, takes the boot requests the pool queued and starts one worker per request. The
+// page constructs each worker on its request (bootstrap.js says why no worker constructs
+// one) and hands it one end of a channel whose other end the dispatcher keeps.
 //
-// It keeps one standby worker: started, its scripts and the app's glue loaded, but with no wasm
-// instance (so no stack in the shared memory). A boot request goes to the standby, which only
-// has to instantiate the module; a new standby is started right away.
+// It keeps standby workers: started, their scripts and the app's glue loaded, but with no wasm
+// instance (so no stack in the shared memory). A boot request goes to a standby, which only
+// has to instantiate the module; a new standby is started right away. At start-up it makes one
+// per prestarted worker plus one, while the app's module still compiles, and the app worker
+// hands over the prestart requests with the memory: those workers instantiate beside this
+// dispatcher, not after it.
 import { describe, joinMemory } from "./instance.js";
 
 // The dispatcher's instance only moves boot requests around.
 const DISPATCHER_STACK = 128 * 1024;
-const threadWorkerUrl = new URL("./thread-worker.js", import.meta.url);
 let workersCreated = 0;
-let standby = null;
+// Workers asked for but not yet started or failed, by id: the page reports their load errors.
+const unsettled = new Map();
+const standbys = [];
 // Set after a standby failed to load: creating more would fail the same way, so boot requests
 // then create their workers directly and report the error themselves.
 let standbyBroken = false;
+let pkgUrl = null;
+// This dispatcher's instance of the app, once it has one: a worker that fails to start is
+// reported to the pool through it.
+let setGlue;
+const dispatcherGlue = new Promise((resolve) => (setGlue = resolve));
 
-self.onmessage = async ({ data }) => {
+// From the page: the app (its glue's URL, the port to the app worker, how many workers to
+// prepare), and load errors of the workers it made for us.
+self.onmessage = ({ data }) => {
+  if (data.type === "app") {
+    pkgUrl = data.pkgUrl;
+    const glueLoaded = import(pkgUrl);
+    // A failure is reported by joinMemory, which awaits it.
+    glueLoaded.catch(() => {});
+    for (let i = 0; i < data.prepare; i += 1) standbys.push(createWorker());
+    data.port.onmessage = ({ data: { shared, requests } }) =>
+      begin(shared, requests, glueLoaded, data.port);
+  } else if (data.type === "worker-error") {
+    unsettled.get(data.id)?.fail(data.message);
+  }
+};
+
+async function begin(shared, requests, glueLoaded, app) {
+  for (const { request, stackSize } of requests) boot(request, stackSize, shared);
   let glue;
   try {
-    ({ glue } = await joinMemory(data.shared, DISPATCHER_STACK));
+    ({ glue } = await joinMemory(shared, DISPATCHER_STACK, glueLoaded));
   } catch (error) {
-    self.postMessage({ type: "failed", error: describe(error) });
+    app.postMessage({ type: "failed", error: describe(error) });
     return;
   }
-  const signal = new Int32Array(data.shared.memory.buffer, glue.__wbspawn_dispatcher_started(), 1);
-  standby = createWorker(data.shared);
-  self.postMessage({ type: "ready" });
+  setGlue(glue);
+  const signal = new Int32Array(shared.memory.buffer, glue.__wbspawn_dispatcher_started(), 1);
+  const progress = new Int32Array(shared.memory.buffer, glue.__wbspawn_progress_word(), 1);
   watchForStalls(glue);
-  serve(glue, signal, data.shared);
-};
+  serve(glue, signal, progress, shared);
+}
 
 // Nothing in the pool can tell a thread that waits for a worker from a deadlock, so the
 // dispatcher watches from outside: if jobs wait, no worker is free, the cap is reached and no
@@ -69,68 +97,106 @@ function watchForStalls(glue) {
 // dom.workers.maxPerDomain) and say nothing: a thread waiting for it would hang silently.
 const BOOT_WARNING_MS = 10000;
 
-async function serve(glue, signal, shared) {
+// While other workers run threads, a queued job gets up to twice as long as a boot takes for
+// one of them to take it before a new worker is started: one that is just finishing (a dropped rayon
+// pool's threads end a moment after the drop, a burst of short threads drains fast) takes it,
+// and no worker is booted that is not needed; one that is not would not have started the job
+// much later than a new worker. Boots are timed as they happen (engines differ by an order of
+// magnitude: WebKit wakes a waiting thread far more slowly than Chromium), within these
+// bounds. The wait ends as soon as the queue is served. With no thread running, or for
+// prestarted and dedicated workers, nothing waits.
+const MIN_GRACE_MS = 20;
+const MAX_GRACE_MS = 200;
+// A moving average of recent boots, from the request to the worker's "started".
+let bootMs = MIN_GRACE_MS;
+const NO_DEMAND = 0;
+const MAYBE = 1;
+
+async function serve(glue, signal, progress, shared) {
   for (;;) {
     // Read the signal before draining: a request queued after the drain changes it, and then
     // waitAsync returns at once instead of sleeping through it.
     const seen = Atomics.load(signal, 0);
-    for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
-      boot(glue, request, shared);
+    drain(glue, shared, false);
+    if (glue.__wbspawn_boot_demand() !== NO_DEMAND) {
+      await busyWorkersCatchUp(glue, progress);
+      drain(glue, shared, true);
     }
     const wait = Atomics.waitAsync(signal, 0, seen);
     if (wait.async) await wait.value;
   }
 }
 
+// Waits while busy workers keep taking queued jobs, at most about two boots' time.
+async function busyWorkersCatchUp(glue, progress) {
+  const grace = Math.min(Math.max(2 * bootMs, MIN_GRACE_MS), MAX_GRACE_MS);
+  const deadline = performance.now() + grace;
+  for (;;) {
+    const seen = Atomics.load(progress, 0);
+    const left = deadline - performance.now();
+    if (glue.__wbspawn_boot_demand() !== MAYBE || left <= 0) return;
+    const wait = Atomics.waitAsync(progress, 0, seen, left);
+    if (wait.async) await wait.value;
+  }
+}
+
+function drain(glue, shared, demand) {
+  for (let request; (request = glue.__wbspawn_take_boot_request(demand)) !== 0; ) {
+    boot(request, glue.__wbspawn_boot_stack_size(request), shared);
+  }
+}
+
 // A worker with its scripts and the glue loading. Its handlers report to `record.request` once
 // it is given one; before that, a failure only retires the standby.
-function createWorker(shared) {
+function createWorker() {
   workersCreated += 1;
-  const worker = new Worker(threadWorkerUrl, {
-    type: "module",
-    name: `wbspawn-worker-${workersCreated}`,
-  });
-  const record = { worker, request: 0, glue: null, settled: false, slow: null };
-  const fail = (why) => {
-    if (record.settled) return;
+  const id = workersCreated;
+  const name = `wbspawn-worker-${id}`;
+  // Messages posted before the page has made the worker wait in the channel.
+  const channel = new MessageChannel();
+  self.postMessage({ type: "create-worker", id, name, port: channel.port2 }, [channel.port2]);
+  const port = channel.port1;
+  const record = { name, port, request: 0, since: 0, settled: false, slow: null };
+  const settle = () => {
     record.settled = true;
-    worker.terminate();
+    unsettled.delete(id);
+    clearTimeout(record.slow);
+  };
+  record.fail = (why) => {
+    if (record.settled) return;
+    settle();
+    self.postMessage({ type: "terminate-worker", id });
     if (record.request === 0) {
-      standby = null;
+      const at = standbys.indexOf(record);
+      if (at >= 0) standbys.splice(at, 1);
       standbyBroken = true;
       return;
     }
-    console.error(`wbspawn: ${worker.name || "a worker"} failed to start: ${why}`);
-    record.glue.__wbspawn_boot_failed(record.request, why);
+    console.error(`wbspawn: ${name} failed to start: ${why}`);
+    dispatcherGlue.then((glue) => glue.__wbspawn_boot_failed(record.request, why));
   };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    fail(event.message || `could not load ${threadWorkerUrl}`);
-  };
-  worker.onmessage = ({ data }) => {
+  unsettled.set(id, record);
+  port.onmessage = ({ data }) => {
     if (data.type === "started") {
-      record.settled = true;
-      clearTimeout(record.slow);
-    } else if (data.type === "failed") {
-      clearTimeout(record.slow);
-      fail(data.error);
+      if (record.request !== 0) bootMs = 0.75 * bootMs + 0.25 * (performance.now() - record.since);
+      settle();
     }
+    else if (data.type === "failed") record.fail(data.error);
   };
-  worker.postMessage({ type: "prepare", pkgUrl: shared.pkgUrl });
+  port.postMessage({ type: "prepare", pkgUrl });
   return record;
 }
 
-function boot(glue, request, shared) {
-  const record = standby ?? createWorker(shared);
-  standby = standbyBroken ? null : createWorker(shared);
+function boot(request, stackSize, shared) {
+  const record = standbys.shift() ?? createWorker();
+  if (standbys.length === 0 && !standbyBroken) standbys.push(createWorker());
   record.request = request;
-  record.glue = glue;
-  const stackSize = glue.__wbspawn_boot_stack_size(request);
-  record.worker.postMessage({ type: "start", shared, stackSize, request });
+  record.since = performance.now();
+  record.port.postMessage({ type: "start", shared, stackSize, request });
   record.slow = setTimeout(() => {
     if (record.settled) return;
     console.error(
-      `wbspawn: ${record.worker.name} has not started ${BOOT_WARNING_MS / 1000} s after it was ` +
+      `wbspawn: ${record.name} has not started ${BOOT_WARNING_MS / 1000} s after it was ` +
         `created (${workersCreated} workers so far): the browser may limit workers per site ` +
         "(Firefox: dom.workers.maxPerDomain). Threads that need it wait until it starts; " +
         "lower maxWorkers in start()'s options to stay under the limit.",

@@ -1,6 +1,6 @@
 // A thread worker: joins the shared memory, then runs spawned threads until it retires.
 //
-// The dispatcher creates it ahead of need as a standby: on "prepare" it loads the app's glue,
+// The dispatcher has it made ahead of need as a standby: on "prepare" it loads the app's glue,
 // and only on "start" (with a boot request) does it instantiate the module. A cold spawn then
 // waits for neither the worker's start nor the script fetches. Rust does the waiting and the
 // work (`__wbspawn_worker_main` parks in shared memory between threads); this script starts
@@ -8,27 +8,40 @@
 import { describe, joinMemory } from "./instance.js";
 
 let glueLoaded = null;
+let dispatcher = null;
 
+// The page made this worker on the dispatcher's request and passes on the dispatcher's port;
+// everything else comes and goes through that port.
 self.onmessage = ({ data }) => {
-  if (data.type === "prepare") {
-    glueLoaded = import(data.pkgUrl);
-    // A failure is reported when the worker is started and awaits it.
-    glueLoaded.catch(() => {});
-  } else if (data.type === "start") {
-    run(data);
-  }
+  if (data.type !== "connect") return;
+  dispatcher = data.port;
+  dispatcher.onmessage = ({ data: order }) => {
+    if (order.type === "prepare") {
+      glueLoaded = import(order.pkgUrl);
+      // A failure is reported when the worker is started and awaits it.
+      glueLoaded.catch(() => {});
+    } else if (order.type === "start") {
+      run(order);
+    }
+  };
 };
+
+// Tells the page this worker is gone (it keeps the others for `terminate()`), then ends it.
+function exit() {
+  self.postMessage({ type: "exit" });
+  self.close();
+}
 
 async function run({ shared, stackSize, request }) {
   let glue, wasm, stack;
   try {
     ({ glue, wasm, stack } = await joinMemory(shared, stackSize, glueLoaded));
   } catch (error) {
-    self.postMessage({ type: "failed", error: describe(error) });
-    self.close();
+    dispatcher.postMessage({ type: "failed", error: describe(error) });
+    exit();
     return;
   }
-  self.postMessage({ type: "started" });
+  dispatcher.postMessage({ type: "started" });
   try {
     glue.__wbspawn_worker_main(request);
   } catch (error) {
@@ -47,5 +60,5 @@ async function run({ shared, stackSize, request }) {
   // would leak them.
   stack.open();
   wasm.__wbindgen_thread_destroy();
-  self.close();
+  exit();
 }

@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian's compiler can build std for wasm32 with atomics (rustup's stable cannot without
-# rust-src); lld is the wasm linker; chromium runs the browser tests; clippy lints the wasm build.
-DEB_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 chromium)
+# rust-src); lld is the wasm linker; chromium runs the browser tests; clippy lints the wasm build;
+# nginx serves a built dist with its generated config in the tests (tests/nginx.py).
+# The browser tests run in three engines (docs/browsers.md): chromium (through Playwright),
+# firefox-esr (its own WebDriver BiDi) and WebKitGTK's MiniBrowser (in libwebkit2gtk-4.1-0,
+# through WebKit's inspector) on an Xvfb display.
+DEB_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy lld-22 chromium nginx
+  firefox-esr libwebkit2gtk-4.1-0 xvfb)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser as PlaywrightBrowser
+from playwright.sync_api import Page as PlaywrightPage
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
@@ -28,9 +29,13 @@ from apps import DEMO_DIR as DEMO_DIR
 from apps import LAB_DIR as LAB_DIR
 from apps import REPO as REPO
 from apps import copy_app as copy_app
-from pages import PageErrors, open_lab
+from pages import PageErrors, assert_no_uncaught, open_lab
 from wbspawn.build.pipeline import BuildResult, build
 from wbspawn.build.toolchain import discover
+from wbspawn.check import chromium, engines
+from wbspawn.check.browser import ENGINE_NAMES
+from wbspawn.check.browser import Browser as EngineBrowser
+from wbspawn.check.browser import Page as EnginePage
 from wbspawn.check.chromium import LAUNCH_ARGS, find_chromium
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
@@ -300,7 +305,14 @@ def serving(app: ASGIApp) -> Iterator[Served]:
             logger.removeHandler(handler)
 
 
-# --- Browser tests: the real demo, built once per session, in Debian's Chromium -------------
+# --- Browser tests: the real demo and the runtime lab, built once per session ----------------
+#
+# The runtime's tests run in every engine: `engine` is one running browser per engine
+# (Chromium through Playwright, Firefox through WebDriver BiDi, WebKitGTK through its
+# inspector; wbspawn/check/), and each test is collected once per engine: test_x[firefox].
+# A test an engine cannot run says why with @pytest.mark.not_in("webkit", reason="..."), which
+# skips it there with that reason. The dev-loop and dist tests drive Playwright's Chromium
+# directly (`browser`, `fresh_page` below).
 
 
 def chromium_path() -> str:
@@ -319,13 +331,61 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture
-def fresh_page(browser: Browser) -> Iterator[tuple[Page, PageErrors]]:
-    """A page in a context of its own (no cache, no storage), with its errors collected."""
+def fresh_page(browser: PlaywrightBrowser) -> Iterator[tuple[PlaywrightPage, PageErrors]]:
+    """A Chromium page (Playwright) in a context of its own, with its errors collected."""
     context = browser.new_context()
     page = context.new_page()
     errors = PageErrors(page)
     yield page, errors
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def _skip_where_marked(request: pytest.FixtureRequest) -> None:
+    """@pytest.mark.not_in("webkit", reason=...): skip in those engines, naming the reason."""
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("engine") if callspec is not None else None
+    for marker in request.node.iter_markers("not_in"):
+        if name in marker.args:
+            pytest.skip(f"not in {name}: {marker.kwargs['reason']}")
+
+
+@pytest.fixture(scope="session", params=ENGINE_NAMES)
+def engine(request: pytest.FixtureRequest) -> Iterator[EngineBrowser]:
+    """One running browser per engine, for the whole session (pytest runs one engine's
+    tests, then the next's)."""
+    name: str = request.param
+    if name == "chromium":
+        # pytest-playwright's Playwright: one sync Playwright per process.
+        browser: EngineBrowser = chromium.launch(playwright=request.getfixturevalue("playwright"))
+    else:
+        browser = engines.launch(name)
+    yield browser
+    browser.close()
+
+
+NewPage = Callable[[], EnginePage]
+
+
+@pytest.fixture
+def new_page(engine: EngineBrowser) -> Iterator[NewPage]:
+    """Opens fresh pages (no cache, no storage) in this test's engine; closed after the test."""
+    pages: list[EnginePage] = []
+
+    def open_page() -> EnginePage:
+        page = engine.new_page()
+        pages.append(page)
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture
+def tab(new_page: NewPage) -> EnginePage:
+    """One fresh page in this test's engine."""
+    return new_page()
 
 
 @pytest.fixture(scope="session")
@@ -358,26 +418,21 @@ def lab_url(lab_config: Config) -> Iterator[str]:
         yield url
 
 
-OpenLab = Callable[..., Page]
+OpenLab = Callable[..., EnginePage]
 
 
 @pytest.fixture
-def new_lab(browser: Browser, lab_url: str) -> Iterator[OpenLab]:
-    """Opens the lab in a fresh context with runtime options (`?prestart=0&...`); every page
-    it opened must end without page errors."""
-    contexts = []
-    errors: list[PageErrors] = []
+def new_lab(new_page: NewPage, lab_url: str) -> Iterator[OpenLab]:
+    """Opens the lab in a fresh page with runtime options (`?prestart=0&...`); every page it
+    opened must end without an uncaught error."""
+    pages: list[EnginePage] = []
 
-    def open_page(query: str = "", url: str = lab_url) -> Page:
-        context = browser.new_context()
-        contexts.append(context)
-        page = context.new_page()
-        errors.append(PageErrors(page))
+    def open_page(query: str = "", url: str = lab_url) -> EnginePage:
+        page = new_page()
+        pages.append(page)
         open_lab(page, url, query)
         return page
 
     yield open_page
-    for context in contexts:
-        context.close()
-    for page_errors in errors:
-        page_errors.assert_none()
+    for page in pages:
+        assert_no_uncaught(page)

@@ -1,30 +1,44 @@
-"""Helpers for browser tests: page errors and the done(...) signal."""
+"""Helpers for browser tests: calling the app, the done(...) signal, page errors.
+
+They take a page of the engine layer (`wbspawn.check.browser.Page`: Chromium, Firefox or
+WebKit, what the runtime tests use) or a Playwright page (the Chromium-only dev-loop and
+dist tests, which drive Playwright directly).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page as PlaywrightPage
+
+from wbspawn.check.browser import Page
+
+AnyPage = Page | PlaywrightPage
+
+_CALL = "(name, args) => window.wbspawnApp.call(name, ...args)"
+_CALLING = """(name, args) => window.wbspawnApp.call(name, ...args)
+    .then(String, (e) => 'rejected: ' + e.message)"""
+_DONE = """() => { const d = document.documentElement.dataset;
+    return d.wbspawnStatus ? [d.wbspawnStatus, d.wbspawnDetail ?? ""] : null; }"""
 
 
-def call(page: Page, name: str, *args: Any) -> Any:
+def call(page: AnyPage, name: str, *args: Any) -> Any:
     """Calls an export of the app the page started (`window.wbspawnApp`) and returns its value."""
+    if isinstance(page, Page):
+        return page.evaluate(_CALL, name, list(args))
     return page.evaluate("([name, args]) => window.wbspawnApp.call(name, ...args)", [name, args])
 
 
-class PageErrors:
-    """Uncaught errors from a page; any one fails the test that owns the page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def assert_none(self) -> None:
-        assert self.errors == [], f"page errors: {self.errors}"
+def calling(page: Page, name: str, *args: Any) -> str:
+    """Calls an export and returns its value or the rejection's message, as text."""
+    return str(page.evaluate(_CALLING, name, list(args)))
 
 
-def wait_for_done(page: Page, timeout_s: float = 180) -> tuple[str, str]:
+def wait_for_done(page: AnyPage, timeout_s: float = 180) -> tuple[str, str]:
     """Waits for the page's done(ok, detail); returns (status, detail)."""
+    if isinstance(page, Page):
+        status, detail = page.wait_for(_DONE, timeout_s=timeout_s, interval_s=0.1)
+        return str(status), str(detail)
     page.wait_for_selector("html[data-wbspawn-status]", timeout=timeout_s * 1000, state="attached")
     status = page.get_attribute("html", "data-wbspawn-status") or ""
     detail = page.get_attribute("html", "data-wbspawn-detail") or ""
@@ -34,6 +48,22 @@ def wait_for_done(page: Page, timeout_s: float = 180) -> tuple[str, str]:
 def open_lab(page: Page, base_url: str, query: str = "") -> None:
     """Opens the runtime lab (tests/apps/lab: the app started with runtime options from
     `query`) and waits until the app is ready."""
-    page.goto(f"{base_url}{query}")
+    page.open(f"{base_url}{query}")
     status, detail = wait_for_done(page, timeout_s=60)
     assert status == "pass", detail
+
+
+def assert_no_uncaught(page: Page) -> None:
+    """No uncaught error or unhandled rejection in the page or its workers."""
+    assert page.uncaught() == [], f"uncaught in {page.engine}: {page.uncaught()}"
+
+
+class PageErrors:
+    """Uncaught errors from a Playwright page; any one fails the test that owns the page."""
+
+    def __init__(self, page: PlaywrightPage) -> None:
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def assert_none(self) -> None:
+        assert self.errors == [], f"page errors: {self.errors}"

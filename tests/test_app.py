@@ -140,6 +140,20 @@ def test_dotfiles_are_refused(client: TestClient, config: Config) -> None:
         assert_refused(client.get(path))
 
 
+def test_public_files_are_served_at_the_root(client: TestClient, config: Config) -> None:
+    # As `wbspawn build` puts them in a dist (ship/site.py): files fetched by computed URLs.
+    public = config.app_dir / "public"
+    (public / "data").mkdir(parents=True)
+    (public / "data" / "input.json").write_text('{"from": "public"}')
+    (public / "robots.txt").write_text("User-agent: *\n")
+    (config.app_dir / "robots.txt").write_text("the app's own, shadowed\n")
+    assert client.get("/data/input.json").json() == {"from": "public"}
+    assert client.get("/robots.txt").text == "User-agent: *\n"
+    assert client.get("/public/robots.txt").status_code == 200  # still under its own path
+    (public / ".env").write_text("SECRET=1")
+    assert client.get("/.env").status_code == 404
+
+
 def test_target_dir_is_refused(client: TestClient, config: Config) -> None:
     wasm = config.app_dir / "target" / "wasm32-unknown-unknown" / "debug" / "demo.wasm"
     wasm.parent.mkdir(parents=True)

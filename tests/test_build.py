@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from apps import copy_app
 from conftest import CARGO_TOML, CargoChild, FakeTools, wait_gone
 from wbspawn import ansi
 from wbspawn.build import flags
@@ -387,6 +388,65 @@ def test_real_build_of_the_demo() -> None:
     assert "initSync" in glue  # --target web: what workers call to join the memory
     # wasm-bindgen creates the memory itself when the module imports a shared one.
     assert "shared:true" in glue.replace(" ", "")
+
+
+@pytest.mark.build
+def test_two_apps_of_one_name_each_get_their_own_code_from_the_shared_target_dir(
+    tmp_path: Path,
+) -> None:
+    # A copy of the demo with one more export shares the demo's target dir (same crate
+    # name). Cargo names a cdylib's .wasm after the crate alone, so without care the second
+    # build of either app found its own crate "fresh" and handed wasm-bindgen the other's.
+    original = Config(app_dir=REPO / "examples" / "demo")
+    copy = Config(app_dir=copy_app(REPO / "examples" / "demo", tmp_path / "demo"))
+    with (copy.app_dir / "src" / "lib.rs").open("a") as source:
+        source.write("\n#[wasm_bindgen]\npub fn only_in_the_copy() -> u32 { 7 }\n")
+
+    def exports_it(config: Config) -> bool:
+        result = build(config, discover())
+        return "only_in_the_copy" in (result.out_dir / result.js_name).read_text()
+
+    assert not exports_it(original)
+    assert exports_it(copy)
+    assert not exports_it(original)
+    assert exports_it(copy)
+
+
+@pytest.mark.build
+def test_a_checkout_with_older_files_gets_its_own_dependency_code(tmp_path: Path) -> None:
+    # Two checkouts of one project (a clone, a git worktree) share the target dir of their
+    # crate name. Their path dependencies compile to the same artifacts, and cargo judged
+    # those fresh by mtime: the checkout whose files were older than the other's last build
+    # got the other's runtime code, silently.
+    def checkout(name: str, extra: str, age_s: float) -> Config:
+        root = tmp_path / name
+        root.mkdir()
+        for part in ("Cargo.toml", "Cargo.lock"):
+            shutil.copy2(REPO / part, root / part)
+        for part in ("runtime-rs", "examples", "tests/apps"):
+            shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("target"))
+        with (root / "runtime-rs" / "src" / "lib.rs").open("a") as source:
+            source.write(extra)
+        past = time.time() - age_s
+        for path in root.rglob("*"):
+            os.utime(path, (past, past))
+        return Config(app_dir=root / "examples" / "demo")
+
+    marker = "only_in_checkout_b"
+    export = (
+        f"\n/// A marker.\n#[wasm_bindgen::prelude::wasm_bindgen]\n"
+        f"pub fn {marker}() -> u32 {{ 2 }}\n"
+    )
+    a = checkout("a", "", age_s=0)
+    b = checkout("b", export, age_s=86400)
+
+    def exports_marker(config: Config) -> bool:
+        result = build(config, discover())
+        return marker in (result.out_dir / result.js_name).read_text()
+
+    assert not exports_marker(a)
+    assert exports_marker(b)
+    assert not exports_marker(a)
 
 
 def test_cargo_diagnostics_keep_rustcs_words_only() -> None:

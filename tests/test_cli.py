@@ -315,3 +315,11 @@ def test_open_opens_the_browser_on_the_url(
         assert opened.read_text().strip() == server.url
     finally:
         server.stop()
+
+
+def test_check_takes_a_browser_engine_or_all() -> None:
+    help_text = wbspawn("check", "--help").stdout
+    assert "--browser {chromium,firefox,webkit,all}" in help_text
+    proc = wbspawn("check", ".", "--browser", "netscape")
+    assert proc.returncode == 2
+    assert "invalid choice: 'netscape'" in proc.stderr

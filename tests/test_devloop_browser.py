@@ -4,6 +4,10 @@ The Rust tests use a copy of the demo (built for real, incrementally: the cached
 is shared) whose page shows one number from the app's `devloop_marker` export; the tests
 change that number, break it, fix it, and restyle the page. The last two use the fake tools
 (no wasm on those pages) to test plain HTML reloads and a server restart.
+
+Chromium only, unlike the runtime's tests: what is tested here is the server (the reload
+websocket, the overlay's DOM, the CSS swap), which no browser engine changes, and the tests
+use Playwright's locators, which drive Chromium only here (docs/browsers.md).
 """
 
 from __future__ import annotations

@@ -30,10 +30,12 @@ def test_this_machine_has_everything() -> None:
     proc = doctor(str(DEMO_DIR))
     assert proc.returncode == 0, proc.stdout
     lines = proc.stdout.splitlines()
-    for name in ("compiler", "std sources", "wasm linker", "wasm-bindgen", "chromium"):
+    names = ("compiler", "std sources", "wasm linker", "wasm-bindgen", "chromium", "firefox")
+    for name in (*names, "webkit"):
         assert any(line.split()[:1] == ["ok"] and name in line for line in lines), name
     assert "matches Cargo.lock" in proc.stdout
-    assert "Chromium " in proc.stdout
+    for version in ("Chromium ", "Firefox ", "WebKitGTK "):
+        assert version in proc.stdout
     assert lines[-1] == ("wbspawn doctor: everything the build and `wbspawn check` need is here")
 
 
@@ -52,6 +54,28 @@ def test_missing_tools_are_named_with_their_fix(tmp_path: Path) -> None:
     assert "MISSING  wasm-bindgen" in out
     assert "fix: run `cargo install wasm-bindgen-cli --locked`" in out
     assert out.splitlines()[-1].startswith("wbspawn doctor: 2 missing (wasm-bindgen, chromium)")
+
+
+def test_a_missing_firefox_or_webkit_is_said_with_its_fix_but_does_not_fail(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "WBSPAWN_FIREFOX": str(tmp_path / "no-firefox"),
+        "WBSPAWN_WEBKIT": str(tmp_path / "no-minibrowser"),
+    }
+    proc = doctor(env=env)
+    assert proc.returncode == 0, proc.stdout
+    out = proc.stdout
+    assert "absent   firefox" in out
+    assert "needed for `wbspawn check --browser firefox`" in out
+    assert "fix: run `apt-get install firefox-esr` (or `make setup`), or set WBSPAWN_FIREFOX" in out
+    assert "absent   webkit" in out
+    assert "apt-get install libwebkit2gtk-4.1-0 xvfb" in out
+    assert out.splitlines()[-1] == (
+        "wbspawn doctor: the build and `wbspawn check` have what they need; not installed: "
+        "firefox, webkit (only for `wbspawn check --browser`)"
+    )
 
 
 def test_a_wasm_bindgen_that_does_not_match_the_lockfile(

@@ -28,6 +28,7 @@ def test_debug_build_args() -> None:
         "--target",
         "wasm32-unknown-unknown",
         "-Zbuild-std=std,panic_abort",
+        "-Zchecksum-freshness",
         "--message-format=json-render-diagnostics",
         "--color=always",
     ]
@@ -36,7 +37,7 @@ def test_debug_build_args() -> None:
 def test_release_build_args() -> None:
     args = flags.cargo_build_args(release=True)
     assert "--release" in args
-    assert args[:5] == flags.cargo_build_args(release=False)[:5]
+    assert args[:6] == flags.cargo_build_args(release=False)[:6]
 
 
 def test_encoded_rustflags_are_dropped() -> None:

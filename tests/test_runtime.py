@@ -1,7 +1,9 @@
-"""The thread runtime in a real browser: the demo app, served by the dev server, in Chromium.
+"""The thread runtime in a real browser: the demo app, served by the dev server, in every
+engine (Chromium, Firefox, WebKit).
 
-One page runs the whole demo once per module (it checks itself and ends with done(...)); the
-tests then drive the app's exports through `window.wbspawnApp.call`, as a page would.
+One page per engine runs the whole demo once per module (it checks itself and ends with
+done(...)); the tests then drive the app's exports through `window.wbspawnApp.call`, as a page
+would.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import pytest
-from playwright.sync_api import Browser, Page
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pages import PageErrors, call, wait_for_done
+from pages import assert_no_uncaught, call, calling, wait_for_done
 from wbspawn.build.pipeline import BuildResult
+from wbspawn.check.browser import Browser, Page
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
 from wbspawn.serve.headers import ISOLATION_HEADERS
@@ -23,23 +25,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.build]
 
 
 @pytest.fixture(scope="module")
-def demo(browser: Browser, demo_url: str) -> Iterator[tuple[Page, PageErrors]]:
+def demo(engine: Browser, demo_url: str) -> Iterator[Page]:
     """The demo page after it finished its own checks."""
-    context = browser.new_context()
-    page = context.new_page()
-    errors = PageErrors(page)
-    page.goto(demo_url)
+    page = engine.new_page()
+    page.open(demo_url)
     status, detail = wait_for_done(page)
-    assert (status, errors.errors) == ("pass", []), detail
-    yield page, errors
-    context.close()
+    assert (status, page.uncaught()) == ("pass", []), detail
+    yield page
+    page.close()
 
 
 @pytest.fixture
-def app(demo: tuple[Page, PageErrors]) -> Iterator[Page]:
-    page, errors = demo
-    yield page
-    errors.assert_none()
+def app(demo: Page) -> Iterator[Page]:
+    yield demo
+    assert_no_uncaught(demo)
 
 
 def test_page_is_cross_origin_isolated(app: Page) -> None:
@@ -48,10 +47,9 @@ def test_page_is_cross_origin_isolated(app: Page) -> None:
 
 
 def test_demo_reports_its_checks(app: Page) -> None:
-    rows = app.locator("#results tr")
-    assert rows.count() >= 10
-    assert app.locator("#results tr.fail").count() == 0
-    assert app.get_attribute("html", "data-wbspawn-detail", timeout=1000) is not None
+    assert app.evaluate("document.querySelectorAll('#results tr').length") >= 10
+    assert app.evaluate("document.querySelectorAll('#results tr.fail').length") == 0
+    assert app.evaluate("document.documentElement.dataset.wbspawnDetail") is not None
 
 
 @pytest.mark.parametrize("threads", range(1, 17))
@@ -88,10 +86,7 @@ def test_panic_gives_err_with_message_and_app_keeps_working(app: Page) -> None:
 
 def test_default_build_aborts_on_panic(app: Page) -> None:
     assert call(app, "panic_strategy") == "abort"
-    refused = app.evaluate(
-        "() => window.wbspawnApp.call('panic_aftermath').then(() => 'resolved', (e) => e.message)"
-    )
-    assert "built with panic=abort" in refused
+    assert "built with panic=abort" in calling(app, "panic_aftermath")
     # An `Err` an export returns is an ordinary rejection: the app keeps working.
     assert call(app, "nested", 1) == 1
 
@@ -156,26 +151,16 @@ def test_main_thread_keeps_animating_during_a_long_parallel_job(app: Page) -> No
     assert frames["maxGap"] < frames["elapsed"] / 2, frames
 
 
-def test_panic_on_the_apps_own_thread_rejects_the_call(
-    fresh_page: tuple[Page, PageErrors], demo_url: str
-) -> None:
-    page, errors = fresh_page
-    page.goto(demo_url)
-    wait_for_done(page)
-    first = page.evaluate(
-        "() => window.wbspawnApp.call('panic_in_app').then(() => 'resolved', (e) => e.message)"
-    )
+def test_panic_on_the_apps_own_thread_rejects_the_call(tab: Page, demo_url: str) -> None:
+    tab.open(demo_url)
+    wait_for_done(tab)
+    first = calling(tab, "panic_in_app")
     assert "the app itself panicked" in first
     assert "lib.rs" in first  # the panic's location
-    later = page.evaluate(
-        "() => window.wbspawnApp.call('nested', 1).then(() => 'resolved', (e) => e.message)"
-    )
-    assert "crashed earlier" in later
-    unknown = page.evaluate(
-        "() => window.wbspawnApp.call('no_such_fn').then(() => 'resolved', (e) => e.message)"
-    )
+    assert "crashed earlier" in calling(tab, "nested", 1)
+    unknown = calling(tab, "no_such_fn")
     assert "crashed earlier" in unknown or "no function" in unknown
-    errors.assert_none()
+    assert_no_uncaught(tab)
 
 
 class PolicyByType:
@@ -202,29 +187,25 @@ def serve_demo(config: Config, result: BuildResult, headers: Mapping[str, str]) 
     return create_app(config, result, headers=headers)
 
 
-def test_strict_csp_page_works(
-    fresh_page: tuple[Page, PageErrors], demo_config: Config, demo_build: BuildResult
-) -> None:
+def test_strict_csp_page_works(tab: Page, demo_config: Config, demo_build: BuildResult) -> None:
     app = PolicyByType(
         serve_demo(demo_config, demo_build, ISOLATION_HEADERS),
         page_policy="script-src 'self'",
         script_policy="script-src 'self' 'wasm-unsafe-eval'",
     )
-    page, errors = fresh_page
     with running(app) as url:
-        page.goto(url)
-        status, detail = wait_for_done(page)
+        tab.open(url)
+        status, detail = wait_for_done(tab)
     assert status == "pass", detail
-    errors.assert_none()
+    assert_no_uncaught(tab)
 
 
 def test_without_isolation_headers_start_explains_what_is_missing(
-    fresh_page: tuple[Page, PageErrors], demo_config: Config, demo_build: BuildResult
+    tab: Page, demo_config: Config, demo_build: BuildResult
 ) -> None:
-    page, errors = fresh_page
     with running(serve_demo(demo_config, demo_build, {})) as url:
-        page.goto(url)
-        status, detail = wait_for_done(page)
+        tab.open(url)
+        status, detail = wait_for_done(tab)
     assert status == "fail"
     assert "Cross-Origin-Opener-Policy" in detail
-    errors.assert_none()
+    assert_no_uncaught(tab)

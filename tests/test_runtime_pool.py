@@ -1,4 +1,4 @@
-"""The runtime's worker pool in Chromium: reuse, retirement, the cap, memory.
+"""The runtime's worker pool in every engine: reuse, retirement, the cap, memory.
 
 Each test opens the runtime lab (tests/apps/lab) with runtime options in the query string.
 """
@@ -6,10 +6,10 @@ Each test opens the runtime lab (tests/apps/lab) with runtime options in the que
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page
 
 from conftest import OpenLab
 from pages import call
+from wbspawn.check.browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
@@ -39,10 +39,8 @@ def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
     before = call(page, "memory_bytes")
     for _ in range(15):
         assert call(page, "spawn_join", "std", 8) == [i * i for i in range(8)]
-        page.wait_for_function(
-            "() => window.wbspawnApp.call('pool').then(([live]) => live === 0)",
-            polling=50,
-            timeout=10_000,
+        page.wait_for(
+            "() => window.wbspawnApp.call('pool').then(([live]) => live === 0)", timeout_s=10
         )
     grown = call(page, "memory_bytes") - before
     assert grown < 64 * MIB, f"memory grew by {grown / MIB:.1f} MiB"
@@ -51,10 +49,8 @@ def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
 def test_prestarted_workers_are_running_before_the_first_spawn(new_lab: OpenLab) -> None:
     page = new_lab("?prestart=3&idleTimeoutMs=60000")
     # Running means parked in the pool, waiting for work: booted, not merely requested.
-    page.wait_for_function(
-        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 3)",
-        polling=20,
-        timeout=10_000,
+    page.wait_for(
+        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 3)", timeout_s=10
     )
     assert pool(page) == (3, 3, 0)
     assert call(page, "spawn_join", "std", 3) == [0, 1, 4]
@@ -67,3 +63,27 @@ def test_spawns_beyond_the_cap_wait_for_a_free_worker(new_lab: OpenLab) -> None:
     assert call(page, "spawn_join", "wbspawn", 16) == [i * i for i in range(16)]
     assert call(page, "pipeline", 100) == [2 * i for i in range(100)]
     assert pool(page)[0] <= 2
+
+
+@pytest.mark.parametrize("api", ["std", "wbspawn"])
+def test_sequential_spawns_never_boot_a_worker_they_do_not_need(new_lab: OpenLab, api: str) -> None:
+    page = new_lab("?prestart=2&idleTimeoutMs=60000")
+    page.wait_for(
+        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=10
+    )
+    before_memory = call(page, "memory_bytes")
+    before, most = call(page, "sequential_pool_growth", api, 1000)
+    assert most == before == 2
+    assert call(page, "memory_bytes") == before_memory
+
+
+def test_a_rayon_pool_built_and_dropped_100_times_needs_its_size_plus_one(
+    new_lab: OpenLab,
+) -> None:
+    # Dropping a rayon pool does not wait for its threads to end; the next pool's threads must
+    # find those workers a moment later rather than boot new ones.
+    page = new_lab("?prestart=2&idleTimeoutMs=60000")
+    page.wait_for(
+        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=10
+    )
+    assert call(page, "rayon_pool_churn", 100, 2) <= 3

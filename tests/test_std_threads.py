@@ -1,4 +1,4 @@
-"""`std::thread` runs unchanged, with std's semantics, on wbspawn's workers (Chromium).
+"""`std::thread` runs unchanged, with std's semantics, on wbspawn's workers (every engine).
 
 Every check runs through `std::thread` ("std") and through wbspawn's own API ("wbspawn"):
 one runtime serves both. The questions are exports of the runtime lab (tests/apps/lab).
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
 
 from apps import STD_THREADS_DIR
 from conftest import OpenLab
-from pages import PageErrors, call, open_lab, wait_for_done
+from pages import assert_no_uncaught, call, calling, open_lab, wait_for_done
 from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import discover
+from wbspawn.check.browser import Browser, Page
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
 from wbspawn.serve.server import running
@@ -26,15 +26,13 @@ APIS = ["std", "wbspawn"]
 
 
 @pytest.fixture(scope="module")
-def lab(browser: Browser, lab_url: str) -> Iterator[Page]:
+def lab(engine: Browser, lab_url: str) -> Iterator[Page]:
     """One lab page for the module's questions that leave the app as it was."""
-    context = browser.new_context()
-    page = context.new_page()
-    errors = PageErrors(page)
+    page = engine.new_page()
     open_lab(page, lab_url)
     yield page
-    errors.assert_none()
-    context.close()
+    assert_no_uncaught(page)
+    page.close()
 
 
 def test_the_build_has_std_threads(lab: Page) -> None:
@@ -140,7 +138,4 @@ def test_without_the_patch_std_threads_are_unsupported_and_wbspawn_still_works(
         page = new_lab(url=url)
         assert call(page, "std_threads_enabled") is False
         assert call(page, "spawn_join", "wbspawn", 4) == [0, 1, 4, 9]
-        refused = page.evaluate(
-            "() => window.wbspawnApp.call('spawn_join', 'std', 1).then(String, (e) => e.message)"
-        )
-        assert "operation not supported" in refused
+        assert "operation not supported" in calling(page, "spawn_join", "std", 1)

@@ -67,6 +67,7 @@ def test_what_a_change_means(path: Path, kind: Kind, url: str | None) -> None:
         APP / "target" / "wasm32-unknown-unknown" / "debug" / "app.wasm",
         WS / "runtime-rs" / "target" / "x.rlib",
         APP / "cache" / "out" / "pkg" / "app.js",  # the build cache, inside the app here
+        APP / "dist" / "assets" / "main.0123456789.js",  # `wbspawn build`'s output
         APP / ".git" / "index",
         APP / ".env",
         APP / ".vscode" / "settings.json",

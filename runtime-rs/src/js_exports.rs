@@ -40,10 +40,28 @@ pub fn pool_watch() -> Vec<u32> {
     pool::watch().to_vec()
 }
 
-/// The next boot request as an opaque handle, or 0 when none is pending.
+/// The byte address of the word bumped whenever a worker takes a queued job.
+#[wasm_bindgen(js_name = __wbspawn_progress_word)]
+pub fn progress_word() -> u32 {
+    crate::platform::progress_word()
+}
+
+/// Whether queued jobs need new workers: 0 no, 1 maybe (busy workers may take them in a
+/// moment), 2 yes.
+#[wasm_bindgen(js_name = __wbspawn_boot_demand)]
+pub fn boot_demand() -> u32 {
+    match pool::demand() {
+        pool::Demand::None => 0,
+        pool::Demand::Maybe => 1,
+        pool::Demand::Now => 2,
+    }
+}
+
+/// The next boot request as an opaque handle, or 0 when none is pending; with `demand`, also a
+/// pool worker for a queued job that no worker will take.
 #[wasm_bindgen(js_name = __wbspawn_take_boot_request)]
-pub fn take_boot_request() -> u32 {
-    match pool::take_boot_request() {
+pub fn take_boot_request(demand: bool) -> u32 {
+    match pool::take_boot_request(demand) {
         Some(request) => Box::into_raw(Box::new(request)) as usize as u32,
         None => 0,
     }

@@ -2,10 +2,15 @@
 //! workers that the dispatcher serves.
 //!
 //! Everything here lives in shared memory and is plain `std` (a `Mutex`, a `Condvar`), so a spawn
-//! never posts a message: it queues the job, wakes an idle worker, and if none is free asks the
-//! dispatcher for a new one by bumping a signal word (see `platform::wake_dispatcher`). The spawner
-//! can therefore block in `join` at once. Host builds run the same code on native threads, which
-//! is what `cargo test` exercises.
+//! never posts a message: it queues the job, wakes an idle worker, and if none is free tells the
+//! dispatcher that a job waits by bumping a signal word (see `platform::wake_dispatcher`). The
+//! spawner can therefore block in `join` at once. Host builds run the same code on native
+//! threads, which is what `cargo test` exercises.
+//!
+//! Workers are provisioned by demand, counted when the dispatcher asks (`take_boot_request`),
+//! not when the job was queued: a worker that is just finishing its thread (the threads of a
+//! rayon pool that was just dropped, say) takes a queued job a moment later, and then no new
+//! worker is needed. Prestarted and dedicated workers are asked for explicitly.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -52,6 +57,7 @@ pub(crate) struct BootRequest {
 
 struct State {
     queue: VecDeque<Job>,
+    /// Workers to start whatever the queue says: prestarted ones and dedicated ones.
     boots: VecDeque<BootRequest>,
     /// Pool workers parked in `WORK.wait_timeout`.
     idle: usize,
@@ -89,15 +95,10 @@ impl State {
         self.boots.push_back(BootRequest { stack_size, job });
     }
 
-    /// Requests pool workers until every queued job has an idle or booting worker to take it,
-    /// as far as the worker cap allows. Jobs beyond the cap wait for a worker to come free.
-    fn provision(&mut self) -> bool {
-        let mut requested = false;
-        while self.queue.len() > self.idle + self.booting && self.live < config::max_workers() {
-            self.request_boot(DEFAULT_STACK_SIZE, None);
-            requested = true;
-        }
-        requested
+    /// Queued jobs that no idle or booting worker will take, as far as the cap allows more.
+    fn demand(&self) -> usize {
+        let waiting = self.queue.len().saturating_sub(self.idle + self.booting);
+        waiting.min(config::max_workers().saturating_sub(self.live))
     }
 }
 
@@ -112,7 +113,7 @@ pub(crate) fn submit(job: Job, stack_size: u32) {
         if state.idle > 0 {
             WORK.notify_one();
         }
-        state.provision()
+        state.demand() > 0
     };
     drop(state);
     if wake {
@@ -141,7 +142,7 @@ fn wake_dispatcher() {
     #[cfg(target_arch = "wasm32")]
     crate::platform::wake_dispatcher();
     #[cfg(not(target_arch = "wasm32"))]
-    while let Some(request) = take_boot_request() {
+    while let Some(request) = take_boot_request(true) {
         let stack = request.stack_size as usize;
         let (tx, rx) = std::sync::mpsc::channel();
         let started = crate::platform::start_native(
@@ -163,9 +164,41 @@ fn wake_dispatcher() {
     }
 }
 
-/// Called by the dispatcher: the next worker to start, if any.
-pub(crate) fn take_boot_request() -> Option<BootRequest> {
-    lock().boots.pop_front()
+/// Called by the dispatcher: the next worker to start, if any. Explicit requests first; then,
+/// with `demand`, one more pool worker if a queued job still finds none to take it.
+pub(crate) fn take_boot_request(demand: bool) -> Option<BootRequest> {
+    let mut state = lock();
+    if let Some(request) = state.boots.pop_front() {
+        return Some(request);
+    }
+    if !demand || state.demand() == 0 {
+        return None;
+    }
+    state.request_boot(DEFAULT_STACK_SIZE, None);
+    state.boots.pop_front()
+}
+
+/// Whether queued jobs need workers that none idle or booting will give them, and whether a
+/// busy worker may yet take them (the dispatcher then waits a moment before it starts any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Demand {
+    None,
+    /// Jobs wait, and some workers run threads that may end any moment.
+    Maybe,
+    /// Jobs wait, and no worker will come free by itself.
+    Now,
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
+pub(crate) fn demand() -> Demand {
+    let state = lock();
+    if state.demand() == 0 {
+        Demand::None
+    } else if state.live > state.idle + state.booting {
+        Demand::Maybe
+    } else {
+        Demand::Now
+    }
 }
 
 /// Called by the dispatcher when a worker it created never reached `run_worker`.
@@ -227,6 +260,8 @@ pub(crate) fn run_worker(request: BootRequest) {
         if let Some(job) = state.queue.pop_front() {
             state.taken += 1;
             drop(state);
+            // The dispatcher may be waiting to see whether busy workers take the queue.
+            crate::platform::note_progress();
             // A panic that aborts never returns here (the worker script reports the crash);
             // one that unwinds was caught in the job, and the worker is as good as new.
             let record = run_job(job, Role::Pool);
@@ -291,7 +326,7 @@ pub(crate) fn worker_lost(why: &str) {
     }
     let mut state = lock();
     state.live -= 1;
-    let wake = state.provision();
+    let wake = state.demand() > 0;
     drop(state);
     if wake {
         wake_dispatcher();

@@ -28,3 +28,13 @@ def runtime_js_dir() -> Path:
 
 def static_dir() -> Path:
     return asset_dir("static")
+
+
+def ship_dir() -> Path:
+    """`wbspawn new`'s template (template/) and the dist's browser files (isolate.js, sw.js)."""
+    return asset_dir("ship")
+
+
+def runtime_rs_dir() -> Path:
+    """The wbspawn crate's source, which builds of apps outside this repository use."""
+    return asset_dir("runtime-rs")

@@ -1,8 +1,11 @@
 """Command line: flags become a Config here, and errors become one line on stderr.
 
     wbspawn serve APP_DIR [options]     (also installed as `wbspawn-serve`)
-    wbspawn check APP_DIR [--json] [--timeout S]
+    wbspawn check APP_DIR|DIST_DIR [--json] [--timeout S] [--browser chromium|firefox|webkit|all]
     wbspawn doctor [APP_DIR]
+    wbspawn new DIR [--name NAME]
+    wbspawn build APP_DIR [--out DIR] [--wasm-opt LEVEL]
+    wbspawn preview DIR [--host HOST] [--port PORT]
 
 Options left out stay None, so `config.settings` can tell them from the defaults and let
 `[package.metadata.wbspawn]` in the app's Cargo.toml fill them in.
@@ -20,10 +23,12 @@ from typing import Any
 
 from wbspawn import __version__
 from wbspawn.build.flags import PANIC_VALUES
+from wbspawn.check.browser import ENGINE_NAMES
 from wbspawn.config import (
     CHECK_SETTLE_S,
     CHECK_TIMEOUT_S,
     COEP_VALUES,
+    WASM_OPT_LEVELS,
     Config,
     check_host_name,
     parse_header,
@@ -87,6 +92,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", action="store_const", const=True, help="build with --release")
+    _flavour_arguments(parser)
+
+
+def _flavour_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--panic",
         choices=PANIC_VALUES,
@@ -188,34 +197,57 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds a page that never calls done(...) must run without errors (%(default)g)",
     )
+    parser.add_argument(
+        "--browser",
+        choices=(*ENGINE_NAMES, "all"),
+        default="chromium",
+        help="the headless browser to run the app in; all: each in turn (%(default)s)",
+    )
     _build_arguments(parser)
     _response_arguments(parser)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from wbspawn.check.smoke import check, error_report, format_report
+    from wbspawn.check.smoke import (
+        check_dist,
+        check_engines,
+        combined_json,
+        error_report,
+        format_report,
+    )
+    from wbspawn.ship.manifest import is_dist
 
     started = time.monotonic()
+    app_dir = _existing_app_dir(args)
     # The server runs on a free loopback port for the check, whatever the manifest says.
     config = settings(
-        _existing_app_dir(args),
+        app_dir,
         _cli_settings(args, ("release", "panic", "std_threads", "stack_check", "headers", "coep")),
         host="127.0.0.1",
         port=0,
         watch=False,
         open_browser=False,
     )
+    every = args.browser == "all"
+    names = list(ENGINE_NAMES) if every else [args.browser]
     try:
-        report = check(config, timeout_s=args.timeout, settle_s=args.settle)
+        if is_dist(app_dir):
+            # A built dist: served as a production host would, nothing built.
+            reports = check_dist(app_dir, names, timeout_s=args.timeout, settle_s=args.settle)
+        else:
+            reports = check_engines(config, names, timeout_s=args.timeout, settle_s=args.settle)
     except WbspawnError as exc:
         if args.json:
-            print(json.dumps(error_report(config, exc, started).to_json(), indent=2))
+            reports = [error_report(config, exc, started, name) for name in names]
+            shown = combined_json(reports) if every else reports[0].to_json()
+            print(json.dumps(shown, indent=2))
         raise
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        shown = combined_json(reports) if every else reports[0].to_json()
+        print(json.dumps(shown, indent=2))
     else:
-        print(format_report(report))
-    return 0 if report.status == "pass" else 1
+        print("\n".join(format_report(report) for report in reports))
+    return 0 if all(report.status == "pass" for report in reports) else 1
 
 
 def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -235,6 +267,96 @@ def run_doctor(args: argparse.Namespace) -> int:
     app_dir = None if args.app_dir is None else _existing_app_dir(args)
     terminal = Terminal(sys.stdout)
     return report(diagnose(app_dir), terminal, print)
+
+
+def add_new_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dir", metavar="DIR", type=Path, help="directory for the app (new, or empty)"
+    )
+    parser.add_argument("--name", help="the crate's name (default: the directory's name)")
+
+
+def run_new(args: argparse.Namespace) -> int:
+    from wbspawn.ship.template import new_app
+
+    app = new_app(args.dir, name=args.name)
+    shown = str(args.dir)
+    print(f"wbspawn: created {app.name} in {shown}: {', '.join(app.files)}")
+    print(f"  wbspawn serve {shown}   # develop at http://127.0.0.1:8000")
+    print(f"  wbspawn build {shown}   # release build into {shown.rstrip('/')}/dist")
+    return 0
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    _app_dir_argument(parser)
+    parser.add_argument(
+        "--out",
+        dest="dist_dir",
+        type=Path,
+        metavar="DIR",
+        help="where the dist goes (APP_DIR/dist); replaced whole, so it must be new, empty "
+        "or an earlier dist",
+    )
+    parser.add_argument(
+        "--wasm-opt",
+        dest="wasm_opt",
+        choices=WASM_OPT_LEVELS,
+        metavar="LEVEL",
+        help=f"binaryen's optimization level for the wasm: {', '.join(WASM_OPT_LEVELS)} (O3)",
+    )
+    _flavour_arguments(parser)
+    _response_arguments(parser)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from wbspawn.ship import sizes
+    from wbspawn.ship.dist import build_dist
+
+    names = ("panic", "std_threads", "stack_check", "headers", "coep", "wasm_opt", "dist_dir")
+    config = settings(_existing_app_dir(args), _cli_settings(args, names), release=True)
+    result = build_dist(config)
+    print(sizes.table(result.sizes))
+    print(
+        f"wbspawn: built {result.dist.crate} into {result.dist.root} in "
+        f"{result.duration_s:.1f} s; `wbspawn preview {result.dist.root}` serves it"
+    )
+    return 0
+
+
+def add_preview_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dir",
+        metavar="DIR",
+        type=Path,
+        help="a dist built by `wbspawn build`, or the app whose dist/ to serve",
+    )
+    parser.add_argument("--host", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_port, help="port (8000; 0 picks a free one)")
+    parser.add_argument(
+        "--open",
+        dest="open_browser",
+        action="store_const",
+        const=True,
+        help="open the page in the default browser",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; .example.test = subdomains)",
+    )
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    from wbspawn.ship.preview import preview
+
+    directory: Path = args.dir
+    if not directory.is_dir():
+        raise WbspawnError(f"no such directory: {directory}")
+    names = ("host", "port", "open_browser", "allowed_hosts")
+    preview(settings(directory, _cli_settings(args, names), watch=False))
+    return 0
 
 
 def _report(exc: WbspawnError) -> None:
@@ -271,7 +393,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`wbspawn serve|check|doctor ...`"""
+    """`wbspawn serve|check|doctor|new|build|preview ...`"""
     parser = argparse.ArgumentParser(prog="wbspawn")
     parser.add_argument("--version", action="version", version=f"wbspawn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -284,12 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check = commands.add_parser(
         "check",
-        help="CI smoke test: build, run in headless Chromium, fail on any error",
+        help="CI smoke test: build, run in a headless browser, fail on any error",
         description=(
-            "Build the crate, serve it on a free port and load it in headless Chromium. Exit "
-            "1 on any uncaught error or unhandled rejection (page or worker), console error, "
-            "failed request, crossOriginIsolated false, done(false, ...), or no done(...) "
-            "within --timeout; exit 0 otherwise."
+            "Build the crate, serve it on a free port and load it in headless Chromium "
+            "(--browser: Firefox, WebKit, or all three in turn). Exit 1 on any uncaught error "
+            "or unhandled rejection (page or worker), console error, failed request, "
+            "crossOriginIsolated false, done(false, ...), or no done(...) within --timeout; "
+            "exit 0 otherwise. Given a dist (`wbspawn build`'s output), nothing is built: the "
+            "dist is served as `wbspawn preview` serves it."
         ),
     )
     add_check_arguments(check)
@@ -299,12 +423,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor",
         help="check the tools the build needs and say how to install what is missing",
         description=(
-            "Check the compiler, std sources, wasm linker, wasm-bindgen CLI and Chromium; "
-            "print their versions and the fix for whatever is missing. Exit 1 if any is."
+            "Check the compiler, std sources, wasm linker, wasm-bindgen CLI and the browsers "
+            "(Chromium; Firefox and WebKit for --browser); print their versions and the fix "
+            "for whatever is missing. Exit 1 if anything the build or a default check needs is."
         ),
     )
     add_doctor_arguments(doctor)
     doctor.set_defaults(func=run_doctor)
+
+    new = commands.add_parser(
+        "new",
+        help="make a new app: a crate using std::thread, its page, ready to serve",
+        description=(
+            "Write a new app into DIR: Cargo.toml, src/lib.rs (std::thread), index.html, "
+            "main.js, style.css, .gitignore and a README. `wbspawn serve DIR` runs it."
+        ),
+    )
+    add_new_arguments(new)
+    new.set_defaults(func=run_new)
+
+    build_cmd = commands.add_parser(
+        "build",
+        help="release build into a dist for any static host",
+        description=(
+            "Build the crate for release into DIR (APP_DIR/dist): the pages, content-hashed "
+            "scripts and wasm (optimized with wasm-opt), header configs for common hosts and a "
+            "service worker for hosts without headers. DIR is replaced only by a complete "
+            "build. Prints each file's size raw, gzipped and with brotli."
+        ),
+    )
+    add_build_arguments(build_cmd)
+    build_cmd.set_defaults(func=run_build)
+
+    preview_cmd = commands.add_parser(
+        "preview",
+        help="serve a built dist as a production host would",
+        description=(
+            "Serve a dist built by `wbspawn build` with the headers its host configs send: "
+            "no build, no watching, nothing injected."
+        ),
+    )
+    add_preview_arguments(preview_cmd)
+    preview_cmd.set_defaults(func=run_preview)
 
     args = parser.parse_args(argv)
     return _run(args.func, args)

@@ -20,6 +20,9 @@ from wbspawn.errors import WbspawnError
 Coep = Literal["require-corp", "credentialless"]
 COEP_VALUES: Final = ("require-corp", "credentialless")
 
+# `wbspawn build --wasm-opt`: binaryen's levels, or "off" (ship/wasmopt.py).
+WASM_OPT_LEVELS: Final = ("O", "O1", "O2", "O3", "O4", "Os", "Oz", "off")
+
 # `wbspawn check`: how long a page has to call done(...), and how long one that never
 # calls it must run without an error.
 CHECK_TIMEOUT_S: Final = 60.0
@@ -61,15 +64,26 @@ class Config:
     # Host names accepted on top of localhost, 127.0.0.1, [::1] and the bound host;
     # a leading dot (".example.test") accepts the name and every subdomain.
     allowed_hosts: tuple[str, ...] = ()
+    # `wbspawn build`: binaryen's optimization level for the release wasm ("off": none), and
+    # where the dist goes (None: APP_DIR/dist).
+    wasm_opt: str = "O3"
+    dist_dir: Path | None = None
 
     def __post_init__(self) -> None:
         # Resolved once so cache keys and the "stay inside APP_DIR" checks agree.
         object.__setattr__(self, "app_dir", Path(self.app_dir).expanduser().resolve())
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser().resolve())
+        if self.dist_dir is not None:
+            object.__setattr__(self, "dist_dir", Path(self.dist_dir).expanduser().resolve())
 
     @property
     def profile(self) -> str:
         return "release" if self.release else "debug"
+
+    @property
+    def dist(self) -> Path:
+        """Where `wbspawn build` writes the dist."""
+        return self.app_dir / "dist" if self.dist_dir is None else self.dist_dir
 
 
 def parse_header(text: str, *, where: str = "--header") -> tuple[str, str]:
@@ -135,6 +149,7 @@ MANIFEST_KEYS: Final = {
     "headers": "headers",
     "coep": "coep",
     "allowed-hosts": "allowed_hosts",
+    "wasm-opt": "wasm_opt",
 }
 
 
@@ -195,6 +210,10 @@ def _manifest_value(key: str, value: Any, where: str) -> Any:
     if key == "panic":
         if value not in PANIC_VALUES:
             raise wrong(" or ".join(repr(v) for v in PANIC_VALUES))
+        return value
+    if key == "wasm-opt":
+        if value not in WASM_OPT_LEVELS:
+            raise wrong("one of " + ", ".join(repr(v) for v in WASM_OPT_LEVELS))
         return value
     if key == "headers":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):

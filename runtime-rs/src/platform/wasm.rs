@@ -52,6 +52,23 @@ pub(crate) fn dispatcher_running() -> bool {
     DISPATCHER_STARTED.load(Ordering::Acquire)
 }
 
+/// Bumped whenever a worker takes a queued job: the dispatcher, deciding whether a busy worker
+/// will take a waiting job, waits on it.
+static PROGRESS: AtomicI32 = AtomicI32::new(0);
+
+pub(crate) fn note_progress() {
+    PROGRESS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the pointer is a live, aligned static in the shared memory.
+    unsafe {
+        core::arch::wasm32::memory_atomic_notify(PROGRESS.as_ptr(), u32::MAX);
+    }
+}
+
+/// The byte address of the progress word, for the dispatcher.
+pub(crate) fn progress_word() -> u32 {
+    PROGRESS.as_ptr() as usize as u32
+}
+
 pub(crate) fn notify_word(word: &AtomicU32) {
     // SAFETY: the pointer is a live, aligned word in the shared memory.
     unsafe {

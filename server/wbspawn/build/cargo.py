@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wbspawn import ansi
+from wbspawn import ansi, assets
 from wbspawn.build import flags
 from wbspawn.build.process import (
     LineSink,
@@ -62,6 +63,48 @@ class CrateInfo:
     lib_name: str  # lib target name, e.g. "my_app": names the .wasm and the .js
     package_id: str
     lockfile: Path
+    # The app depends on `wbspawn = "0.x"` from crates.io (as `wbspawn new` writes it), not
+    # on a path: cargo gets the crate from wbspawn's own package (`runtime_patch_args`).
+    runtime_from_registry: bool = False
+
+
+CRATES_IO = "registry+https://github.com/rust-lang/crates.io-index"
+
+
+def runtime_patch_args(crate: CrateInfo | None) -> list[str]:
+    """cargo arguments that build a crates.io dependency on wbspawn from the crate source
+    this Python package carries, so the Rust half of the runtime always matches the browser
+    half that `serve`, `check` and `build` ship. Nothing for a path dependency (an app
+    beside a wbspawn checkout), which the user chose on purpose: an unused patch would also
+    be written into its Cargo.lock."""
+    if crate is None or not crate.runtime_from_registry:
+        return []
+    return _patch_args()
+
+
+def _patch_args() -> list[str]:
+    path = json.dumps(str(assets.runtime_rs_dir()))  # a TOML string
+    return ["--config", f"patch.crates-io.wbspawn.path={path}"]
+
+
+def manifest_patch_args(app_dir: Path) -> list[str]:
+    """`runtime_patch_args` from the app's Cargo.toml alone, without running cargo (for
+    the watcher's `cargo metadata`): a `wbspawn` dependency given by version."""
+    try:
+        data = tomllib.loads((app_dir / "Cargo.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    tables = [data.get("dependencies", {})]
+    for target in data.get("target", {}).values():
+        if isinstance(target, dict):
+            tables.append(target.get("dependencies", {}))
+    for table in tables:
+        spec = table.get("wbspawn") if isinstance(table, dict) else None
+        if isinstance(spec, str) or (
+            isinstance(spec, dict) and not {"path", "git", "workspace", "registry"} & set(spec)
+        ):
+            return _patch_args()
+    return []
 
 
 def read_crate_info(
@@ -81,10 +124,13 @@ def read_metadata(
     *,
     deps: bool,
     run: Runner = run_captured,
+    extra_args: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """`cargo metadata` for the crate in app_dir; with `deps`, every package it depends on."""
+    """`cargo metadata` for the crate in app_dir; with `deps`, every package it depends on
+    (pass `runtime_patch_args` as `extra_args` then, or cargo looks for wbspawn on
+    crates.io)."""
     manifest = app_dir / "Cargo.toml"
-    args = [str(toolchain.cargo), "metadata", "--format-version", "1"]
+    args = [str(toolchain.cargo), "metadata", "--format-version", "1", *extra_args]
     if not deps:
         args.append("--no-deps")
     proc = run(args, app_dir, env)
@@ -127,6 +173,10 @@ def crate_info_from_metadata(metadata: dict[str, Any], manifest: Path) -> CrateI
         lib_name=str(lib["name"]).replace("-", "_"),
         package_id=str(package.get("id", "")),
         lockfile=Path(metadata["workspace_root"]) / "Cargo.lock",
+        runtime_from_registry=any(
+            dep.get("name") == "wbspawn" and dep.get("source") == CRATES_IO
+            for dep in package.get("dependencies", [])
+        ),
     )
 
 
@@ -158,6 +208,7 @@ def cargo_build(
     args = [
         str(toolchain.cargo),
         *flags.cargo_build_args(release=config.release, panic=config.panic),
+        *runtime_patch_args(crate),
     ]
     if on_line is None:
         proc = run(args, config.app_dir, build_env)

@@ -41,6 +41,12 @@ UNWIND_RUSTFLAGS: Final = RUSTFLAGS + " -C panic=unwind -C target-feature=+excep
 BUILD_STD_ARGS: Final = ("-Zbuild-std=std,panic_abort",)
 UNWIND_BUILD_STD_ARGS: Final = ("-Zbuild-std=std,panic_unwind",)
 
+# Cargo judges a path crate fresh by mtimes, and two checkouts of one project (clones, git
+# worktrees) share the target dir of their crate name with the same artifact names: the one
+# whose files are older than the other's last build would be handed the other's code.
+# Content hashes do not lie about which source an artifact came from.
+FRESHNESS_ARGS: Final = ("-Zchecksum-freshness",)
+
 
 def rustflags(panic: Panic = "abort") -> str:
     return UNWIND_RUSTFLAGS if panic == "unwind" else RUSTFLAGS
@@ -49,7 +55,7 @@ def rustflags(panic: Panic = "abort") -> str:
 def cargo_build_args(*, release: bool, panic: Panic = "abort") -> list[str]:
     """Arguments after `cargo` for the library build."""
     build_std = UNWIND_BUILD_STD_ARGS if panic == "unwind" else BUILD_STD_ARGS
-    args = ["build", "--lib", "--target", TARGET, *build_std]
+    args = ["build", "--lib", "--target", TARGET, *build_std, *FRESHNESS_ARGS]
     if release:
         args.append("--release")
     # Cargo renders rustc's diagnostics to stderr (kept for the user) and writes only

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -121,6 +122,31 @@ def target_dir_lock(
             fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
+def claim_artifact(target: Path, crate: CrateInfo, config: Config) -> None:
+    """Makes cargo link this app's crate if another app with its name was built here last.
+
+    Cargo names a cdylib's .wasm after the crate alone (`deps/<lib>.wasm`, no hash), so two
+    apps of one name in a shared target dir overwrite each other's, while each one's own
+    fingerprint still says it is fresh: the second build would hand wasm-bindgen the first
+    app's code. Each target dir remembers whose the .wasm is; for another app, its crate's
+    fingerprints go, so cargo compiles and links it again (its dependencies and std stay).
+    Called with the target dir locked.
+    """
+    owner = target / f".wbspawn-owner-{crate.lib_name}"
+    me = str(config.app_dir)
+    try:
+        previous = owner.read_text(encoding="utf-8")
+    except OSError:
+        previous = None
+    if previous == me:
+        return
+    # An unknown owner (a target dir from before this record) may be anyone's, too.
+    for fingerprints in target.glob(f"*/{config.profile}/.fingerprint/{crate.name}-*"):
+        shutil.rmtree(fingerprints, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
+    owner.write_text(me, encoding="utf-8")
+
+
 def build(
     config: Config,
     toolchain: Toolchain,
@@ -157,6 +183,8 @@ def build(
     )
 
     with target_dir_lock(config, crate.name, job, threads.key):
+        target = target_dir(config, crate.name, threads.key)
+        claim_artifact(target, crate, config)
         cargo_started = time.monotonic()
         wasm, diagnostics = cargo_build(
             config,
@@ -166,7 +194,7 @@ def build(
             run=run,
             on_line=on_cargo_line,
             stream=stream,
-            target=target_dir(config, crate.name, threads.key),
+            target=target,
         )
         cargo_s = time.monotonic() - cargo_started
 

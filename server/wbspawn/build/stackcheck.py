@@ -317,3 +317,29 @@ def open_limits(data: bytearray) -> bool:
             return True
         _skip_init_expr(reader)
     return False
+
+
+def checks_state(data: bytes | bytearray) -> bool | None:
+    """None for a module without stack checks; True if it has them and they start wide open
+    (as `open_limits` left them), False if an optimizer changed how they start."""
+    module = bytearray(data)
+    sections = _sections(module)
+    if _EXPORT not in sections or _CODE not in sections or _GLOBAL not in sections:
+        return None
+    function = _export_function(module, sections[_EXPORT], SET_LIMITS)
+    if function is None:
+        return None
+    functions, imported_globals = _imports(module, sections.get(_IMPORT))
+    try:
+        base, _limit = _limit_globals(module, sections[_CODE], function - functions)
+    except StackCheckError:
+        return False
+    reader = _Reader(module, *sections[_GLOBAL])
+    count = reader.uleb()
+    for index in range(count):
+        reader.byte()  # value type
+        reader.byte()  # mutability
+        if index == base - imported_globals:
+            return bytes(module[reader.pos : reader.pos + 3]) == b"\x41\x7f\x0b"
+        _skip_init_expr(reader)
+    return False

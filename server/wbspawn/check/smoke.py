@@ -1,4 +1,4 @@
-"""`wbspawn check APP_DIR`: the CI smoke test. Build, serve, open headless Chromium, judge.
+"""`wbspawn check APP_DIR`: the CI smoke test. Build, serve, open a headless browser, judge.
 
 The app fails on the first of: an uncaught error or unhandled rejection in the page or any
 of its workers, a `console.error`, a failed request (a network error or an HTTP status of
@@ -7,34 +7,38 @@ timeout. Which pages must call `done`: the default page (it always does), and an
 own scripts call `done(` (`expects_done`). A page that never calls it passes once it has run
 for the settle time without an error.
 
-The report (`Report.to_json`) lists each error with its source: setup, build, uncaught,
-console, request, isolation, done or timeout.
+The same contract holds in every engine (Chromium, Firefox, WebKit: `engines.py`); with
+several, the app is built and served once and each engine judges it in turn.
+
+Given a dist (`wbspawn build`'s output) instead of an app, nothing is built: the dist is served
+as `wbspawn preview` serves it, so CI tests what it will deploy.
+
+The report (`Report.to_json`) names the engine and its version, and lists each error with its
+source: setup, build, uncaught, console, request, isolation, done or timeout.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from wbspawn import ansi
 from wbspawn.build import toolchain as toolchain_mod
 from wbspawn.build.pipeline import build
-from wbspawn.check import chromium as browser
+from wbspawn.check import engines
+from wbspawn.check.browser import BrowserError, EngineName, Page, Problem
 from wbspawn.config import CHECK_SETTLE_S, CHECK_TIMEOUT_S, Config
 from wbspawn.errors import BuildError, WbspawnError
 from wbspawn.serve.app import create_app
 from wbspawn.serve.server import running
 from wbspawn.serve.watch import TOP_LEVEL_IGNORED, is_ignored_name
+from wbspawn.ship.manifest import Dist, read_dist
+from wbspawn.ship.preview import preview_app
 from wbspawn.terminal import CargoProgress, Terminal
-
-if TYPE_CHECKING:
-    from playwright.sync_api import ConsoleMessage, Error, Page, Request, Response
-
-Source = Literal["setup", "build", "uncaught", "console", "request", "isolation", "done", "timeout"]
 
 # After done(...) or a first error: late errors (a rejection right after done) still count.
 GRACE_S = 0.5
@@ -47,13 +51,6 @@ _SCAN_LIMIT_BYTES = 1 << 20
 
 
 @dataclass
-class Problem:
-    source: Source
-    message: str
-    location: str | None = None
-
-
-@dataclass
 class Report:
     app: str
     status: Literal["pass", "fail"] = "fail"
@@ -61,6 +58,8 @@ class Report:
     url: str | None = None
     duration_s: float = 0.0
     build_s: float | None = None
+    engine: EngineName = "chromium"
+    # What the engine says it is: "Chromium 156.0.8078.79", "Firefox 153.7.0esr", ...
     browser: str | None = None
     std_threads: str | None = None
     stack_checks: str | None = None
@@ -89,6 +88,28 @@ def expects_done(app_dir: Path) -> bool:
     return False
 
 
+def dist_expects_done(dist: Dist) -> bool:
+    """`expects_done` for a built dist: its pages and the app's scripts, not the runtime's
+    (the default page's scripts, under /_wbspawn/static/, are the app's here)."""
+    app_files = [
+        path
+        for url, path in dist.files.items()
+        if not url.startswith("/_wbspawn/") or url.startswith("/_wbspawn/static/")
+    ]
+    for rel in (*dist.pages, *app_files):
+        path = dist.root / rel
+        if path.suffix.lower() not in _WEB_SUFFIXES:
+            continue
+        try:
+            if path.stat().st_size > _SCAN_LIMIT_BYTES:
+                continue
+            if _DONE_CALL.search(path.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _web_files(app_dir: Path) -> Iterator[Path]:
     for path in sorted(app_dir.rglob("*")):
         parts = path.relative_to(app_dir).parts
@@ -98,74 +119,34 @@ def _web_files(app_dir: Path) -> Iterator[Path]:
             yield path
 
 
-class PageWatch:
-    """Collects the problems a page shows; Playwright calls the handlers as events arrive."""
-
-    def __init__(self, page: Page, origin: str) -> None:
-        self.origin = origin
-        self.problems: list[Problem] = []
-        page.on("pageerror", self.on_page_error)
-        page.on("console", self.on_console)
-        page.on("requestfailed", self.on_request_failed)
-        page.on("response", self.on_response)
-
-    def add(self, source: Source, message: str, location: str | None = None) -> None:
-        self.problems.append(Problem(source, message, location))
-
-    def on_page_error(self, error: Error) -> None:
-        # Uncaught exceptions and unhandled rejections, of the page and its workers alike.
-        message = f"{error.name}: {error.message}" if error.name else error.message
-        self.add("uncaught", message or "uncaught error without a message", _first_url(error))
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        if message.type not in ("error", "assert"):
-            return
-        # Chromium also logs each failed request; `request` problems report those.
-        if message.text.startswith("Failed to load resource"):
-            return
-        where = message.location
-        location = f"{where['url']}:{where['lineNumber'] + 1}" if where.get("url") else None
-        self.add("console", message.text, location)
-
-    def on_request_failed(self, request: Request) -> None:
-        failure = request.failure or "failed"
-        if failure == "net::ERR_ABORTED":
-            return  # cancelled by the page itself (a navigation, an AbortController)
-        self.add("request", f"{request.method} {self._short(request.url)}: {failure}")
-
-    def on_response(self, response: Response) -> None:
-        if response.status >= 400:
-            self.add(
-                "request",
-                f"{response.request.method} {self._short(response.url)}: "
-                f"{response.status} {response.status_text}".rstrip(),
-            )
-
-    def _short(self, url: str) -> str:
-        return url[len(self.origin) :] if url.startswith(self.origin) else url
-
-
-_URL_IN_STACK = re.compile(r"(https?://\S+?:\d+)(?::\d+)?\)?$", re.MULTILINE)
-
-
-def _first_url(error: Error) -> str | None:
-    match = _URL_IN_STACK.search(error.stack or "")
-    return match.group(1) if match else None
-
-
 def check(
     config: Config,
     *,
     timeout_s: float = CHECK_TIMEOUT_S,
     settle_s: float = CHECK_SETTLE_S,
     terminal: Terminal | None = None,
+    browser: EngineName = "chromium",
 ) -> Report:
-    """Build and run the app once in headless Chromium; the verdict and what it saw."""
+    """Build and run the app once in one headless browser; the verdict and what it saw."""
+    return check_engines(
+        config, [browser], timeout_s=timeout_s, settle_s=settle_s, terminal=terminal
+    )[0]
+
+
+def check_engines(
+    config: Config,
+    names: Sequence[EngineName],
+    *,
+    timeout_s: float = CHECK_TIMEOUT_S,
+    settle_s: float = CHECK_SETTLE_S,
+    terminal: Terminal | None = None,
+) -> list[Report]:
+    """Build the app once, serve it, and judge it in each engine in turn: one report each."""
     term = Terminal() if terminal is None else terminal
     started = time.monotonic()
-    report = Report(app=str(config.app_dir))
-    chromium = browser.find_chromium()  # before a build of minutes: fail fast
-    report.browser = browser.chromium_version(chromium)
+    # Before a build of minutes: a missing browser fails fast.
+    found = _find_engines(names)
+    reports = _reports(str(config.app_dir), found)
     toolchain = toolchain_mod.discover()
 
     term.building(config.app_dir.name, config.profile)
@@ -179,76 +160,124 @@ def check(
         result = build(config, toolchain, on_cargo_line=on_line)
     except BuildError as exc:
         term.failed(exc)
-        report.errors.append(Problem("build", _build_text(exc)))
-        report.duration_s = round(time.monotonic() - started, 3)
-        return report
+        for report in reports:
+            report.errors.append(Problem("build", _build_text(exc)))
+            report.duration_s = round(time.monotonic() - started, 3)
+        return reports
     term.built(result, progress)
-    report.crate = result.crate_name
-    report.build_s = round(result.duration_s, 3)
-    report.std_threads = result.std_threads
-    report.stack_checks = result.stack_checks
-
+    for report in reports:
+        report.crate = result.crate_name
+        report.build_s = round(result.duration_s, 3)
+        report.std_threads = result.std_threads
+        report.stack_checks = result.stack_checks
     waits_for_done = expects_done(config.app_dir)
-    report.waited_for = "done" if waits_for_done else "settle"
     with running(create_app(config, result)) as url:
+        _judge(found, reports, url, waits_for_done, started, timeout_s, settle_s)
+    return reports
+
+
+def check_dist(
+    dist_dir: Path,
+    names: Sequence[EngineName],
+    *,
+    timeout_s: float = CHECK_TIMEOUT_S,
+    settle_s: float = CHECK_SETTLE_S,
+) -> list[Report]:
+    """Serve a built dist as `wbspawn preview` does and judge it in each engine in turn."""
+    started = time.monotonic()
+    dist = read_dist(dist_dir)
+    found = _find_engines(names)
+    reports = _reports(str(dist.root), found)
+    for report in reports:
+        report.crate = dist.crate
+    with running(preview_app(dist.root)) as url:
+        _judge(found, reports, url, dist_expects_done(dist), started, timeout_s, settle_s)
+    return reports
+
+
+Found = list[tuple[engines.Engine, Path]]
+
+
+def _find_engines(names: Sequence[EngineName]) -> Found:
+    return [(engines.engine(name), engines.engine(name).find()) for name in names]
+
+
+def _reports(app: str, found: Found) -> list[Report]:
+    return [
+        Report(app=app, engine=engine.name, browser=engine.version(path)) for engine, path in found
+    ]
+
+
+def _judge(
+    found: Found,
+    reports: list[Report],
+    url: str,
+    waits_for_done: bool,
+    started: float,
+    timeout_s: float,
+    settle_s: float,
+) -> None:
+    """Each engine in turn opens `url` and judges the page into its report."""
+    ready_s = time.monotonic() - started
+    for (engine, path), report in zip(found, reports, strict=True):
+        engine_started = time.monotonic()
+        report.waited_for = "done" if waits_for_done else "settle"
         report.url = url
-        _run_page(report, chromium, url, timeout_s if waits_for_done else settle_s, waits_for_done)
-    report.status = "pass" if not report.errors else "fail"
-    report.duration_s = round(time.monotonic() - started, 3)
-    return report
+        wait_s = timeout_s if waits_for_done else settle_s
+        try:
+            with engine.start(path) as browser:
+                _run_page(report, browser.new_page(), url, wait_s, waits_for_done)
+        except BrowserError as exc:
+            report.errors.append(Problem("setup", str(exc)))
+        report.status = "pass" if not report.errors else "fail"
+        report.duration_s = round(ready_s + time.monotonic() - engine_started, 3)
 
 
 def _build_text(exc: BuildError) -> str:
     return "\n".join(p for p in (ansi.plain(exc.diagnostics).strip(), str(exc)) if p)
 
 
-def _run_page(
-    report: Report, chromium: Path, url: str, wait_s: float, waits_for_done: bool
-) -> None:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chrome = browser.launch(playwright, chromium)
-        try:
-            page = chrome.new_context().new_page()
-            watch = PageWatch(page, url.rstrip("/"))
-            try:
-                page.goto(url, wait_until="load", timeout=wait_s * 1000 + 30_000)
-            except PlaywrightError as exc:
-                watch.add("request", f"GET {url}: {str(exc).splitlines()[0]}")
-            else:
-                report.cross_origin_isolated = bool(_evaluate(page, "crossOriginIsolated"))
-                if not report.cross_origin_isolated:
-                    watch.add(
-                        "isolation",
-                        "crossOriginIsolated is false: the page gets no SharedArrayBuffer "
-                        "(check Cross-Origin-Opener-Policy/-Embedder-Policy headers)",
-                    )
-                report.done = _wait(page, watch, wait_s, waits_for_done)
-            report.errors.extend(watch.problems)
-        finally:
-            chrome.close()
+def _run_page(report: Report, page: Page, url: str, wait_s: float, waits_for_done: bool) -> None:
+    own: list[Problem] = []
+    try:
+        page.open(url, timeout_s=wait_s + 30)
+    except BrowserError as exc:
+        own.append(Problem("request", f"GET {url}: {exc}"))
+    else:
+        report.cross_origin_isolated = bool(_evaluate(page, "crossOriginIsolated"))
+        if not report.cross_origin_isolated:
+            own.append(
+                Problem(
+                    "isolation",
+                    "crossOriginIsolated is false: the page gets no SharedArrayBuffer "
+                    "(check Cross-Origin-Opener-Policy/-Embedder-Policy headers)",
+                )
+            )
+        report.done = _wait(page, own, wait_s, waits_for_done)
+    finally:
+        page.close()
+    # The page's own problems come first: they are usually the cause of the rest.
+    report.errors.extend([*page.problems, *own])
 
 
 def _wait(
-    page: Page, watch: PageWatch, wait_s: float, waits_for_done: bool
+    page: Page, own: list[Problem], wait_s: float, waits_for_done: bool
 ) -> dict[str, Any] | None:
     """Until done(...), the first error, or the deadline; then a short grace for late errors."""
     deadline = time.monotonic() + wait_s
     done: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         done = _done_state(page)
-        if done is not None or watch.problems:
+        if done is not None or page.problems or own:
             break
-        page.wait_for_timeout(POLL_MS)  # lets Playwright deliver the page's events
+        page.pause(POLL_MS / 1000)
     else:
         done = _done_state(page)
         if done is None and waits_for_done:
-            watch.add("timeout", f"no done(...) within {wait_s:g} s (--timeout)")
-    page.wait_for_timeout(GRACE_S * 1000)
+            own.append(Problem("timeout", f"no done(...) within {wait_s:g} s (--timeout)"))
+    page.pause(GRACE_S)
     if done is not None and not done["ok"]:
-        watch.add("done", f"done(false): {done['detail']}")
+        own.append(Problem("done", f"done(false): {done['detail']}"))
     return done
 
 
@@ -265,11 +294,9 @@ def _done_state(page: Page) -> dict[str, Any] | None:
 
 
 def _evaluate(page: Page, expression: str) -> Any:
-    from playwright.sync_api import Error as PlaywrightError
-
     try:
-        return page.evaluate(expression)
-    except PlaywrightError:
+        return page.evaluate(expression, timeout_s=30)
+    except BrowserError:
         return None  # mid-navigation: asked again on the next poll
 
 
@@ -278,6 +305,8 @@ def format_report(report: Report) -> str:
     name = report.crate or Path(report.app).name
     verdict = "PASS" if report.status == "pass" else "FAIL"
     line = f"wbspawn check: {verdict} {name} in {report.duration_s:.1f} s"
+    if report.browser:
+        line += f" on {report.browser}"
     if report.done is not None and report.done["ok"]:
         line += f" (done: {report.done['detail']})" if report.done["detail"] else " (done)"
     elif report.status == "pass" and report.waited_for == "settle":
@@ -292,9 +321,20 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def error_report(config: Config, exc: WbspawnError, started: float) -> Report:
-    """The --json report for a check that could not run (no Chromium, no toolchain)."""
-    report = Report(app=str(config.app_dir))
+def error_report(
+    config: Config, exc: WbspawnError, started: float, browser: EngineName = "chromium"
+) -> Report:
+    """The --json report for a check that could not run (no browser, no toolchain)."""
+    report = Report(app=str(config.app_dir), engine=browser)
     report.errors.append(Problem("setup", str(exc)))
     report.duration_s = round(time.monotonic() - started, 3)
     return report
+
+
+def combined_json(reports: Sequence[Report]) -> dict[str, Any]:
+    """`--browser all`'s report: the overall verdict, then each engine's own report."""
+    return {
+        "app": reports[0].app if reports else "",
+        "status": "pass" if reports and all(r.status == "pass" for r in reports) else "fail",
+        "engines": {r.engine: r.to_json() for r in reports},
+    }

@@ -8,7 +8,7 @@ URL layout (first match wins):
     /_wbspawn/...          the JS runtime (runtime-js/: bootstrap.js, workers, ...)
     /pkg/...               wasm-bindgen's output for the app (<lib>.js, <lib>_bg.wasm, ...)
     /                      APP_DIR/index.html, else the default page
-    /...                   the app's own web files under APP_DIR
+    /...                   APP_DIR/public/..., else the app's own web files under APP_DIR
 
 Every response carries the cross-origin isolation headers and `Cache-Control: no-cache`
 (headers.py), and every 200 an ETag (etag.py). A missing file is a plain-text 404, never
@@ -68,6 +68,8 @@ MEDIA_TYPES: Mapping[str, str] = {
 # Directories that are build output, never web files (cargo's target dir, the app's own or
 # a nested crate's).
 APP_HIDDEN_DIRS = frozenset({"target"})
+# Files served at the root as they are, in development and in a dist.
+PUBLIC_DIR = "public"
 
 
 def _route_path(scope: Scope) -> str:
@@ -156,6 +158,13 @@ class AppFiles(Files):
 
     def is_private(self, parts: Sequence[str]) -> bool:
         return super().is_private(parts) or any(part in APP_HIDDEN_DIRS for part in parts)
+
+    def directories(self) -> list[Path]:
+        # APP_DIR/public/ is served at the root first, as `wbspawn build` puts it in a dist:
+        # files the app fetches by URLs no scan can see (ship/site.py).
+        dirs = super().directories()
+        public = Path(str(self.directory)) / PUBLIC_DIR
+        return [public, *dirs] if public.is_dir() else dirs
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         # Browsers ask for /favicon.ico on their own; an app without one would otherwise log

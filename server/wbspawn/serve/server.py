@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 from wbspawn import assets
 from wbspawn.build import toolchain as toolchain_mod
-from wbspawn.build.cargo import read_metadata
+from wbspawn.build.cargo import manifest_patch_args, read_metadata
 from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import Toolchain
 from wbspawn.config import Config
@@ -105,7 +105,8 @@ def watch_plan(config: Config, toolchain: Toolchain, runtime_js: Path) -> WatchP
     # went missing: watch the app alone meanwhile.
     with contextlib.suppress(WbspawnError, OSError):
         env = toolchain.subprocess_env()
-        metadata = read_metadata(config.app_dir, toolchain, env, deps=True)
+        patch = manifest_patch_args(config.app_dir)
+        metadata = read_metadata(config.app_dir, toolchain, env, deps=True, extra_args=patch)
     return plan_from_metadata(
         config.app_dir, metadata, web_dirs=[runtime_js], ignored=[config.cache_dir]
     )

@@ -31,7 +31,9 @@ from typing import Any
 
 import watchfiles
 
-TOP_LEVEL_IGNORED = frozenset({"target", "node_modules"})
+# Build output and dependencies, never the app's sources: cargo's target/, `wbspawn build`'s
+# dist/ (its scripts would make `wbspawn check` expect done() and reload the page mid-build).
+TOP_LEVEL_IGNORED = frozenset({"target", "dist", "node_modules"})
 RUST_NAMES = frozenset({"Cargo.toml", "Cargo.lock", "build.rs"})
 
 # vim (swap files, its 4913 write test, backups~), emacs (#autosave#; .#locks are

@@ -613,6 +613,19 @@ pub fn sequential(api: &str, n: u32) -> u32 {
         .sum()
 }
 
+/// `n` spawn+join pairs one after another: `[pool workers alive before, the most alive
+/// during]` (a joined thread's worker must be free for the next spawn: no new worker boots).
+#[wasm_bindgen]
+pub fn sequential_pool_growth(api: &str, n: u32) -> Vec<u32> {
+    let before = wbspawn::pool_stats().live as u32;
+    let mut most = before;
+    for i in 0..n {
+        run(api, None, None, move || i).unwrap();
+        most = most.max(wbspawn::pool_stats().live as u32);
+    }
+    vec![before, most]
+}
+
 /// `threads` threads that all wait for each other (a barrier): with fewer workers allowed
 /// than that, the last ones can never start.
 #[wasm_bindgen]

@@ -1,0 +1,141 @@
+"""`wbspawn preview DIR`: a built dist, served the way a production host serves it.
+
+The headers are the generated configs' (hosting.py): COOP/COEP/CORP and the app's own on
+every response, errors included; `immutable` caching for assets/, `no-cache` for the rest.
+Files are served as they are: no watching, no build, no script injected into pages.
+Like a static host: `/` and `/dir/` serve `index.html`, `/dir` redirects to `/dir/`, a
+`404.html` at the root answers misses, dotfiles and the host configs are never served.
+The Host allow-list of the dev server applies (a preview runs on a developer's machine).
+
+`preview_app(dist_dir)` is the ASGI app, for `wbspawn check DIST_DIR` too.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import webbrowser
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wbspawn.config import Config
+from wbspawn.serve.app import MEDIA_TYPES
+from wbspawn.serve.hosts import DEFAULT_HOSTS, HostsMiddleware, allowed_hosts
+from wbspawn.serve.server import bind_socket, is_loopback, url_for, uvicorn_config
+from wbspawn.ship import hosting
+from wbspawn.ship.manifest import Dist, find_dist, read_dist
+from wbspawn.terminal import Terminal
+
+_HIDDEN = frozenset({*hosting.CONFIG_FILES})
+
+
+class DistFiles(StaticFiles):
+    """StaticFiles as a static host: index.html for directories, our media types, nothing
+    private."""
+
+    def get_path(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        parts = [p for p in path.split("/") if p]
+        if (
+            any(p.startswith(".") for p in parts)
+            or "\\" in path
+            or (len(parts) == 1 and parts[0] in _HIDDEN)
+        ):
+            raise HTTPException(status_code=404)
+        return super().get_path(scope)
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        media_type = MEDIA_TYPES.get(Path(full_path).suffix.lower())
+        if media_type is not None and "content-type" in response.headers:
+            charset = "; charset=utf-8" if media_type.startswith("text/") else ""
+            response.headers["content-type"] = media_type + charset
+        return response
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        full_path, stat_result = super().lookup_path(path)
+        # A symlink inside the dist to a dotfile stays private too.
+        if full_path and any(p.startswith(".") for p in Path(path).parts):
+            return "", None
+        return full_path, stat_result
+
+
+class HostHeadersMiddleware:
+    """The dist's header rules on every HTTP response; Cache-Control on successes only (a
+    404 must never be cached as `immutable`)."""
+
+    def __init__(self, app: ASGIApp, rules: hosting.Rules) -> None:
+        self.app = app
+        self.rules = rules
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cache = hosting.cache_control(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.rules.headers:
+                    headers[name] = value
+                if message["status"] < 400:
+                    headers["Cache-Control"] = cache
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def preview_app(dist_dir: Path, *, allowed_hosts: Iterable[str] = DEFAULT_HOSTS) -> ASGIApp:
+    """The ASGI app that serves the dist at `dist_dir` (a WbspawnError if it is none) as a
+    production host would: for `wbspawn preview` and `wbspawn check DIST_DIR`.
+
+    `allowed_hosts`: the Host names it answers (localhost, 127.0.0.1 and [::1] by default;
+    any other gets 400, as in the dev server)."""
+    dist = read_dist(dist_dir)
+    return _app(dist, tuple(allowed_hosts))
+
+
+def _app(dist: Dist, hosts: Sequence[str]) -> ASGIApp:
+    files = DistFiles(directory=dist.root, html=True, follow_symlink=False)
+    # Starlette turns the files' HTTPExceptions into responses; the header middleware sits
+    # outside its error handler, so a 500 is isolated too.
+    app: ASGIApp = Starlette(routes=[Mount("/", app=files)])
+    app = HostsMiddleware(app, hosts)
+    return HostHeadersMiddleware(app, dist.rules)
+
+
+def preview(config: Config, terminal: Terminal | None = None) -> None:
+    """Serves the dist at (or under) `config.app_dir` until interrupted."""
+    term = Terminal() if terminal is None else terminal
+    dist = read_dist(find_dist(config.app_dir))
+    sock = bind_socket(config.host, config.port)
+    with sock:
+        url = url_for(config.host, sock)
+        if not is_loopback(config.host):
+            term.warn(
+                f"listening on {config.host}: browsers allow threads only in a secure "
+                "context (https or localhost); other machines need https in front of this"
+            )
+        term.line(f"previewing {dist.root} (no rebuilds: run `wbspawn build` for changes)", "dim")
+        app = _app(dist, allowed_hosts(config))
+        term.serving(dist.crate, url)
+        if config.open_browser:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        server = uvicorn.Server(uvicorn_config(app, config.host, config.port))
+        server.run(sockets=[sock])

@@ -1,0 +1,119 @@
+"""`wbspawn new DIR`: a new app from the template (ship/template/), ready for `wbspawn serve`.
+
+The app depends on the runtime as `wbspawn = "0.1"`, the way it will once the crate is on
+crates.io. Until then, and always when built by `wbspawn serve`, `check` or `build`, cargo
+gets that dependency from the crate source inside this Python package (build/cargo.py,
+`runtime_patch_args`): the Rust half of the runtime then always matches the browser half the
+same package serves. wasm-bindgen is pinned to exactly the version the runtime pins, which
+is the CLI `make setup` installs.
+
+Template files hold `{{name}}`-style placeholders; `gitignore` becomes `.gitignore` (a
+dotfile inside a package is easy to lose on the way).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from wbspawn import assets
+from wbspawn.errors import WbspawnError
+
+RENAMED: Final = {"gitignore": ".gitignore"}
+_PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
+# Cargo's rules for a package name, and names cargo refuses (`cargo new` says the same).
+_CRATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_RESERVED = frozenset(
+    {
+        "std",
+        "core",
+        "alloc",
+        "proc_macro",
+        "test",
+        "self",
+        "super",
+        "crate",
+        "wbspawn",
+        "wasm_bindgen",
+        "wasm-bindgen",
+    }
+)
+
+
+@dataclass(frozen=True)
+class NewApp:
+    dir: Path
+    name: str
+    files: list[str]
+
+
+def crate_name(name: str, *, given: bool) -> str:
+    """`name` if cargo accepts it as a package name, else a WbspawnError with the fix."""
+    fix = "pass a name that starts with a letter and has only letters, digits, - and _"
+    how = "" if given else " (taken from the directory's name): pass --name NAME, or "
+    if not _CRATE_NAME.match(name):
+        raise WbspawnError(f"{name!r} cannot name a crate{how or ': '}{fix}")
+    if name.lower() in _RESERVED or name.replace("-", "_").lower() in _RESERVED:
+        raise WbspawnError(f"{name!r} is taken by Rust or a dependency{how or ': '}pick another")
+    return name
+
+
+def runtime_versions(runtime_rs: Path) -> tuple[str, str]:
+    """(wbspawn's version requirement, e.g. "0.1"; the exact wasm-bindgen version) from the
+    crate this package carries."""
+    manifest = runtime_rs / "Cargo.toml"
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+        version = str(data["package"]["version"])
+        bindgen = str(data["target"]['cfg(target_arch = "wasm32")']["dependencies"]["wasm-bindgen"])
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise WbspawnError(f"cannot read {manifest} ({exc}): reinstall wbspawn") from exc
+    major, minor, *_ = version.split(".")
+    # Cargo's caret requirement: 0.1 accepts 0.1.x, 1.2 accepts 1.x.
+    requirement = f"{major}.{minor}" if major == "0" else major
+    return requirement, bindgen.removeprefix("=")
+
+
+def new_app(target: Path, *, name: str | None = None, template: Path | None = None) -> NewApp:
+    """Writes a new app into `target` (which must not exist, or be empty)."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise WbspawnError(f"{target} already exists and is not empty: pick a new directory")
+    crate = crate_name(name or target.resolve().name, given=name is not None)
+    source = assets.ship_dir() / "template" if template is None else template
+    wbspawn_version, bindgen_version = runtime_versions(assets.runtime_rs_dir())
+    values = {
+        "name": crate,
+        "lib_name": crate.replace("-", "_"),
+        "wbspawn_version": wbspawn_version,
+        "wasm_bindgen_version": bindgen_version,
+    }
+    files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    rendered: dict[Path, bytes] = {}
+    for path in files:
+        rel = path.relative_to(source)
+        rel = rel.with_name(RENAMED.get(rel.name, rel.name))
+        rendered[rel] = _render(path, values)
+    target.mkdir(parents=True, exist_ok=True)
+    for rel, data in rendered.items():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_bytes(data)
+    return NewApp(dir=target, name=crate, files=[r.as_posix() for r in sorted(rendered)])
+
+
+def _render(path: Path, values: dict[str, str]) -> bytes:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data  # a binary file, copied as it is
+
+    def value(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise WbspawnError(f"template {path} uses an unknown {{{{{key}}}}}: reinstall wbspawn")
+        return values[key]
+
+    return _PLACEHOLDER.sub(value, text).encode()

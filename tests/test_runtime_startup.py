@@ -1,0 +1,111 @@
+"""Start-up in every engine: the runtime's workers, a page loaded again and again, a browser
+that caps workers per site.
+
+Firefox makes a worker that calls `new Worker()` wait for the main thread, and while a
+debugger is attached (this very test run drives Firefox through WebDriver BiDi) that wait now
+and then never ends: a few start-ups in a hundred froze with no error. The runtime therefore
+creates every worker on the page's thread (bootstrap.js).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import NewPage, OpenLab
+from pages import assert_no_uncaught, call, open_lab
+from wbspawn.check import firefox
+from wbspawn.check.browser import Browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.build]
+
+# A second app started in the lab page, with every `new Worker` the page makes recorded.
+START_AND_COUNT = """async () => {
+    const made = [];
+    const Original = window.Worker;
+    window.Worker = class extends Original {
+        constructor(url, options) {
+            super(url, options);
+            made.push(options?.name ?? String(url));
+        }
+    };
+    try {
+        const { start } = await import("/_wbspawn/bootstrap.js");
+        const app = await start("/pkg/lab.js", { prestart: 2, idleTimeoutMs: 60000 });
+        const squares = await app.call("spawn_join", "std", 4);
+        app.terminate();
+        return { made, squares };
+    } finally {
+        window.Worker = Original;
+    }
+}"""
+
+
+def test_every_worker_is_created_by_the_page(new_lab: OpenLab) -> None:
+    # No worker may construct one (the reason is the module's docstring): the app worker, the
+    # dispatcher and every thread worker come from the page's own `new Worker`.
+    page = new_lab()
+    started = page.evaluate(START_AND_COUNT)
+    assert started["squares"] == [0, 1, 4, 9]
+    made = started["made"]
+    assert made[:2] == ["wbspawn-app", "wbspawn-dispatcher"], made
+    threads = [name for name in made if name.startswith("wbspawn-worker-")]
+    # The standby, two prestarted workers and their replacement standby at least.
+    assert len(threads) >= 3, made
+    assert len(made) == 2 + len(threads), made
+
+
+@pytest.mark.not_in(
+    "webkit",
+    reason="each WebKit page is a browser process of its own (about 2 s to start): 30 loads "
+    "would add a minute, and every other lab test there starts the app too",
+)
+def test_the_app_starts_30_times_in_a_row(new_page: NewPage, lab_url: str) -> None:
+    # The Firefox hang showed in about one start-up in 30 of this kind (a fresh tab each
+    # time); every one must start, with nothing retried.
+    for attempt in range(30):
+        page = new_page()
+        started = time.monotonic()
+        open_lab(page, lab_url, "?prestart=2")
+        assert call(page, "spawn_join", "std", 3) == [0, 1, 4], f"load {attempt + 1}"
+        assert time.monotonic() - started < 30, f"load {attempt + 1} took too long"
+        assert_no_uncaught(page)
+        page.close()
+
+
+# --- a browser that limits workers per site -------------------------------------------------
+
+# Firefox queues a worker past `dom.workers.maxPerDomain` without a word. With 3, the page's
+# app worker, its dispatcher and the first standby fit; the standby made when that one is
+# used is the fourth, and never starts.
+WORKER_CAP = 3
+
+
+@pytest.fixture(scope="module")
+def capped_firefox() -> Iterator[Browser]:
+    browser = firefox.launch(prefs={"dom.workers.maxPerDomain": WORKER_CAP})
+    yield browser
+    browser.close()
+
+
+def test_a_worker_the_browser_never_starts_is_said_in_the_console(
+    capped_firefox: Browser, lab_url: str
+) -> None:
+    page = capped_firefox.new_page()
+    try:
+        open_lab(page, lab_url, "?prestart=0")
+        # Two threads that wait for each other: the second needs a worker past the cap.
+        page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 2); }")
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            if any("has not started" in e for e in page.console_errors()):
+                break
+            page.pause(0.5)
+        said = [e for e in page.console_errors() if "has not started" in e]
+        assert said, page.console_errors()
+        assert "dom.workers.maxPerDomain" in said[0]
+        assert "maxWorkers" in said[0]
+    finally:
+        page.close()
