@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
 MIB = 1 << 20
+SETTLE_S = 0.5
 
 
 def percentile(samples: Sequence[float], p: float) -> float:
@@ -118,6 +120,9 @@ class Driver:
                 self.results[key] = {"error": str(failure)}
             finally:
                 session.close()
+                # The closed page's workers end in the background: let them go before the next
+                # page is timed, or its start-up competes with their teardown for the cores.
+                time.sleep(SETTLE_S)
         print(f"  {self.runtime:10} {key:14} {self.results[key]}", file=sys.stderr, flush=True)
 
 

@@ -183,18 +183,27 @@ pub(crate) fn take_boot_request(demand: bool) -> Option<BootRequest> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Demand {
     None,
-    /// Jobs wait, and some workers run threads that may end any moment.
+    /// Jobs wait, and some workers run threads that may end any moment, or were just woken
+    /// for the queue and have not taken their job yet.
     Maybe,
-    /// Jobs wait, and no worker will come free by itself.
+    /// Jobs wait, and no worker will come free by itself (all are still booting).
     Now,
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
 pub(crate) fn demand() -> Demand {
     let state = lock();
-    if state.demand() == 0 {
+    demand_kind(state.demand(), state.live, state.booting)
+}
+
+/// `missing` workers for queued jobs, with `live` pool workers of which `booting` have not
+/// started yet.
+fn demand_kind(missing: usize, live: usize, booting: usize) -> Demand {
+    if missing == 0 {
         Demand::None
-    } else if state.live > state.idle + state.booting {
+    } else if live > booting {
+        // Idle workers count as busy here: a burst queues faster than the woken ones take
+        // jobs, and they may drain it with no new worker.
         Demand::Maybe
     } else {
         Demand::Now
@@ -365,5 +374,20 @@ pub fn pool_stats() -> PoolStats {
         live: state.live,
         idle: state.idle,
         queued: state.queue.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_on_running_or_idle_workers_waits_to_see_them_take_it() {
+        // 64 queued on two idle workers: they were woken and may drain it.
+        assert_eq!(demand_kind(62, 2, 0), Demand::Maybe);
+        // Nothing running yet: only new workers will take it.
+        assert_eq!(demand_kind(3, 0, 0), Demand::Now);
+        assert_eq!(demand_kind(1, 2, 2), Demand::Now);
+        assert_eq!(demand_kind(0, 2, 0), Demand::None);
     }
 }
