@@ -13,6 +13,17 @@ pub(crate) const STACK_ALIGN: u32 = 64 << 10;
 /// Largest stack `Builder::stack_size` accepts (a quarter of the 1 GiB maximum memory).
 pub(crate) const MAX_STACK_SIZE: usize = 256 << 20;
 
+/// The error for a requested stack size above `MAX_STACK_SIZE`, whichever API asked.
+pub(crate) fn check_stack_size(size: usize) -> io::Result<()> {
+    if size > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("stack size above the {} MiB limit", MAX_STACK_SIZE >> 20),
+        ));
+    }
+    Ok(())
+}
+
 static PARALLELISM: AtomicU32 = AtomicU32::new(0);
 static MAX_WORKERS: AtomicU32 = AtomicU32::new(128);
 static IDLE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(10_000);

@@ -85,15 +85,7 @@ mod imp {
         arg: *mut u8,
         on_death: OnDeath,
     ) -> io::Result<NonNull<u8>> {
-        if stack_size > config::MAX_STACK_SIZE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "stack size above the {} MiB limit",
-                    config::MAX_STACK_SIZE >> 20
-                ),
-            ));
-        }
+        config::check_stack_size(stack_size)?;
         crate::panic::install_hook();
         let record = Record::new(ThreadId::from_std(id), name.map(str::to_string));
         let entry = Start { start, arg };

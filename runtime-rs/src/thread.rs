@@ -84,17 +84,8 @@ impl Builder {
                 "thread name may not contain interior null bytes",
             ));
         }
-        if self
-            .stack_size
-            .is_some_and(|size| size > config::MAX_STACK_SIZE)
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "stack size above the {} MiB limit",
-                    config::MAX_STACK_SIZE >> 20
-                ),
-            ));
+        if let Some(size) = self.stack_size {
+            config::check_stack_size(size)?;
         }
         crate::panic::install_hook();
         let result: Slot<T> = Arc::new(Mutex::new(None));
