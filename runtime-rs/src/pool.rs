@@ -35,9 +35,10 @@ pub(crate) struct Job {
 impl Job {
     /// The job can never run: its thread ends with `why`, and a std thread's packet says so.
     fn fail(self, why: String) {
-        // Not run, and not dropped either: a std thread's body owns a reference to the packet
-        // that `on_death` releases in its place.
-        std::mem::forget(self.run);
+        // Dropped, not run: what the closure captured (a channel's sender, an Arc) is released
+        // as it would be after a run. A std thread's body holds only a raw pointer to std's
+        // start data, which `on_death` releases in its place.
+        drop(self.run);
         if let Some(on_death) = self.on_death {
             on_death.complete(why.clone());
         }
@@ -380,6 +381,29 @@ pub fn pool_stats() -> PoolStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::ThreadId;
+
+    #[test]
+    fn a_job_that_can_never_run_releases_what_it_captured() {
+        // A receiver waiting on the failed thread's sender must see the channel close, not
+        // wait forever.
+        let (tx, rx) = std::sync::mpsc::channel::<u32>();
+        let record = Record::new(ThreadId::next(), None);
+        let job = Job {
+            run: Box::new(move || {
+                let _ = tx.send(1);
+            }),
+            record: Arc::clone(&record),
+            fresh_thread_locals: false,
+            on_death: None,
+        };
+        job.fail("no worker".to_string());
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        );
+        assert!(record.completion.is_finished());
+    }
 
     #[test]
     fn a_burst_on_running_or_idle_workers_waits_to_see_them_take_it() {
