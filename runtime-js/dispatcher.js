@@ -178,7 +178,8 @@ function createWorker() {
   unsettled.set(id, record);
   port.onmessage = ({ data }) => {
     if (data.type === "started") {
-      if (record.request !== 0) bootMs = 0.75 * bootMs + 0.25 * (performance.now() - record.since);
+      // Only a worker given a boot request is told to start, so `since` is set.
+      bootMs = 0.75 * bootMs + 0.25 * (performance.now() - record.since);
       settle();
     }
     else if (data.type === "failed") record.fail(data.error);

@@ -199,6 +199,19 @@ def test_preview_injects_nothing_and_answers_like_a_static_host(preview: TestCli
     assert not_modified.headers["cross-origin-embedder-policy"] == "require-corp"
 
 
+def test_preview_serves_no_private_file_through_a_symlink(dist: Path) -> None:
+    # A host copying the dist would follow the link; the preview keeps the dev server's rule:
+    # what a link resolves to is judged too.
+    (dist / ".secret").write_text("token")
+    (dist / "leak.txt").symlink_to(".secret")
+    (dist / "manifest-leak.json").symlink_to(".wbspawn-dist.json")
+    with TestClient(preview_app(dist), base_url="http://127.0.0.1") as client:
+        assert client.get("/.secret").status_code == 404
+        assert client.get("/leak.txt").status_code == 404
+        assert client.get("/manifest-leak.json").status_code == 404
+        assert client.get("/robots.txt").status_code == 200
+
+
 def test_preview_answers_only_allowed_hosts(dist: Path) -> None:
     with TestClient(preview_app(dist), base_url="http://evil.example") as client:
         assert client.get("/").status_code == 400

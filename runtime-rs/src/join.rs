@@ -122,15 +122,17 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
-/// Panics with an explanation instead of letting a join on a thread that can never start
-/// wait forever (no dispatcher: the app was not started through the bootstrap).
-pub(crate) fn check_can_wait(record: &Record) {
+/// Waits until the thread has ended. Panics with an explanation instead of waiting forever
+/// for a thread that can never start (no dispatcher: the app was not started through the
+/// bootstrap).
+pub(crate) fn wait_for(record: &Record) -> Outcome {
     if !record.completion.is_finished() && !crate::platform::dispatcher_running() {
         panic!(
             "wbspawn: join would wait forever because no dispatcher has started; start the app \
              with start() from wbspawn's bootstrap.js"
         );
     }
+    record.completion.wait()
 }
 
 /// An owned permission to join a thread (wait for it to finish and take its result).
@@ -155,8 +157,7 @@ impl<T> JoinHandle<T> {
     /// app's worker or from another spawned thread, never from a page's main thread.
     pub fn join(self) -> Result<T, JoinError> {
         let record = &self.thread.record;
-        check_can_wait(record);
-        let outcome = record.completion.wait();
+        let outcome = wait_for(record);
         // The body fills the slot before the thread is marked finished.
         let slot = self
             .result

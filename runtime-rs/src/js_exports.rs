@@ -112,17 +112,18 @@ pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32) {
         && !std::thread::panicking()
         && sp >= stack_limit
         && sp - stack_limit < OVERFLOW_WINDOW;
-    if overflowed {
+    let why = if overflowed {
         let mib = f64::from(stack_size) / f64::from(1u32 << 20);
         let why = format!(
             "stack overflow: the thread needed more than its {mib} MiB stack; give it more \
              with std::thread::Builder::stack_size (or wbspawn::Builder::stack_size)"
         );
         crate::platform::error(&format!("wbspawn: {why}"));
-        pool::worker_lost(&why);
+        why
     } else {
-        pool::worker_lost(&why);
-    }
+        why
+    };
+    pool::worker_lost(&why);
 }
 
 /// The message of the last panic on the app's own thread since the last call, if any.

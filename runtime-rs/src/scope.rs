@@ -101,8 +101,7 @@ impl ScopeThreads {
             let Some((record, joined)) = next else {
                 return unjoined_panic;
             };
-            crate::join::check_can_wait(&record);
-            let outcome = record.completion.wait();
+            let outcome = crate::join::wait_for(&record);
             unjoined_panic |= outcome.panicked && !joined.load(Ordering::Acquire);
             waited += 1;
         }

@@ -122,8 +122,7 @@ mod imp {
     pub unsafe fn __wbspawn_thread_join(handle: NonNull<u8>) {
         // SAFETY: the caller's promise.
         let record = unsafe { record(handle) };
-        crate::join::check_can_wait(&record);
-        record.completion.wait();
+        crate::join::wait_for(&record);
     }
 
     /// # Safety

@@ -248,6 +248,15 @@ class Browser(ABC):
         self.close()
 
 
+# Requests a page never made: the browser asks for the icon by itself.
+_BROWSER_OWN = ("/favicon.ico",)
+
+
+def browser_own(url: str) -> bool:
+    """Whether a request is the browser's own, not the page's (never a problem)."""
+    return any(url.split("?")[0].endswith(path) for path in _BROWSER_OWN)
+
+
 def location(url: str | None, line: int | None) -> str | None:
     """`url:line` (1-based) for a problem, or None without a URL."""
     if not url:

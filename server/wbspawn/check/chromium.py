@@ -86,11 +86,6 @@ def chromium_version(path: Path) -> str:
     return f"{match.group(1)} {match.group(2)}"
 
 
-# The names every engine module has (engines.py).
-find = find_chromium
-version = chromium_version
-
-
 def launch(path: Path | None = None, *, playwright: Playwright | None = None) -> ChromiumBrowser:
     """Headless Chromium at `path` (found if None). Pass the `playwright` of a running
     `sync_playwright()` (pytest-playwright's) to share it; else this starts its own."""

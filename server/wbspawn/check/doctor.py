@@ -179,10 +179,6 @@ def check_browser(name: str) -> Finding:
     return Finding(engine.name, True, f"{version} ({path})", required=required)
 
 
-def check_chromium() -> Finding:
-    return check_browser("chromium")
-
-
 def check_playwright() -> Finding:
     if importlib.util.find_spec("playwright") is None:
         return Finding(

@@ -24,7 +24,6 @@ from wbspawn.errors import WbspawnError
 @dataclass(frozen=True)
 class Engine:
     name: EngineName
-    title: str
     # The Debian packages it needs, for doctor and the docs.
     packages: str
     install_hint: str
@@ -40,7 +39,6 @@ class Engine:
 ENGINES: Final[dict[EngineName, Engine]] = {
     "chromium": Engine(
         "chromium",
-        "Chromium",
         "chromium",
         chromium.INSTALL_HINT,
         chromium.find_chromium,
@@ -49,7 +47,6 @@ ENGINES: Final[dict[EngineName, Engine]] = {
     ),
     "firefox": Engine(
         "firefox",
-        "Firefox",
         "firefox-esr",
         firefox.INSTALL_HINT,
         firefox.find,
@@ -58,7 +55,6 @@ ENGINES: Final[dict[EngineName, Engine]] = {
     ),
     "webkit": Engine(
         "webkit",
-        "WebKit",
         "libwebkit2gtk-4.1-0 xvfb",
         webkit.INSTALL_HINT,
         webkit.find,

@@ -34,6 +34,7 @@ from wbspawn.check.browser import (
     Page,
     PageGone,
     ScriptError,
+    browser_own,
     console_level,
     location,
 )
@@ -65,8 +66,6 @@ QUIET_PREFS: Final[Mapping[str, Pref]] = {
 
 _LISTENING = re.compile(r"WebDriver BiDi listening on (ws://\S+)")
 _VERSION = re.compile(r"Firefox\s+(\d+(?:\.\d+)*\S*)")
-# Requests a page never made: the browser asks for the icon by itself.
-_BROWSER_OWN = ("/favicon.ico",)
 # Failures that are the page's own choice (a navigation or an AbortController cancelled it).
 _CANCELLED = ("NS_BINDING_ABORTED",)
 
@@ -356,8 +355,7 @@ class FirefoxPage(Page):
 
     @staticmethod
     def _browser_own(params: Message) -> bool:
-        url = params.get("request", {}).get("url", "")
-        return any(url.split("?")[0].endswith(path) for path in _BROWSER_OWN)
+        return browser_own(params.get("request", {}).get("url", ""))
 
     def close(self) -> None:
         if self._closed:

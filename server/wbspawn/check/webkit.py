@@ -46,6 +46,7 @@ from wbspawn.check.browser import (
     Page,
     PageGone,
     ScriptError,
+    browser_own,
     console_level,
     location,
 )
@@ -70,7 +71,6 @@ PAGE_ENV: Final = {"JSC_useSharedArrayBuffer": "1"}
 
 _VERSION = re.compile(r"WebKitGTK\s+(\d+(?:\.\d+)+)")
 _SOCKET = re.compile(r"(/socket/\d+/\d+/WebPage)")
-_BROWSER_OWN = ("/favicon.ico",)
 # "Failed to load resource: the server responded with a status of 404 (Not Found)"
 _STATUS = re.compile(r"status of (\d+) \((.*)\)$")
 
@@ -355,7 +355,7 @@ class WebKitPage(Page):
         status = _STATUS.search(what)
         if status:
             what = f"{status.group(1)} {status.group(2)}"
-        if _browser_own(url) or "cancelled" in what.lower():
+        if browser_own(url) or "cancelled" in what.lower():
             return
         if url == self._opening and status is None:
             # No response at all: the page itself could not be loaded.
@@ -421,7 +421,3 @@ class WebKitPage(Page):
             if process.stderr is not None:
                 process.stderr.close()
         shutil.rmtree(self._data, ignore_errors=True)
-
-
-def _browser_own(url: str) -> bool:
-    return any(url.split("?")[0].endswith(path) for path in _BROWSER_OWN)

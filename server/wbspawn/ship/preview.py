@@ -12,7 +12,6 @@ The Host allow-list of the dev server applies (a preview runs on a developer's m
 
 from __future__ import annotations
 
-import os
 import threading
 import webbrowser
 from collections.abc import Iterable, Sequence
@@ -21,14 +20,11 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
 from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wbspawn.config import Config
-from wbspawn.serve.app import MEDIA_TYPES
+from wbspawn.serve.app import Files
 from wbspawn.serve.hosts import DEFAULT_HOSTS, HostsMiddleware, allowed_hosts
 from wbspawn.serve.server import bind_socket, is_loopback, url_for, uvicorn_config
 from wbspawn.ship import hosting
@@ -38,41 +34,14 @@ from wbspawn.terminal import Terminal
 _HIDDEN = frozenset({*hosting.CONFIG_FILES})
 
 
-class DistFiles(StaticFiles):
-    """StaticFiles as a static host: index.html for directories, our media types, nothing
-    private."""
+class DistFiles(Files):
+    """The dev server's files as a static host serves a dist: index.html for directories, our
+    media types, nothing private (dotfiles, and the host configs at the root), whether asked
+    for by URL or reached through a symlink."""
 
-    def get_path(self, scope: Scope) -> str:
-        path: str = scope["path"]
-        parts = [p for p in path.split("/") if p]
-        if (
-            any(p.startswith(".") for p in parts)
-            or "\\" in path
-            or (len(parts) == 1 and parts[0] in _HIDDEN)
-        ):
-            raise HTTPException(status_code=404)
-        return super().get_path(scope)
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        media_type = MEDIA_TYPES.get(Path(full_path).suffix.lower())
-        if media_type is not None and "content-type" in response.headers:
-            charset = "; charset=utf-8" if media_type.startswith("text/") else ""
-            response.headers["content-type"] = media_type + charset
-        return response
-
-    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
-        full_path, stat_result = super().lookup_path(path)
-        # A symlink inside the dist to a dotfile stays private too.
-        if full_path and any(p.startswith(".") for p in Path(path).parts):
-            return "", None
-        return full_path, stat_result
+    def is_private(self, parts: Sequence[str]) -> bool:
+        names = [p for p in parts if p]
+        return super().is_private(parts) or (len(names) == 1 and names[0] in _HIDDEN)
 
 
 class HostHeadersMiddleware:
