@@ -117,7 +117,8 @@ def startup(driver: Driver, runs: int) -> dict[str, Any]:
     for _ in range(runs):
         if driver.runtime == "bare":
             driver.measure("ready", lambda s: {"ms": ready_ms(s)})
-            record("ready", driver.results["ready"].get("ms", float("nan")))
+            if "error" not in driver.results["ready"]:
+                record("ready", driver.results["ready"]["ms"])
             continue
         for threads in THREADS:
             query = f"threads={threads}"
