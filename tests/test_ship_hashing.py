@@ -210,6 +210,15 @@ def test_a_page_without_an_icon_gets_the_default_one(app: Path, pkg: Path) -> No
     assert "/_wbspawn/static/favicon.svg" not in build(app, pkg).names
 
 
+def test_a_page_without_a_head_end_tag_keeps_its_doctype_first(app: Path, pkg: Path) -> None:
+    page = (app / "index.html").read_text().replace("</head>", "")
+    assert page.lower().startswith("<!doctype html>")
+    (app / "index.html").write_text(page)
+    built = text(build(app, pkg), "/index.html")
+    assert built.lower().startswith("<!doctype html>")
+    assert 'rel="icon"' in built
+
+
 def test_pages_in_subdirectories(app: Path, pkg: Path) -> None:
     write(
         app,

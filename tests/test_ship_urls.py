@@ -139,6 +139,16 @@ def test_html_attributes_and_inline_code() -> None:
         assert ref.url in text[ref.start : ref.end]
 
 
+def test_a_page_without_a_head_end_tag_gets_new_tags_after_its_doctype() -> None:
+    # A tag before the doctype would switch the page to quirks mode.
+    text = '<!DOCTYPE html>\n<html lang="en"><head>\n<title>x</title><script src="a.js"></script>'
+    scan = html_scan(text)
+    assert text[: scan.head_end] == '<!DOCTYPE html>\n<html lang="en"><head>'
+    bare = "<!doctype html><p>hello</p>"
+    assert bare[: html_scan(bare).head_end] == "<!doctype html>"
+    assert html_scan("<p>no doctype</p>").head_end == 0
+
+
 def test_a_page_without_an_icon() -> None:
     scan = html_scan('<html><head><link rel="stylesheet" href="a.css"></head></html>')
     assert not scan.has_icon

@@ -325,7 +325,9 @@ class HtmlTag:
 @dataclass(frozen=True)
 class HtmlScan:
     refs: list[Ref]
-    # Where a tag can go just before </head> (or at the start of the document).
+    # Where a tag can go: just before </head>; in a page without one, after the doctype and
+    # the <html> and <head> start tags (a tag before the doctype would put the page in quirks
+    # mode).
     head_end: int
     has_icon: bool
 
@@ -333,6 +335,9 @@ class HtmlScan:
 def html_scan(text: str) -> HtmlScan:
     refs: list[Ref] = []
     head_end = -1
+    # Past the doctype and the <html>/<head> start tags, while nothing else came first.
+    preamble_end = 0
+    in_preamble = True
     has_icon = False
     pos = 0
     while True:
@@ -342,6 +347,12 @@ def html_scan(text: str) -> HtmlScan:
         if text.startswith("<!--", lt):
             end = text.find("-->", lt + 4)
             pos = len(text) if end < 0 else end + 3
+            continue
+        if text.startswith("<!", lt):  # the doctype (or another declaration)
+            end = text.find(">", lt + 2)
+            pos = len(text) if end < 0 else end + 1
+            if in_preamble:
+                preamble_end = pos
             continue
         match = _TAG.match(text, lt)
         if match is None:
@@ -356,6 +367,10 @@ def html_scan(text: str) -> HtmlScan:
         tag, attr_refs = _start_tag(text, match.end(), name, lt)
         refs += attr_refs
         pos = tag.end
+        if in_preamble and name in ("html", "head"):
+            preamble_end = pos
+        else:
+            in_preamble = False
         rel = tag.attrs.get("rel", "").lower().split()
         if name == "link" and "icon" in rel:
             has_icon = True
@@ -368,7 +383,9 @@ def html_scan(text: str) -> HtmlScan:
             elif name == "style":
                 refs += [_shift(r, pos) for r in css_refs(text[pos:body_end])]
             pos = body_end if close is None else close.end()
-    return HtmlScan(refs=refs, head_end=max(head_end, 0), has_icon=has_icon)
+    return HtmlScan(
+        refs=refs, head_end=head_end if head_end >= 0 else preamble_end, has_icon=has_icon
+    )
 
 
 def _start_tag(text: str, pos: int, name: str, start: int) -> tuple[HtmlTag, list[Ref]]:
