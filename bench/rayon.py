@@ -6,7 +6,8 @@
   (`initThreadPool(n)` in a module worker, as its README shows) and the same kernels as a
   native program on this machine.
 - start-up: navigation to a ready app, and navigation to the first parallel result, against
-  wasm-bindgen-rayon and a bare module worker that only instantiates the same wasm.
+  wasm-bindgen-rayon, a bare module worker that only instantiates the same wasm, and that
+  worker with a second (empty) worker started beside it.
 
 Same compiler, profile (release) and wasm-bindgen for all; wbspawn's build has its default
 stack checks, the peer none (they need wbspawn's workers). Every measurement gets a fresh page
@@ -107,38 +108,43 @@ def ready_ms(session: Session) -> float:
     return float(session.evaluate("window.benchReady"))
 
 
-def startup(driver: Driver, runs: int) -> dict[str, Any]:
-    """Medians over `runs` fresh pages: navigation to ready, and to the first result."""
-    samples: dict[str, list[float]] = {}
+def startup(drivers: Sequence[Driver], runs: int) -> dict[str, dict[str, Any]]:
+    """Medians over `runs` fresh pages per runtime: navigation to ready, and to the first
+    result. The runtimes take turns page by page: this machine's load drifts over minutes, and
+    runtime after runtime would time each in different weather."""
+    samples: dict[str, dict[str, list[float]]] = {d.runtime: {} for d in drivers}
 
-    def record(key: str, value: float) -> None:
-        samples.setdefault(key, []).append(value)
+    def record(driver: Driver, key: str, value: float) -> None:
+        samples[driver.runtime].setdefault(key, []).append(value)
 
     for _ in range(runs):
-        if driver.runtime == "bare":
-            driver.measure("ready", lambda s: {"ms": ready_ms(s)})
-            if "error" not in driver.results["ready"]:
-                record("ready", driver.results["ready"]["ms"])
-            continue
-        for threads in THREADS:
-            query = f"threads={threads}"
-            args: tuple[Any, ...]
-            if driver.runtime == "wbspawn":
-                name, args = "rayon_first", (threads,)
-            else:
-                name, args = "rayon_first_result", ()
+        for driver in drivers:
+            if driver.runtime.startswith("bare"):
+                driver.measure("ready", lambda s: {"ms": ready_ms(s)})
+                if "error" not in driver.results["ready"]:
+                    record(driver, "ready", driver.results["ready"]["ms"])
+                continue
+            for threads in THREADS:
+                args: tuple[Any, ...]
+                if driver.runtime == "wbspawn":
+                    name, args = "rayon_first", (threads,)
+                else:
+                    name, args = "rayon_first_result", ()
 
-            def first(s: Session, name: str = name, args: tuple[Any, ...] = args) -> dict[str, Any]:
-                return {"ready_ms": ready_ms(s), "first_ms": clock_after(s, name, *args)}
+                def first(
+                    s: Session, name: str = name, args: tuple[Any, ...] = args
+                ) -> dict[str, Any]:
+                    return {"ready_ms": ready_ms(s), "first_ms": clock_after(s, name, *args)}
 
-            key = f"first_{threads}"
-            driver.measure(key, first, query=query)
-            result = driver.results[key]
-            if "error" not in result:
-                record(f"ready_{threads}", result["ready_ms"])
-                record(key, result["first_ms"])
+                key = f"first_{threads}"
+                driver.measure(key, first, query=f"threads={threads}")
+                result = driver.results[key]
+                if "error" not in result:
+                    record(driver, f"ready_{threads}", result["ready_ms"])
+                    record(driver, key, result["first_ms"])
     return {
-        key: {"median_ms": median(values), "runs": len(values)} for key, values in samples.items()
+        runtime: {key: {"median_ms": median(v), "runs": len(v)} for key, v in keyed.items()}
+        for runtime, keyed in samples.items()
     }
 
 
@@ -183,20 +189,24 @@ def print_tables(results: dict[str, Any]) -> None:
                 f"| {ratio(o, n)} | {ratio(o, p)} |"
             )
     bare = lookup(results["bare"], "startup", "ready", "median_ms")
-    print(f"\n| start-up (median of fresh pages) | wbspawn | {PEER} | bare module worker |")
-    print("|---|---|---|---|")
+    pair = lookup(results["bare-pair"], "startup", "ready", "median_ms")
+    print(
+        f"\n| start-up (median of fresh pages) | wbspawn | {PEER} | bare module worker "
+        "| bare worker + a second worker |"
+    )
+    print("|---|---|---|---|---|")
     for threads in THREADS:
         o = lookup(ours, "startup", f"ready_{threads}", "median_ms")
         p = lookup(peer, "startup", f"ready_{threads}", "median_ms")
         print(
             f"| navigation -> app ready ({threads} thread pool) | {fmt(o, 'ms')} | {fmt(p, 'ms')} "
-            f"| {fmt(bare, 'ms')} |"
+            f"| {fmt(bare, 'ms')} | {fmt(pair, 'ms')} |"
         )
     for threads in THREADS:
         o = lookup(ours, "startup", f"first_{threads}", "median_ms")
         p = lookup(peer, "startup", f"first_{threads}", "median_ms")
         what = f"navigation -> first rayon result, {threads} thread(s)"
-        print(f"| {what} | {fmt(o, 'ms')} | {fmt(p, 'ms')} | |")
+        print(f"| {what} | {fmt(o, 'ms')} | {fmt(p, 'ms')} | | |")
     checksums = {
         (name, kernel): lookup(
             res, *(["kernels"] if name != "native" else []), str(t), f"{kernel}_checksum"
@@ -221,17 +231,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("bench: building the bench apps (release) and the native program", file=sys.stderr)
     packages = build_apps(toolchain)
     native = build_native(toolchain)
-    # Best of 8: V8 tiers a kernel's code up over its first few runs (in every runtime alike).
-    runs, reps = (3, 2) if args.quick else (9, 8)
+    # Start-up: medians of 15 fresh pages per runtime (single pages move by 50% on a busy
+    # machine). Kernels: best of 8, as V8 tiers code up over the first runs (in every runtime).
+    runs, reps = (3, 2) if args.quick else (15, 8)
     results: dict[str, Any] = {"native": run_native(native, reps)}
     with running(bench_app(packages)) as url, engines.launch("chromium") as browser:
         version = browser.version
-        for runtime in ("bare", "wbspawn", "rayon-peer"):
-            print(f"bench: measuring {runtime}", file=sys.stderr, flush=True)
-            driver = Driver(browser, url, runtime)
-            results[runtime] = {"startup": startup(driver, runs)}
-            if runtime != "bare":
-                results[runtime]["kernels"] = kernels(driver, reps)
+        drivers = [Driver(browser, url, r) for r in ("bare", "bare-pair", "wbspawn", "rayon-peer")]
+        print("bench: start-up, the runtimes taking turns", file=sys.stderr, flush=True)
+        for runtime, medians in startup(drivers, runs).items():
+            results[runtime] = {"startup": medians}
+        for driver in drivers:
+            if not driver.runtime.startswith("bare"):
+                print(f"bench: kernels on {driver.runtime}", file=sys.stderr, flush=True)
+                results[driver.runtime]["kernels"] = kernels(driver, reps)
     print_tables(results)
     report = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -5,6 +5,9 @@
 //   rayon-peer   wasm-bindgen-rayon 1.3 in a module worker, `initThreadPool(threads)`;
 //   bare         a module worker that only instantiates wbspawn's bench wasm: the floor for
 //                any runtime's start-up.
+//   bare-pair    the same, with a second module worker (one that loads nothing) started at the
+//                same moment: the floor for a runtime that needs a second worker at start-up,
+//                as one whose app may block needs a worker to start threads for it.
 // `window.benchReady` is when the app could take its first call (ms since navigation).
 import { done, start } from "/_wbspawn/bootstrap.js";
 
@@ -56,6 +59,11 @@ async function main() {
     return workerApp("/rayon-peer-worker.js", { type: "module", name: "rayon-app" }, { threads });
   }
   if (runtime === "bare") return workerApp("/bare-worker.js", { type: "module", name: "bare" }, {});
+  if (runtime === "bare-pair") {
+    const app = workerApp("/bare-worker.js", { type: "module", name: "bare" }, {});
+    window.idleWorker = new Worker("/idle-worker.js", { type: "module", name: "idle" });
+    return app;
+  }
   throw new Error(`unknown runtime ${runtime}`);
 }
 

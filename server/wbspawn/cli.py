@@ -238,13 +238,12 @@ def run_check(args: argparse.Namespace) -> int:
             reports = check_engines(config, names, timeout_s=args.timeout, settle_s=args.settle)
     except WbspawnError as exc:
         if args.json:
-            reports = [error_report(config, exc, started, name) for name in names]
-            shown = combined_json(reports) if every else reports[0].to_json()
-            print(json.dumps(shown, indent=2))
+            # CI reads the JSON even when the check could not run; the error line follows.
+            errors = [error_report(config, exc, started, name) for name in names]
+            print(json.dumps(combined_json(errors) if every else errors[0].to_json(), indent=2))
         raise
     if args.json:
-        shown = combined_json(reports) if every else reports[0].to_json()
-        print(json.dumps(shown, indent=2))
+        print(json.dumps(combined_json(reports) if every else reports[0].to_json(), indent=2))
     else:
         print("\n".join(format_report(report) for report in reports))
     return 0 if all(report.status == "pass" for report in reports) else 1

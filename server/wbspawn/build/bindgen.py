@@ -17,6 +17,7 @@ from wbspawn.build.process import (
 )
 from wbspawn.build.toolchain import parse_wasm_bindgen_version
 from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.swapdir import swap_in
 
 
 def locked_wasm_bindgen_version(lockfile: Path, crate_name: str) -> str:
@@ -109,18 +110,6 @@ def run_wasm_bindgen(
         if finish is not None:
             finish(staging)
         with contextlib.nullcontext() if job is None else job.last_step():
-            _swap_in(staging, out_dir)
+            swap_in(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    old: Path | None = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.old-", dir=out_dir.parent))
-        # rename() onto an existing dir only works if it is empty: move the old output
-        # inside the fresh temp dir, then the staging dir into place.
-        out_dir.rename(old / out_dir.name)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

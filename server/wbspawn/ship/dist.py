@@ -35,6 +35,7 @@ from wbspawn.ship import hosting, sizes, wasmopt
 from wbspawn.ship.hashing import Assembled, assemble
 from wbspawn.ship.manifest import MANIFEST, Dist, is_dist, write_manifest
 from wbspawn.ship.site import SERVICE_WORKER, Site
+from wbspawn.swapdir import swap_in
 from wbspawn.terminal import CargoProgress, Terminal
 
 _HEADERS_MARK = "/* wbspawn:headers */ {}"
@@ -94,7 +95,7 @@ def build_dist(
         for warning in warnings:
             term.warn(warning)
         measured = [sizes.measure(path, data) for path, data in sorted(assembled.files.items())]
-        _swap_in(staging, out)
+        swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -190,21 +191,3 @@ def check_out_dir(app_dir: Path, out: Path) -> None:
             f"{out} exists and is not a dist built by wbspawn (no {MANIFEST}), so the build "
             "will not replace it: remove it, or pass --out a new or empty directory"
         )
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    old: Path | None = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        # rename() onto an existing directory needs it empty: the old dist moves inside a
-        # fresh temp dir first, then the staging dir takes its place.
-        out.rename(old / out.name)
-    try:
-        staging.rename(out)
-    except OSError:
-        if old is not None:
-            (old / out.name).rename(out)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
