@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,24 +109,34 @@ def _version(path: str, _stamp: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+def run_wasm_opt(
+    wasm_opt: Path, flags: Sequence[str], wasm: Path, out: Path, timeout_s: float
+) -> str | None:
+    """Runs `wasm-opt FLAGS wasm -o out`: None when it succeeded, else why not, in a few words.
+
+    No feature flags: wasm-opt takes them from the module's target_features section (`-all`
+    would also turn on encodings browsers may not read, such as compact imports)."""
+    args = [str(wasm_opt), *flags, str(wasm), "-o", str(out)]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not run ({exc}): {INSTALL_HINT}"
+    if proc.returncode == 0:
+        return None
+    first = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[:1]
+    why = " ".join(first) or f"exit status {proc.returncode}"
+    return f"failed on {wasm.name}: {why} (a binaryen too old for this module's features?)"
+
+
 def instrument(wasm: Path, wasm_opt: Path) -> bool:
     """Adds the stack checks to `wasm` in place (wasm-bindgen's output); False for a module
     with no stack pointer to check (left as it was)."""
     staged = wasm.with_name(wasm.name + ".stack-check")
-    # The features are those the module's target_features section lists (never `-all`: that
-    # also turns on encodings browsers may not read, such as compact imports); -g keeps the
-    # names for stack traces.
-    args = [str(wasm_opt), "-g", "--stack-check", str(wasm), "-o", str(staged)]
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise StackCheckError(f"`{wasm_opt} --stack-check` failed ({exc}): {INSTALL_HINT}") from exc
-    if proc.returncode != 0:
-        first = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[:1]
-        raise StackCheckError(
-            f"`{wasm_opt} --stack-check` failed on {wasm.name}: {' '.join(first)} "
-            "(a binaryen too old for this module's features?): pass --no-stack-check"
-        )
+    # -g keeps the names for stack traces.
+    failure = run_wasm_opt(wasm_opt, ["-g", "--stack-check"], wasm, staged, timeout_s=300)
+    if failure is not None:
+        staged.unlink(missing_ok=True)
+        raise StackCheckError(f"`wasm-opt --stack-check` {failure}: pass --no-stack-check")
     try:
         data = bytearray(staged.read_bytes())
         if not open_limits(data):

@@ -14,7 +14,6 @@ Without `-g`, wasm-opt drops the function names (a third of a release wasm): tra
 
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,23 +53,13 @@ def optimize(wasm: Path, level: str) -> Optimized:
         )
     checked = stackcheck.checks_state(wasm.read_bytes())
     staged = wasm.with_name(wasm.name + ".opt")
-    # The features come from the module's target_features section: never `-all`, which
-    # also turns on encodings browsers may not read (compact imports).
-    args = [str(found.wasm_opt), f"-{level}", str(wasm), "-o", str(staged)]
     started = time.monotonic()
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WbspawnError(
-            f"`wasm-opt -{level}` failed ({exc}): {stackcheck.INSTALL_HINT}"
-        ) from exc
+    failure = stackcheck.run_wasm_opt(found.wasm_opt, [f"-{level}"], wasm, staged, timeout_s=900)
     seconds = time.monotonic() - started
     try:
-        if proc.returncode != 0:
-            first = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[:1]
+        if failure is not None:
             raise WbspawnError(
-                f"`wasm-opt -{level}` failed on {wasm.name}: {' '.join(first)}: "
-                "pass --wasm-opt off to ship it unoptimized"
+                f"`wasm-opt -{level}` {failure}: pass --wasm-opt off to ship it unoptimized"
             )
         verify(staged.read_bytes(), had_checks=checked is not None)
         staged.replace(wasm)
