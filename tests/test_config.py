@@ -65,8 +65,8 @@ def test_command_line_wins(crate_dir: Path) -> None:
     config = settings(with_metadata(crate_dir, METADATA), cli)
     assert (config.host, config.port, config.release, config.watch) == ("127.0.0.1", 0, True, False)
     assert config.coep == "require-corp"
-    # Headers merge by name, the command line's replacing the manifest's.
-    assert config.headers == (("x-frame-options", "SAMEORIGIN"), ("X-Team", "web"))
+    # Headers merge by name, the command line's replacing the manifest's (and coming after).
+    assert config.headers == (("X-Team", "web"), ("x-frame-options", "SAMEORIGIN"))
     # Allowed hosts add up.
     assert config.allowed_hosts == ("dev.example.test", "[::1]", "other.test")
 
@@ -121,7 +121,8 @@ def test_parse_header() -> None:
 
 
 def test_merge_headers() -> None:
-    assert merge_headers([("A", "1"), ("B", "2")], [("a", "3")]) == (("a", "3"), ("B", "2"))
+    assert merge_headers([("A", "1"), ("B", "2")], [("a", "3")]) == (("B", "2"), ("a", "3"))
+    assert merge_headers([("A", "1")], [], [("C", "4"), ("a", "5")]) == (("C", "4"), ("a", "5"))
 
 
 def test_config_paths_are_resolved(tmp_path: Path) -> None:

@@ -226,10 +226,12 @@ def _manifest_value(key: str, value: Any, where: str) -> Any:
 
 
 def merge_headers(*layers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """Later layers replace earlier headers of the same name (names are case-insensitive)."""
+    """Later layers replace earlier headers of the same name (names are case-insensitive);
+    a replaced header moves to where its layer puts it, after the layers before."""
     merged: dict[str, tuple[str, str]] = {}
     for layer in layers:
         for name, value in layer:
+            merged.pop(name.lower(), None)
             merged[name.lower()] = (name, value)
     return tuple(merged.values())
 

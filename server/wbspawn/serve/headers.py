@@ -14,7 +14,7 @@ from types import MappingProxyType
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wbspawn.config import Config
+from wbspawn.config import Config, merge_headers
 
 
 def isolation_headers(coep: str = "require-corp") -> dict[str, str]:
@@ -32,17 +32,10 @@ ISOLATION_HEADERS: Mapping[str, str] = MappingProxyType(isolation_headers())
 
 def response_headers(config: Config) -> dict[str, str]:
     """What the dev server sets on every response: isolation, no-cache, then --header."""
-    headers = {
-        **isolation_headers(config.coep),
-        # Every response is revalidated (a cheap 304 with its ETag): a stale cached worker
-        # script next to a fresh wasm module fails in confusing ways.
-        "Cache-Control": "no-cache",
-    }
-    lower = {name.lower(): name for name in headers}
-    for name, value in config.headers:
-        headers.pop(lower.get(name.lower(), name), None)
-        headers[name] = value
-    return headers
+    # Every response is revalidated (a cheap 304 with its ETag): a stale cached worker script
+    # next to a fresh wasm module fails in confusing ways.
+    no_cache = [("Cache-Control", "no-cache")]
+    return dict(merge_headers(isolation_headers(config.coep).items(), no_cache, config.headers))
 
 
 class HeadersMiddleware:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from wbspawn.config import merge_headers
 from wbspawn.serve.headers import isolation_headers
 
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
@@ -67,12 +68,8 @@ class Rules:
 
 
 def rules_for(coep: str, extra: Iterable[tuple[str, str]], unhashed: Iterable[str]) -> Rules:
-    headers = dict(isolation_headers(coep))
-    lower = {name.lower(): name for name in headers}
-    for name, value in extra:
-        headers.pop(lower.get(name.lower(), name), None)
-        headers[name] = value
-    return Rules(headers=tuple(headers.items()), unhashed=tuple(sorted(set(unhashed))))
+    headers = merge_headers(isolation_headers(coep).items(), extra)
+    return Rules(headers=headers, unhashed=tuple(sorted(set(unhashed))))
 
 
 def cache_control(path: str) -> str:
