@@ -2,7 +2,8 @@
 // memory), hands the module and memory to the dispatcher, and then runs the page's calls one
 // at a time. It is a worker so that the app may block (join, recv, a contended Mutex) without
 // freezing the page.
-import { describe } from "./instance.js";
+// No imports: a module's imports are fetched before it runs, and this worker's start is the
+// app's critical path.
 
 let glue = null;
 // Set when a call panicked or trapped: the app's instance stopped mid-way and cannot be
@@ -15,10 +16,16 @@ self.onmessage = ({ data }) => {
       (exports) => self.postMessage({ type: "ready", exports }),
       (error) => self.postMessage({ type: "failed", error: describe(error) }),
     );
+  } else if (data.type === "wasm") {
+    wasmArrived(data);
   } else if (data.type === "call") {
     call(data.name, data.args).then((outcome) => reply(data.id, data.name, outcome));
   }
 };
+
+// The page's fetch of the wasm: {body} (a stream), {error}, or {} (fetch it here).
+let wasmArrived;
+const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
 
 async function start({ pkgUrl, wasmUrl, settings, dispatcher }) {
   const [module, loaded] = await Promise.all([compile(wasmUrl), import(pkgUrl)]);
@@ -45,8 +52,15 @@ async function start({ pkgUrl, wasmUrl, settings, dispatcher }) {
 }
 
 async function compile(wasmUrl) {
-  const response = await fetch(wasmUrl);
-  if (!response.ok) throw new Error(`${wasmUrl}: HTTP ${response.status}`);
+  const fetched = await wasmFetched;
+  if (fetched.error) throw new Error(fetched.error);
+  let response;
+  if (fetched.body) {
+    response = new Response(fetched.body, { headers: { "Content-Type": "application/wasm" } });
+  } else {
+    response = await fetch(wasmUrl);
+    if (!response.ok) throw new Error(`${wasmUrl}: HTTP ${response.status}`);
+  }
   // Compiled once here; every worker gets this Module object, never the bytes.
   return WebAssembly.compileStreaming(response);
 }
@@ -110,4 +124,10 @@ async function call(name, args) {
 // Typed arrays from wasm-bindgen become plain arrays: easier to compare and print on the page.
 function cloneable(value) {
   return ArrayBuffer.isView(value) ? Array.from(value) : value;
+}
+
+// One line for a thrown value (instance.js has the same for the other workers: see the top).
+function describe(error) {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
 }

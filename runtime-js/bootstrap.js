@@ -54,31 +54,41 @@ export async function start(pkgUrl, options = {}) {
     calls.clear();
   };
 
+  // A thread worker, driven by the dispatcher through `port`; it loads the glue at once.
+  const createThreadWorker = (id, name, port) => {
+    const thread = new Worker(threadWorkerUrl, { type: "module", name });
+    threadWorkers.set(id, thread);
+    thread.onmessage = ({ data: note }) => {
+      if (note.type === "exit") threadWorkers.delete(id);
+    };
+    thread.onerror = (event) => {
+      event.preventDefault();
+      const message = event.message || `could not load ${threadWorkerUrl}`;
+      dispatcher.postMessage({ type: "worker-error", id, message });
+    };
+    thread.postMessage({ type: "connect", port, pkgUrl: glueUrl.href }, [port]);
+  };
   dispatcher.onmessage = ({ data }) => {
     if (data.type === "create-worker") {
-      const { id, name, port } = data;
-      const thread = new Worker(threadWorkerUrl, { type: "module", name });
-      threadWorkers.set(id, thread);
-      thread.onmessage = ({ data: note }) => {
-        if (note.type === "exit") threadWorkers.delete(id);
-      };
-      thread.onerror = (event) => {
-        event.preventDefault();
-        const message = event.message || `could not load ${threadWorkerUrl}`;
-        dispatcher.postMessage({ type: "worker-error", id, message });
-      };
-      thread.postMessage({ type: "connect", port }, [port]);
+      createThreadWorker(data.id, data.name, data.port);
     } else if (data.type === "terminate-worker") {
       threadWorkers.get(data.id)?.terminate();
       threadWorkers.delete(data.id);
     }
   };
+  // The first spawn's worker starts now, beside the app's, so that it is ready when the app
+  // is. Only one: on few cores every worker started now delays the app's own start (the
+  // others start when the app is ready; docs/architecture.md, "What start-up costs").
+  const early = [];
+  if (settings.prestart > 0 && settings.maxWorkers > 0) {
+    const channel = new MessageChannel();
+    early.push({ id: 1, name: "wbspawn-worker-1", port: channel.port2 });
+    createThreadWorker(1, "wbspawn-worker-1", channel.port1);
+  }
   const toDispatcher = new MessageChannel();
-  // The dispatcher prepares the prestarted workers (and one standby) while the module compiles.
-  const prepare = Math.min(settings.prestart, settings.maxWorkers) + 1;
   dispatcher.postMessage(
-    { type: "app", pkgUrl: glueUrl.href, port: toDispatcher.port2, prepare },
-    [toDispatcher.port2],
+    { type: "app", pkgUrl: glueUrl.href, port: toDispatcher.port2, early },
+    [toDispatcher.port2, ...early.map((standby) => standby.port)],
   );
 
   let ready = false;
@@ -115,6 +125,7 @@ export async function start(pkgUrl, options = {}) {
       [toDispatcher.port1],
     );
   });
+  sendWasm(worker, wasmUrl);
   let exports;
   try {
     exports = await started;
@@ -144,6 +155,25 @@ export async function start(pkgUrl, options = {}) {
       failAll(new Error("wbspawn: the app was terminated"));
     },
   };
+}
+
+// The page fetches the app's wasm while the app worker starts (a worker takes tens of ms to
+// start, more on few cores) and hands it the response's body as a stream: the worker compiles
+// it as it arrives, without waiting for a fetch of its own. An engine that cannot transfer a
+// stream gets no body, and its worker fetches the wasm itself.
+function sendWasm(worker, wasmUrl) {
+  fetch(wasmUrl)
+    .then((response) => {
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      try {
+        worker.postMessage({ type: "wasm", body: response.body }, [response.body]);
+      } catch {
+        worker.postMessage({ type: "wasm" });
+      }
+    })
+    .catch((error) => {
+      worker.postMessage({ type: "wasm", error: `${wasmUrl}: ${error.message ?? error}` });
+    });
 }
 
 /**

@@ -9,10 +9,10 @@
 //
 // It keeps standby workers: started, their scripts and the app's glue loaded, but with no wasm
 // instance (so no stack in the shared memory). A boot request goes to a standby, which only
-// has to instantiate the module; a new standby is started right away. At start-up it makes one
-// per prestarted worker plus one, while the app's module still compiles, and the app worker
-// hands over the prestart requests with the memory: those workers instantiate beside this
-// dispatcher, not after it.
+// has to instantiate the module; a new standby is started right away. At start-up the page
+// has made one already (for the first prestarted worker; with no prestart, this dispatcher
+// makes one), and the app worker hands over the prestart requests with the memory: the first
+// goes to that standby, which instantiates beside this dispatcher, not after it.
 import { describe, joinMemory } from "./instance.js";
 
 // The dispatcher's instance only moves boot requests around.
@@ -24,21 +24,20 @@ const standbys = [];
 // Set after a standby failed to load: creating more would fail the same way, so boot requests
 // then create their workers directly and report the error themselves.
 let standbyBroken = false;
-let pkgUrl = null;
 // This dispatcher's instance of the app, once it has one: a worker that fails to start is
 // reported to the pool through it.
 let setGlue;
 const dispatcherGlue = new Promise((resolve) => (setGlue = resolve));
 
-// From the page: the app (its glue's URL, the port to the app worker, how many workers to
-// prepare), and load errors of the workers it made for us.
+// From the page: the app (its glue's URL, the port to the app worker, the standby the page
+// made at start-up), and load errors of the workers it made for us.
 self.onmessage = ({ data }) => {
   if (data.type === "app") {
-    pkgUrl = data.pkgUrl;
-    const glueLoaded = import(pkgUrl);
+    const glueLoaded = import(data.pkgUrl);
     // A failure is reported by joinMemory, which awaits it.
     glueLoaded.catch(() => {});
-    for (let i = 0; i < data.prepare; i += 1) standbys.push(createWorker());
+    for (const early of data.early) standbys.push(createWorker(early));
+    if (standbys.length === 0) standbys.push(createWorker());
     data.port.onmessage = ({ data: { shared, requests } }) =>
       begin(shared, requests, glueLoaded, data.port);
   } else if (data.type === "worker-error") {
@@ -146,16 +145,20 @@ function drain(glue, shared, demand) {
   }
 }
 
-// A worker with its scripts and the glue loading. Its handlers report to `record.request` once
-// it is given one; before that, a failure only retires the standby.
-function createWorker() {
+// A worker with its scripts and the glue loading: one the page made at start-up (`early`: its
+// id, name and port), or one the page is asked to make now. Its handlers report to
+// `record.request` once it is given one; before that, a failure only retires the standby.
+function createWorker(early = null) {
   workersCreated += 1;
-  const id = workersCreated;
-  const name = `wbspawn-worker-${id}`;
-  // Messages posted before the page has made the worker wait in the channel.
-  const channel = new MessageChannel();
-  self.postMessage({ type: "create-worker", id, name, port: channel.port2 }, [channel.port2]);
-  const port = channel.port1;
+  let { id, name, port } = early ?? {};
+  if (!early) {
+    id = workersCreated;
+    name = `wbspawn-worker-${id}`;
+    // Messages posted before the page has made the worker wait in the channel.
+    const channel = new MessageChannel();
+    self.postMessage({ type: "create-worker", id, name, port: channel.port2 }, [channel.port2]);
+    port = channel.port1;
+  }
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
   const settle = () => {
     record.settled = true;
@@ -184,7 +187,6 @@ function createWorker() {
     }
     else if (data.type === "failed") record.fail(data.error);
   };
-  port.postMessage({ type: "prepare", pkgUrl });
   return record;
 }
 

@@ -1,6 +1,6 @@
 // A thread worker: joins the shared memory, then runs spawned threads until it retires.
 //
-// The dispatcher has it made ahead of need as a standby: on "prepare" it loads the app's glue,
+// It is made ahead of need as a standby: it loads the app's glue as soon as it is connected,
 // and only on "start" (with a boot request) does it instantiate the module. A cold spawn then
 // waits for neither the worker's start nor the script fetches. Rust does the waiting and the
 // work (`__wbspawn_worker_main` parks in shared memory between threads); this script starts
@@ -10,19 +10,17 @@ import { describe, joinMemory } from "./instance.js";
 let glueLoaded = null;
 let dispatcher = null;
 
-// The page made this worker on the dispatcher's request and passes on the dispatcher's port;
-// everything else comes and goes through that port.
+// The page made this worker (on the dispatcher's request, or the first one at start-up) and
+// passes on the dispatcher's port and the app's glue, which it loads now; everything else
+// comes and goes through that port.
 self.onmessage = ({ data }) => {
   if (data.type !== "connect") return;
+  glueLoaded = import(data.pkgUrl);
+  // A failure is reported when the worker is started and awaits it.
+  glueLoaded.catch(() => {});
   dispatcher = data.port;
   dispatcher.onmessage = ({ data: order }) => {
-    if (order.type === "prepare") {
-      glueLoaded = import(order.pkgUrl);
-      // A failure is reported when the worker is started and awaits it.
-      glueLoaded.catch(() => {});
-    } else if (order.type === "start") {
-      run(order);
-    }
+    if (order.type === "start") run(order);
   };
 };
 

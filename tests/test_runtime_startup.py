@@ -57,6 +57,51 @@ def test_every_worker_is_created_by_the_page(new_lab: OpenLab) -> None:
     assert len(made) == 2 + len(threads), made
 
 
+# The page fetches the wasm and hands the app worker the body as a stream; an engine that
+# cannot transfer a stream (postMessage throws DataCloneError) must still start the app.
+START_WITHOUT_STREAMS = """async () => {
+    const sent = [];
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (message, transfer) {
+        if (message?.type === "wasm") {
+            sent.push(message.body ? "stream" : message.error ? "error" : "fetch it");
+            if (message.body) throw new DOMException("no streams here", "DataCloneError");
+        }
+        return post.call(this, message, transfer);
+    };
+    try {
+        const { start } = await import("/_wbspawn/bootstrap.js");
+        const app = await start("/pkg/lab.js", { prestart: 1 });
+        const squares = await app.call("spawn_join", "std", 3);
+        app.terminate();
+        return { sent, squares };
+    } finally {
+        Worker.prototype.postMessage = post;
+    }
+}"""
+
+
+def test_an_engine_that_cannot_transfer_the_wasm_stream_still_starts(new_lab: OpenLab) -> None:
+    started = new_lab().evaluate(START_WITHOUT_STREAMS)
+    assert started == {"sent": ["stream", "fetch it"], "squares": [0, 1, 4]}
+
+
+def test_a_missing_wasm_fails_start_with_its_url(new_lab: OpenLab) -> None:
+    message = new_lab().evaluate(
+        """async () => {
+            const { start } = await import("/_wbspawn/bootstrap.js");
+            try {
+                await start("/pkg/lab.js", { wasmUrl: "/pkg/gone_bg.wasm" });
+                return "started";
+            } catch (error) {
+                return String(error);
+            }
+        }"""
+    )
+    assert "the app failed to start" in message, message
+    assert "/pkg/gone_bg.wasm: HTTP 404" in message, message
+
+
 @pytest.mark.not_in(
     "webkit",
     reason="each WebKit page is a browser process of its own (about 2 s to start): 30 loads "
