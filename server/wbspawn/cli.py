@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from wbspawn import __version__
 from wbspawn.build.flags import PANIC_VALUES
@@ -391,79 +391,81 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     return _run(run_serve, parser.parse_args(argv))
 
 
+class Subcommand(NamedTuple):
+    name: str
+    help: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS = (
+    Subcommand(
+        "serve",
+        "build a crate, serve it, rebuild on changes",
+        SERVE_DESCRIPTION,
+        add_serve_arguments,
+        run_serve,
+    ),
+    Subcommand(
+        "check",
+        "CI smoke test: build, run in a headless browser, fail on any error",
+        "Build the crate, serve it on a free port and load it in headless Chromium "
+        "(--browser: Firefox, WebKit, or all three in turn). Exit 1 on any uncaught error "
+        "or unhandled rejection (page or worker), console error, failed request, "
+        "crossOriginIsolated false, done(false, ...), or no done(...) within --timeout; "
+        "exit 0 otherwise. Given a dist (`wbspawn build`'s output), nothing is built: the "
+        "dist is served as `wbspawn preview` serves it.",
+        add_check_arguments,
+        run_check,
+    ),
+    Subcommand(
+        "doctor",
+        "check the tools the build needs and say how to install what is missing",
+        "Check the compiler, std sources, wasm linker, wasm-bindgen CLI and the browsers "
+        "(Chromium; Firefox and WebKit for --browser); print their versions and the fix "
+        "for whatever is missing. Exit 1 if anything the build or a default check needs is.",
+        add_doctor_arguments,
+        run_doctor,
+    ),
+    Subcommand(
+        "new",
+        "make a new app: a crate using std::thread, its page, ready to serve",
+        "Write a new app into DIR: Cargo.toml, src/lib.rs (std::thread), index.html, "
+        "main.js, style.css, .gitignore and a README. `wbspawn serve DIR` runs it.",
+        add_new_arguments,
+        run_new,
+    ),
+    Subcommand(
+        "build",
+        "release build into a dist for any static host",
+        "Build the crate for release into DIR (APP_DIR/dist): the pages, content-hashed "
+        "scripts and wasm (optimized with wasm-opt), header configs for common hosts and a "
+        "service worker for hosts without headers. DIR is replaced only by a complete "
+        "build. Prints each file's size raw, gzipped and with brotli.",
+        add_build_arguments,
+        run_build,
+    ),
+    Subcommand(
+        "preview",
+        "serve a built dist as a production host would",
+        "Serve a dist built by `wbspawn build` with the headers its host configs send: "
+        "no build, no watching, nothing injected.",
+        add_preview_arguments,
+        run_preview,
+    ),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`wbspawn serve|check|doctor|new|build|preview ...`"""
     parser = argparse.ArgumentParser(prog="wbspawn")
     parser.add_argument("--version", action="version", version=f"wbspawn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser(
-        "serve", help="build a crate, serve it, rebuild on changes", description=SERVE_DESCRIPTION
-    )
-    add_serve_arguments(serve)
-    serve.set_defaults(func=run_serve)
-
-    check = commands.add_parser(
-        "check",
-        help="CI smoke test: build, run in a headless browser, fail on any error",
-        description=(
-            "Build the crate, serve it on a free port and load it in headless Chromium "
-            "(--browser: Firefox, WebKit, or all three in turn). Exit 1 on any uncaught error "
-            "or unhandled rejection (page or worker), console error, failed request, "
-            "crossOriginIsolated false, done(false, ...), or no done(...) within --timeout; "
-            "exit 0 otherwise. Given a dist (`wbspawn build`'s output), nothing is built: the "
-            "dist is served as `wbspawn preview` serves it."
-        ),
-    )
-    add_check_arguments(check)
-    check.set_defaults(func=run_check)
-
-    doctor = commands.add_parser(
-        "doctor",
-        help="check the tools the build needs and say how to install what is missing",
-        description=(
-            "Check the compiler, std sources, wasm linker, wasm-bindgen CLI and the browsers "
-            "(Chromium; Firefox and WebKit for --browser); print their versions and the fix "
-            "for whatever is missing. Exit 1 if anything the build or a default check needs is."
-        ),
-    )
-    add_doctor_arguments(doctor)
-    doctor.set_defaults(func=run_doctor)
-
-    new = commands.add_parser(
-        "new",
-        help="make a new app: a crate using std::thread, its page, ready to serve",
-        description=(
-            "Write a new app into DIR: Cargo.toml, src/lib.rs (std::thread), index.html, "
-            "main.js, style.css, .gitignore and a README. `wbspawn serve DIR` runs it."
-        ),
-    )
-    add_new_arguments(new)
-    new.set_defaults(func=run_new)
-
-    build_cmd = commands.add_parser(
-        "build",
-        help="release build into a dist for any static host",
-        description=(
-            "Build the crate for release into DIR (APP_DIR/dist): the pages, content-hashed "
-            "scripts and wasm (optimized with wasm-opt), header configs for common hosts and a "
-            "service worker for hosts without headers. DIR is replaced only by a complete "
-            "build. Prints each file's size raw, gzipped and with brotli."
-        ),
-    )
-    add_build_arguments(build_cmd)
-    build_cmd.set_defaults(func=run_build)
-
-    preview_cmd = commands.add_parser(
-        "preview",
-        help="serve a built dist as a production host would",
-        description=(
-            "Serve a dist built by `wbspawn build` with the headers its host configs send: "
-            "no build, no watching, nothing injected."
-        ),
-    )
-    add_preview_arguments(preview_cmd)
-    preview_cmd.set_defaults(func=run_preview)
-
+    for sub in COMMANDS:
+        command = commands.add_parser(sub.name, help=sub.help, description=sub.description)
+        sub.add_arguments(command)
+        command.set_defaults(func=sub.run)
     args = parser.parse_args(argv)
     return _run(args.func, args)
