@@ -20,6 +20,9 @@ what their protocol attributes to the page.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -246,6 +249,30 @@ class Browser(ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def end_process_group(
+    process: subprocess.Popen[str],
+    reader: threading.Thread | None,
+    *,
+    terminate: bool,
+    grace_s: float,
+) -> None:
+    """Ends an engine started in its own process group (its helper processes too): it gets
+    `grace_s` to exit (after a SIGTERM if `terminate`, else on its own after being told to
+    quit), then the group gets SIGKILL. Then its stderr `reader` finishes and the pipe closes."""
+    if process.poll() is None:
+        if terminate:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if reader is not None:
+        reader.join(timeout=5)  # stderr ends with the process
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 # Requests a page never made: the browser asks for the icon by itself.

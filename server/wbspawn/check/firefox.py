@@ -17,7 +17,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from wbspawn.check.browser import (
     ScriptError,
     browser_own,
     console_level,
+    end_process_group,
     location,
 )
 from wbspawn.check.rpc import Connection, Message
@@ -252,16 +252,9 @@ class FirefoxBrowser(Browser):
             connection.close()
         process: subprocess.Popen[str] | None = getattr(self, "_process", None)
         if process is not None:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            # browser.close above asked it to quit.
             reader = getattr(self, "_reader", None)
-            if reader is not None:
-                reader.join(timeout=5)  # stderr ends with the process
-            if process.stderr is not None:
-                process.stderr.close()
+            end_process_group(process, reader, terminate=False, grace_s=10)
         shutil.rmtree(self._profile, ignore_errors=True)
 
 

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -48,6 +47,7 @@ from wbspawn.check.browser import (
     ScriptError,
     browser_own,
     console_level,
+    end_process_group,
     location,
 )
 from wbspawn.check.rpc import Connection, Message
@@ -408,16 +408,6 @@ class WebKitPage(Page):
             connection.close()
         process: subprocess.Popen[str] | None = getattr(self, "_process", None)
         if process is not None:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
             reader = getattr(self, "_reader", None)
-            if reader is not None:
-                reader.join(timeout=5)  # stderr ends with the process
-            if process.stderr is not None:
-                process.stderr.close()
+            end_process_group(process, reader, terminate=True, grace_s=5)
         shutil.rmtree(self._data, ignore_errors=True)
