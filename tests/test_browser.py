@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from wbspawn.check import engines, firefox, webkit, xvfb
 from wbspawn.check.browser import (
@@ -123,7 +124,9 @@ Promise.reject(new Error("rejected by a worker"));
 fetch("/missing-from-a-worker.json");
 """
 NESTED_PARENT_JS = 'new Worker("/nested.js", { type: "module" });\n'
-NESTED_JS = """console.error("said by a nested worker");
+# The nested worker says it ran with a request the site records (see the test).
+NESTED_JS = """fetch("/nested-ran.txt");
+console.error("said by a nested worker");
 setTimeout(() => { throw new Error("thrown by a nested worker"); }, 10);
 """
 EXPECTED = {
@@ -140,6 +143,10 @@ EXPECTED = {
 }
 
 
+# Paths the site was asked for, in order.
+REQUESTED: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A cross-origin isolated site whose page and workers do everything that is a problem."""
@@ -151,10 +158,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "nested-parent.js": NESTED_PARENT_JS,
         "nested.js": NESTED_JS,
         "quiet.html": "<!doctype html><p>quiet</p>",
+        "nested-ran.txt": "",
     }.items():
         (root / name).write_text(text)
-    app = Starlette(routes=[Mount("/", app=Files(directory=root, html=True))])
-    with running(HeadersMiddleware(app, ISOLATION_HEADERS)) as url:
+    files = HeadersMiddleware(
+        Starlette(routes=[Mount("/", app=Files(directory=root, html=True))]), ISOLATION_HEADERS
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            REQUESTED.append(scope["path"])
+        await files(scope, receive, send)
+
+    with running(app) as url:
         yield url
 
 
@@ -169,14 +185,26 @@ def seen(page: Page) -> set[tuple[str, str]]:
 
 @pytest.mark.browser
 def test_a_page_reports_every_problem_of_its_own_and_its_workers(tab: Page, site: str) -> None:
+    REQUESTED.clear()
     tab.open(site)
     deadline = time.monotonic() + 15
     while seen(tab) != EXPECTED and time.monotonic() < deadline:
         tab.pause(0.1)
-    assert EXPECTED - seen(tab) == set(), tab.problems
+    missing = EXPECTED - seen(tab)
+    # With a debugger attached, Firefox now and then freezes a worker's `new Worker()` for good
+    # (docs/browsers.md; the runtime never calls it there). Then the nested worker never runs,
+    # and what it would have said is no report's to miss: the rest is checked, and the test
+    # ends as skipped, saying so.
+    nested = {e for e in EXPECTED if "nested" in e[1]}
+    froze = tab.engine == "firefox" and nested <= missing and "/nested-ran.txt" not in REQUESTED
+    if froze:
+        missing -= nested
+    assert missing == set(), tab.problems
     assert not any("warning is no problem" in p.message for p in tab.problems)
     assert any(m.level == "warning" for m in tab.console), tab.console
     assert "said by a worker" in tab.console_errors()
+    if froze:
+        pytest.skip("Firefox froze the nested worker's start (its bug with a debugger attached)")
 
 
 @pytest.mark.browser
