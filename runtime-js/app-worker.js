@@ -23,12 +23,13 @@ self.onmessage = ({ data }) => {
   }
 };
 
-// The page's fetch of the wasm: {body} (a stream), {error}, or {} (fetch it here).
+// The page's fetch of the wasm: {body} (a stream), {bytes} (where streams cannot be
+// transferred), or {error}.
 let wasmArrived;
 const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
 
-async function start({ pkgUrl, wasmUrl, settings, dispatcher }) {
-  const [module, loaded] = await Promise.all([compile(wasmUrl), import(pkgUrl)]);
+async function start({ pkgUrl, settings, dispatcher }) {
+  const [module, loaded] = await Promise.all([compile(), import(pkgUrl)]);
   if (typeof loaded.__wbspawn_memory !== "function") {
     throw new Error(`${pkgUrl} does not link the wbspawn crate: add it to the app's dependencies`);
   }
@@ -51,18 +52,13 @@ async function start({ pkgUrl, wasmUrl, settings, dispatcher }) {
   );
 }
 
-async function compile(wasmUrl) {
+// Compiled once here; every worker gets this Module object, never the bytes.
+async function compile() {
   const fetched = await wasmFetched;
   if (fetched.error) throw new Error(fetched.error);
-  let response;
-  if (fetched.body) {
-    response = new Response(fetched.body, { headers: { "Content-Type": "application/wasm" } });
-  } else {
-    response = await fetch(wasmUrl);
-    if (!response.ok) throw new Error(`${wasmUrl}: HTTP ${response.status}`);
-  }
-  // Compiled once here; every worker gets this Module object, never the bytes.
-  return WebAssembly.compileStreaming(response);
+  if (fetched.bytes) return WebAssembly.compile(fetched.bytes);
+  const headers = { "Content-Type": "application/wasm" };
+  return WebAssembly.compileStreaming(new Response(fetched.body, { headers }));
 }
 
 // Gives the dispatcher (the page started it: bootstrap.js says why not here) the memory and

@@ -82,8 +82,9 @@ export async function start(pkgUrl, options = {}) {
   const early = [];
   if (settings.prestart > 0 && settings.maxWorkers > 0) {
     const channel = new MessageChannel();
-    early.push({ id: 1, name: "wbspawn-worker-1", port: channel.port2 });
-    createThreadWorker(1, "wbspawn-worker-1", channel.port1);
+    const standby = { id: 1, name: "wbspawn-worker-1", port: channel.port2 };
+    early.push(standby);
+    createThreadWorker(standby.id, standby.name, channel.port1);
   }
   const toDispatcher = new MessageChannel();
   dispatcher.postMessage(
@@ -121,7 +122,7 @@ export async function start(pkgUrl, options = {}) {
       reject(error);
     };
     worker.postMessage(
-      { type: "start", pkgUrl: glueUrl.href, wasmUrl: wasmUrl.href, settings, dispatcher: toDispatcher.port1 },
+      { type: "start", pkgUrl: glueUrl.href, settings, dispatcher: toDispatcher.port1 },
       [toDispatcher.port1],
     );
   });
@@ -160,15 +161,16 @@ export async function start(pkgUrl, options = {}) {
 // The page fetches the app's wasm while the app worker starts (a worker takes tens of ms to
 // start, more on few cores) and hands it the response's body as a stream: the worker compiles
 // it as it arrives, without waiting for a fetch of its own. An engine that cannot transfer a
-// stream gets no body, and its worker fetches the wasm itself.
+// stream (WebKit) gets the bytes whole once they are here, never a second download.
 function sendWasm(worker, wasmUrl) {
   fetch(wasmUrl)
-    .then((response) => {
+    .then(async (response) => {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       try {
         worker.postMessage({ type: "wasm", body: response.body }, [response.body]);
       } catch {
-        worker.postMessage({ type: "wasm" });
+        const bytes = await response.arrayBuffer();
+        worker.postMessage({ type: "wasm", bytes }, [bytes]);
       }
     })
     .catch((error) => {

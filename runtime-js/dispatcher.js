@@ -145,20 +145,21 @@ function drain(glue, shared, demand) {
   }
 }
 
-// A worker with its scripts and the glue loading: one the page made at start-up (`early`: its
-// id, name and port), or one the page is asked to make now. Its handlers report to
-// `record.request` once it is given one; before that, a failure only retires the standby.
-function createWorker(early = null) {
+// Asks the page for a new worker: its id, name and the port this dispatcher drives it by.
+function requestWorker() {
+  const id = workersCreated + 1;
+  const name = `wbspawn-worker-${id}`;
+  // Messages posted before the page has made the worker wait in the channel.
+  const channel = new MessageChannel();
+  self.postMessage({ type: "create-worker", id, name, port: channel.port2 }, [channel.port2]);
+  return { id, name, port: channel.port1 };
+}
+
+// A worker with its scripts and the glue loading: one the page made at start-up, or one it is
+// asked for now. Its handlers report to `record.request` once it is given one; before that, a
+// failure only retires the standby.
+function createWorker({ id, name, port } = requestWorker()) {
   workersCreated += 1;
-  let { id, name, port } = early ?? {};
-  if (!early) {
-    id = workersCreated;
-    name = `wbspawn-worker-${id}`;
-    // Messages posted before the page has made the worker wait in the channel.
-    const channel = new MessageChannel();
-    self.postMessage({ type: "create-worker", id, name, port: channel.port2 }, [channel.port2]);
-    port = channel.port1;
-  }
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
   const settle = () => {
     record.settled = true;
