@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeTools
-from wbspawn.build import stackcheck
+from wbspawn.build import binaryen, stackcheck
 from wbspawn.errors import WbspawnError
 from wbspawn.ship import wasmopt
 
@@ -56,7 +56,7 @@ def test_a_failed_optimization_names_the_level_and_the_way_out(
 
 def test_a_wasm_opt_that_cannot_run_says_how_to_install_one(wasm: Path, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-wasm-opt"
-    failure = stackcheck.run_wasm_opt(missing, ["-O"], wasm, tmp_path / "o", timeout_s=10)
+    failure = binaryen.run(missing, ["-O"], wasm, tmp_path / "o", timeout_s=10)
     assert failure is not None
     assert failure.startswith("could not run (")
-    assert stackcheck.INSTALL_HINT in failure
+    assert binaryen.INSTALL_HINT in failure

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import stackcheck, stdpatch, toolchain
+from wbspawn.build import binaryen, stackcheck, stdpatch, toolchain
 from wbspawn.build.bindgen import locked_wasm_bindgen_version
 from wbspawn.build.cargo import read_crate_info
 from wbspawn.build.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
@@ -155,9 +155,9 @@ def check_stack_checks() -> Finding:
     try:
         checks = stackcheck.find()
     except WbspawnError as exc:
-        return Finding("wasm-opt", False, str(exc), stackcheck.INSTALL_HINT)
+        return Finding("wasm-opt", False, str(exc), binaryen.INSTALL_HINT)
     if not checks.enabled:
-        return Finding("wasm-opt", False, checks.describe(), stackcheck.INSTALL_HINT)
+        return Finding("wasm-opt", False, checks.describe(), binaryen.INSTALL_HINT)
     return Finding(
         "wasm-opt", True, f"binaryen {checks.version} ({checks.wasm_opt}): stack overflow checks"
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from wbspawn.build import stackcheck
+from wbspawn.build import binaryen, stackcheck
 from wbspawn.config import WASM_OPT_LEVELS
 from wbspawn.errors import WbspawnError
 
@@ -46,15 +46,15 @@ def optimize(wasm: Path, level: str) -> Optimized:
     before = wasm.stat().st_size
     if level == "off":
         return Optimized(level, before, before, 0.0)
-    found = stackcheck.find()
-    if found.wasm_opt is None:
+    found = binaryen.find()
+    if found.path is None:
         raise WbspawnError(
             f"cannot optimize the release wasm: {found.reason}; or pass --wasm-opt off"
         )
     checked = stackcheck.checks_state(wasm.read_bytes())
     staged = wasm.with_name(wasm.name + ".opt")
     started = time.monotonic()
-    failure = stackcheck.run_wasm_opt(found.wasm_opt, [f"-{level}"], wasm, staged, timeout_s=900)
+    failure = binaryen.run(found.path, [f"-{level}"], wasm, staged, timeout_s=900)
     seconds = time.monotonic() - started
     try:
         if failure is not None:
