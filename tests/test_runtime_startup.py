@@ -76,6 +76,29 @@ def test_only_the_first_spawns_worker_starts_with_the_app(new_lab: OpenLab) -> N
     assert after[:2] == ["wbspawn-dispatcher", "wbspawn-worker-2"], started["made"]
 
 
+# Threads that all wait for each other need a worker each, at once: on a fresh page, every
+# prestarted worker must start (the app worker boots the first, the dispatcher the others,
+# which the page makes when the app is ready), and so must workers booted before the page has
+# made them (past the standby).
+ALL_AT_ONCE = """async (threads) => Promise.race([
+    window.wbspawnApp.call("all_wait_for_each_other", threads).then(() => "all ran"),
+    new Promise((resolve) => setTimeout(() => resolve("some never started"), 20000)),
+])"""
+
+
+@pytest.mark.parametrize(
+    ("query", "threads"),
+    [("?prestart=2&idleTimeoutMs=60000", 2), ("?prestart=0&idleTimeoutMs=60000", 4)],
+    ids=["prestarted", "booted-before-made"],
+)
+def test_every_worker_a_fresh_page_needs_at_once_starts(
+    new_lab: OpenLab, query: str, threads: int
+) -> None:
+    # A boot lost on the way (a worker that never starts) would hang here: Firefox lost one
+    # that waited in a port the page moved to its worker afterwards (an earlier start-up).
+    assert new_lab(query).evaluate(ALL_AT_ONCE, threads) == "all ran"
+
+
 # The page fetches the wasm and hands the app worker the body as a stream; an engine that
 # cannot transfer a stream (postMessage throws DataCloneError, as in WebKit) gets the bytes of
 # that same fetch, and the app starts.
