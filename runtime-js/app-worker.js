@@ -28,7 +28,7 @@ self.onmessage = ({ data }) => {
 let wasmArrived;
 const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
 
-async function start({ pkgUrl, settings, dispatcher, early }) {
+async function start({ pkgUrl, settings, dispatcher }) {
   const [module, loaded] = await Promise.all([compile(), import(pkgUrl)]);
   if (typeof loaded.__wbspawn_memory !== "function") {
     throw new Error(`${pkgUrl} does not link the wbspawn crate: add it to the app's dependencies`);
@@ -41,7 +41,7 @@ async function start({ pkgUrl, settings, dispatcher, early }) {
     settings.idleTimeoutMs,
     settings.prestart,
   );
-  handOver(loaded, shared, dispatcher, early);
+  handOver(loaded, shared, dispatcher);
   glue = loaded;
   return Object.keys(glue).filter(
     (name) =>
@@ -61,30 +61,20 @@ async function compile() {
   return WebAssembly.compileStreaming(new Response(fetched.body, { headers }));
 }
 
-// Boots the page's early standby with the first prestart request (the dispatcher is not
-// started yet: the page starts it once this worker is ready), and leaves the rest to the
-// dispatcher with the memory, that standby's port and the other prestart requests. Nothing
-// here waits for it: the app may spawn at once, its threads queue until a worker takes
-// them, and its joins wait for them. A dispatcher that fails to load is reported by the page.
-function handOver(glue, shared, port, early) {
+// Gives the dispatcher (the page started it: bootstrap.js says why not here) the memory and
+// the prestarted workers' boot requests, and does not wait for it: the app may spawn at once,
+// its threads queue until the dispatcher and the prestarted workers are up (a few ms later),
+// and its joins wait for them. A dispatcher that fails to load is reported by the page.
+function handOver(glue, shared, port) {
   glue.__wbspawn_dispatcher_started();
   const requests = [];
   for (let request; (request = glue.__wbspawn_take_boot_request(false)) !== 0; ) {
     requests.push({ request, stackSize: glue.__wbspawn_boot_stack_size(request) });
   }
-  const booted = [];
-  for (const standby of early) {
-    const first = requests.shift();
-    if (!first) break;
-    standby.port.postMessage({ type: "start", shared, ...first });
-    // The dispatcher's clock starts elsewhere: the boot's start as an absolute time.
-    const since = performance.timeOrigin + performance.now();
-    booted.push({ ...standby, request: first.request, since });
-  }
   port.onmessage = ({ data }) => {
     console.error(`wbspawn: the dispatcher failed to start: ${data.error}; no new thread can start`);
   };
-  port.postMessage({ shared, requests, booted }, booted.map((standby) => standby.port));
+  port.postMessage({ shared, requests });
 }
 
 // A value the structured clone cannot carry (a function, a DOM node, a WebAssembly object)

@@ -43,6 +43,7 @@ export async function start(pkgUrl, options = {}) {
   // never does. So the dispatcher asks the page for each thread worker, with the port it
   // drives that worker through, and the app worker reaches the dispatcher over a channel.
   const worker = new Worker(appWorkerUrl, { type: "module", name: "wbspawn-app" });
+  const dispatcher = new Worker(dispatcherUrl, { type: "module", name: "wbspawn-dispatcher" });
   const threadWorkers = new Map();
   const calls = new Map();
   let nextCall = 1;
@@ -53,16 +54,7 @@ export async function start(pkgUrl, options = {}) {
     calls.clear();
   };
 
-  // Until the dispatcher exists, what the page has for it waits here.
-  let dispatcher = null;
-  const forDispatcher = [];
-  const tellDispatcher = (message) => {
-    if (dispatcher) dispatcher.postMessage(message);
-    else forDispatcher.push(message);
-  };
-
-  // A thread worker, driven through `port` (the dispatcher's, or for the first one the app
-  // worker's until it hands it on); it loads the glue at once.
+  // A thread worker, driven by the dispatcher through `port`; it loads the glue at once.
   const createThreadWorker = (id, name, port) => {
     const thread = new Worker(threadWorkerUrl, { type: "module", name });
     threadWorkers.set(id, thread);
@@ -72,57 +64,51 @@ export async function start(pkgUrl, options = {}) {
     thread.onerror = (event) => {
       event.preventDefault();
       const message = event.message || `could not load ${threadWorkerUrl}`;
-      tellDispatcher({ type: "worker-error", id, message });
+      dispatcher.postMessage({ type: "worker-error", id, message });
     };
     thread.postMessage({ type: "connect", port, pkgUrl: glueUrl.href }, [port]);
   };
-  // The workers the page makes before the dispatcher asks for any take the first ids.
-  let pageMade = 0;
-  const createStandby = () => {
+  dispatcher.onmessage = ({ data }) => {
+    if (data.type === "create-worker") {
+      createThreadWorker(data.id, data.name, data.port);
+    } else if (data.type === "terminate-worker") {
+      threadWorkers.get(data.id)?.terminate();
+      threadWorkers.delete(data.id);
+    }
+  };
+  // The first spawn's worker starts now, beside the app's, so that it is ready when the app
+  // is. Only one: on few cores every worker started now delays the app's own start (the
+  // others start when the app is ready; docs/architecture.md, "What start-up costs").
+  const early = [];
+  if (settings.prestart > 0 && settings.maxWorkers > 0) {
     const channel = new MessageChannel();
-    pageMade += 1;
-    const standby = { id: pageMade, name: `wbspawn-worker-${pageMade}`, port: channel.port2 };
+    const standby = { id: 1, name: "wbspawn-worker-1", port: channel.port2 };
+    early.push(standby);
     createThreadWorker(standby.id, standby.name, channel.port1);
-    return standby;
-  };
-
-  // Only the first spawn's worker starts now, beside the app's, and the app worker boots it
-  // itself as soon as its instance is up: on few cores every worker started now delays the
-  // app's own start (docs/architecture.md, "What start-up costs"). The dispatcher and the
-  // other prestarted workers start once the app is ready, while its first call runs.
-  const prestart = Math.min(settings.prestart, settings.maxWorkers);
-  const early = prestart > 0 ? [createStandby()] : [];
+  }
   const toDispatcher = new MessageChannel();
-  const startDispatcher = () => {
-    dispatcher = new Worker(dispatcherUrl, { type: "module", name: "wbspawn-dispatcher" });
-    dispatcher.onmessage = ({ data }) => {
-      if (data.type === "create-worker") {
-        createThreadWorker(data.id, data.name, data.port);
-      } else if (data.type === "terminate-worker") {
-        threadWorkers.get(data.id)?.terminate();
-        threadWorkers.delete(data.id);
-      }
-    };
-    // No thread can start without it: the calls fail, and the browser reports the error too.
-    dispatcher.onerror = (event) => {
-      failAll(new Error(`wbspawn: the dispatcher failed: ${event.message || dispatcherUrl}`));
-    };
-    const standbys = Array.from({ length: prestart - early.length }, createStandby);
-    dispatcher.postMessage(
-      { type: "app", pkgUrl: glueUrl.href, port: toDispatcher.port2, standbys, pageMade },
-      [toDispatcher.port2, ...standbys.map((standby) => standby.port)],
-    );
-    for (const message of forDispatcher.splice(0)) dispatcher.postMessage(message);
-  };
+  dispatcher.postMessage(
+    { type: "app", pkgUrl: glueUrl.href, port: toDispatcher.port2, early },
+    [toDispatcher.port2, ...early.map((standby) => standby.port)],
+  );
 
+  let ready = false;
   const started = new Promise((resolve, reject) => {
+    // During start-up, a dispatcher that fails (its script did not load) fails start(); later,
+    // the calls fail with it (no thread could start), and the browser reports the error too.
+    dispatcher.onerror = (event) => {
+      const why = `the wbspawn dispatcher failed: ${event.message || dispatcherUrl}`;
+      if (ready) {
+        failAll(new Error(`wbspawn: ${why}`));
+        return;
+      }
+      event.preventDefault();
+      reject(new Error(`wbspawn: the app failed to start: ${why}`));
+    };
     worker.onmessage = ({ data }) => {
-      if (data.type === "ready") {
-        startDispatcher();
-        resolve(data.exports);
-      } else if (data.type === "failed") {
-        reject(new Error(`wbspawn: the app failed to start: ${data.error}`));
-      } else if (data.type === "result") {
+      if (data.type === "ready") resolve(data.exports);
+      else if (data.type === "failed") reject(new Error(`wbspawn: the app failed to start: ${data.error}`));
+      else if (data.type === "result") {
         const pending = calls.get(data.id);
         calls.delete(data.id);
         if (data.ok) pending.resolve(data.value);
@@ -136,8 +122,8 @@ export async function start(pkgUrl, options = {}) {
       reject(error);
     };
     worker.postMessage(
-      { type: "start", pkgUrl: glueUrl.href, settings, dispatcher: toDispatcher.port1, early },
-      [toDispatcher.port1, ...early.map((standby) => standby.port)],
+      { type: "start", pkgUrl: glueUrl.href, settings, dispatcher: toDispatcher.port1 },
+      [toDispatcher.port1],
     );
   });
   sendWasm(worker, wasmUrl);
@@ -146,9 +132,10 @@ export async function start(pkgUrl, options = {}) {
     exports = await started;
   } catch (error) {
     // The workers this start made must not outlive it.
-    for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
+    for (const each of [worker, dispatcher, ...threadWorkers.values()]) each.terminate();
     throw error;
   }
+  ready = true;
 
   return {
     /** Names of the functions the app exports. */
@@ -164,7 +151,7 @@ export async function start(pkgUrl, options = {}) {
     },
     /** Stops the app's worker and every worker of its threads. */
     terminate() {
-      for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
+      for (const each of [worker, dispatcher, ...threadWorkers.values()]) each.terminate();
       threadWorkers.clear();
       failAll(new Error("wbspawn: the app was terminated"));
     },

@@ -9,10 +9,10 @@
 //
 // It keeps standby workers: started, their scripts and the app's glue loaded, but with no wasm
 // instance (so no stack in the shared memory). A boot request goes to a standby, which only
-// has to instantiate the module; a new standby is started right away. The page starts this
-// dispatcher once the app is ready, with the other prestarted workers as standbys; the app
-// worker has booted the first prestarted worker itself (the page made it with the app) and
-// hands it over with the memory and the remaining prestart requests.
+// has to instantiate the module; a new standby is started right away. At start-up the page
+// has made one already (for the first prestarted worker; with no prestart, this dispatcher
+// makes one), and the app worker hands over the prestart requests with the memory: the first
+// goes to that standby, which instantiates beside this dispatcher, not after it.
 import { describe, joinMemory } from "./instance.js";
 
 // The dispatcher's instance only moves boot requests around.
@@ -21,8 +21,6 @@ let workersCreated = 0;
 // Workers asked for but not yet started or failed, by id: the page reports their load errors.
 const unsettled = new Map();
 const standbys = [];
-// Load errors of workers the page made before this dispatcher heard of them, by id.
-const earlyErrors = new Map();
 // Set after a standby failed to load: creating more would fail the same way, so boot requests
 // then create their workers directly and report the error themselves.
 let standbyBroken = false;
@@ -31,27 +29,19 @@ let standbyBroken = false;
 let setGlue;
 const dispatcherGlue = new Promise((resolve) => (setGlue = resolve));
 
-// From the page: the app (its glue's URL, the port to the app worker, the standbys it made and
-// how many workers it made in all), and load errors of the workers it made for us.
+// From the page: the app (its glue's URL, the port to the app worker, the standby the page
+// made at start-up), and load errors of the workers it made for us.
 self.onmessage = ({ data }) => {
   if (data.type === "app") {
     const glueLoaded = import(data.pkgUrl);
     // A failure is reported by joinMemory, which awaits it.
     glueLoaded.catch(() => {});
-    workersCreated = data.pageMade;
-    for (const standby of data.standbys) standbys.push(createWorker(standby));
-    data.port.onmessage = ({ data: { shared, requests, booted } }) => {
-      for (const { request, since, ...made } of booted) {
-        const record = createWorker(made);
-        watchBoot(record, request, since - performance.timeOrigin);
-      }
-      if (standbys.length === 0) standbys.push(createWorker());
+    for (const early of data.early) standbys.push(createWorker(early));
+    if (standbys.length === 0) standbys.push(createWorker());
+    data.port.onmessage = ({ data: { shared, requests } }) =>
       begin(shared, requests, glueLoaded, data.port);
-    };
   } else if (data.type === "worker-error") {
-    const record = unsettled.get(data.id);
-    if (record) record.fail(data.message);
-    else earlyErrors.set(data.id, data.message);
+    unsettled.get(data.id)?.fail(data.message);
   }
 };
 
@@ -157,8 +147,7 @@ function drain(glue, shared, demand) {
 
 // Asks the page for a new worker: its id, name and the port this dispatcher drives it by.
 function requestWorker() {
-  workersCreated += 1;
-  const id = workersCreated;
+  const id = workersCreated + 1;
   const name = `wbspawn-worker-${id}`;
   // Messages posted before the page has made the worker wait in the channel.
   const channel = new MessageChannel();
@@ -170,6 +159,7 @@ function requestWorker() {
 // asked for now. Its handlers report to `record.request` once it is given one; before that, a
 // failure only retires the standby.
 function createWorker({ id, name, port } = requestWorker()) {
+  workersCreated += 1;
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
   const settle = () => {
     record.settled = true;
@@ -190,12 +180,6 @@ function createWorker({ id, name, port } = requestWorker()) {
     dispatcherGlue.then((glue) => glue.__wbspawn_boot_failed(record.request, why));
   };
   unsettled.set(id, record);
-  if (earlyErrors.has(id)) {
-    // Once the caller has given it its request, if it has one.
-    const why = earlyErrors.get(id);
-    earlyErrors.delete(id);
-    queueMicrotask(() => record.fail(why));
-  }
   port.onmessage = ({ data }) => {
     if (data.type === "started") {
       // Only a worker given a boot request is told to start, so `since` is set.
@@ -210,15 +194,9 @@ function createWorker({ id, name, port } = requestWorker()) {
 function boot(request, stackSize, shared) {
   const record = standbys.shift() ?? createWorker();
   if (standbys.length === 0 && !standbyBroken) standbys.push(createWorker());
-  record.port.postMessage({ type: "start", shared, stackSize, request });
-  watchBoot(record, request, performance.now());
-}
-
-// The worker of `record` was told to start with `request` at `since`: time its boot, and say
-// so if it never starts.
-function watchBoot(record, request, since) {
   record.request = request;
-  record.since = since;
+  record.since = performance.now();
+  record.port.postMessage({ type: "start", shared, stackSize, request });
   record.slow = setTimeout(() => {
     if (record.settled) return;
     console.error(
