@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -124,6 +125,22 @@ class Driver:
                 # page is timed, or its start-up competes with their teardown for the cores.
                 time.sleep(SETTLE_S)
         print(f"  {self.runtime:10} {key:14} {self.results[key]}", file=sys.stderr, flush=True)
+
+    def measure_pages(
+        self, key: str, run: Callable[[Session], dict[str, float]], pages: int, query: str = ""
+    ) -> None:
+        """`measure` on `pages` fresh pages, keeping the median of each number: one fresh page
+        swings by an order of magnitude on a busy machine."""
+        samples = []
+        for page in range(pages):
+            self.measure(f"{key}#{page + 1}", run, query)
+            samples.append(self.results.pop(f"{key}#{page + 1}"))
+        good = [sample for sample in samples if "error" not in sample]
+        if not good:
+            self.results[key] = samples[-1]
+            return
+        medians = {field: statistics.median(s[field] for s in good) for field in good[0]}
+        self.results[key] = {**medians, "pages": len(good)}
 
 
 def machine() -> dict[str, Any]:

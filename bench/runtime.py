@@ -127,13 +127,16 @@ def run_measurements(driver: Driver, quick: bool) -> dict[str, Any]:
     if not peer:
         # The first spawn on a fresh page (the prestarted workers are still booting), and the
         # first and second burst of 64: what start-up costs a program that spawns at once.
-        driver.measure("first_spawn", lambda s: {"us": s.call("bench_warm", 1, 0)[0]})
-        driver.measure(
+        # Medians over fresh pages.
+        pages = 3 if quick else 9
+        driver.measure_pages("first_spawn", lambda s: {"us": s.call("bench_warm", 1, 0)[0]}, pages)
+        driver.measure_pages(
             "burst64_first_second",
             lambda s: {
                 "first_ms": s.call("bench_burst", 64),
                 "second_ms": s.call("bench_burst", 64),
             },
+            pages,
         )
         # 200-spawn batches, the mean per spawn of each: one slow batch shows a worker booted
         # that was not needed.
@@ -247,8 +250,8 @@ ROWS = [
 
 # wbspawn alone: start-up of spawning, and std::thread::spawn against wbspawn::spawn.
 OWN_ROWS = [
-    ("first spawn+join on a fresh page", ("first_spawn", "us"), "us", "< 5,000 us"),
-    ("first burst of 64 on a fresh page", ("burst64_first_second", "first_ms"), "ms", ""),
+    ("first spawn+join, fresh page (median of 9)", ("first_spawn", "us"), "us", "< 5,000 us"),
+    ("first burst of 64, fresh page (median of 9)", ("burst64_first_second", "first_ms"), "ms", ""),
     ("second burst of 64", ("burst64_first_second", "second_ms"), "ms", ""),
     ("200 sequential spawn+join, mean per spawn (median batch)",
      ("batches200", "median_us"), "us", ""),

@@ -16,6 +16,8 @@ self.onmessage = ({ data }) => {
       (exports) => self.postMessage({ type: "ready", exports }),
       (error) => self.postMessage({ type: "failed", error: describe(error) }),
     );
+  } else if (data.type === "relay") {
+    relayDecided(data.instead);
   } else if (data.type === "wasm") {
     wasmArrived(data);
   } else if (data.type === "call") {
@@ -27,8 +29,12 @@ self.onmessage = ({ data }) => {
 // transferred), or {error}.
 let wasmArrived;
 const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
+// From the page: whether the first thread worker loaded (see handOver), or the port to use
+// instead.
+let relayDecided;
+const relayDecision = new Promise((resolve) => (relayDecided = resolve));
 
-async function start({ pkgUrl, settings, dispatcher }) {
+async function start({ pkgUrl, settings, relay }) {
   const [module, loaded] = await Promise.all([compile(), import(pkgUrl)]);
   if (typeof loaded.__wbspawn_memory !== "function") {
     throw new Error(`${pkgUrl} does not link the wbspawn crate: add it to the app's dependencies`);
@@ -41,7 +47,7 @@ async function start({ pkgUrl, settings, dispatcher }) {
     settings.idleTimeoutMs,
     settings.prestart,
   );
-  handOver(loaded, shared, dispatcher);
+  await handOver(loaded, shared, relay);
   glue = loaded;
   return Object.keys(glue).filter(
     (name) =>
@@ -61,19 +67,19 @@ async function compile() {
   return WebAssembly.compileStreaming(new Response(fetched.body, { headers }));
 }
 
-// Gives the dispatcher (the page started it: bootstrap.js says why not here) the memory and
-// the prestarted workers' boot requests, and does not wait for it: the app may spawn at once,
-// its threads queue until the dispatcher and the prestarted workers are up (a few ms later),
-// and its joins wait for them. A dispatcher that fails to load is reported by the page.
-function handOver(glue, shared, port) {
+// Sends the memory and the prestarted workers' boot requests on their way to the dispatcher
+// before the app is ready, and does not wait for them: the app may spawn at once, its threads
+// queue until the workers are up (a few ms later), and its joins wait for them. The port is
+// the first thread worker's, which keeps the first request, boots itself with it and passes
+// the rest on once the page has started the dispatcher (bootstrap.js says why not now); it is
+// the dispatcher's own if that worker could not load.
+async function handOver(glue, shared, relay) {
   glue.__wbspawn_dispatcher_started();
   const requests = [];
   for (let request; (request = glue.__wbspawn_take_boot_request(false)) !== 0; ) {
     requests.push({ request, stackSize: glue.__wbspawn_boot_stack_size(request) });
   }
-  port.onmessage = ({ data }) => {
-    console.error(`wbspawn: the dispatcher failed to start: ${data.error}; no new thread can start`);
-  };
+  const port = (await relayDecision) ?? relay;
   port.postMessage({ shared, requests });
 }
 

@@ -41,9 +41,18 @@ export async function start(pkgUrl, options = {}) {
   // debugger is attached (DevTools, or WebDriver BiDi in CI) that wait now and then never ends:
   // start-up froze with no error in a few loads out of a hundred. From the page's thread it
   // never does. So the dispatcher asks the page for each thread worker, with the port it
-  // drives that worker through, and the app worker reaches the dispatcher over a channel.
+  // drives that worker through.
+  //
+  // Only the app worker and the first thread worker start now: on few cores every worker
+  // started with the app delays the app's own start (docs/architecture.md, "What start-up
+  // costs"). The dispatcher and the other prestarted workers start once the app is ready. The
+  // app's module and memory never pass through the page (Firefox refuses a WebAssembly.Module
+  // to a page whose CSP lacks 'wasm-unsafe-eval'), and no message is posted on a port before
+  // it has reached the worker that reads it (Firefox did not always deliver one that was;
+  // docs/browsers.md). So the app worker hands them to the first thread worker over a channel
+  // the page made with both, and that worker passes them on to the dispatcher when the page
+  // has made it.
   const worker = new Worker(appWorkerUrl, { type: "module", name: "wbspawn-app" });
-  const dispatcher = new Worker(dispatcherUrl, { type: "module", name: "wbspawn-dispatcher" });
   const threadWorkers = new Map();
   const calls = new Map();
   let nextCall = 1;
@@ -54,61 +63,105 @@ export async function start(pkgUrl, options = {}) {
     calls.clear();
   };
 
-  // A thread worker, driven by the dispatcher through `port`; it loads the glue at once.
-  const createThreadWorker = (id, name, port) => {
+  // Until the dispatcher exists, what the page has for it waits here.
+  let dispatcher = null;
+  const forDispatcher = [];
+  const tellDispatcher = (message) => {
+    if (dispatcher) dispatcher.postMessage(message);
+    else forDispatcher.push(message);
+  };
+
+  // The first thread worker: it relays the app's memory once it has loaded ("connected"; until
+  // then the app worker waits, so a worker that cannot load loses nothing). Its port to the
+  // dispatcher waits here until the dispatcher exists; it posts nothing on it before "go".
+  const RELAY = 1;
+  const relayChannel = new MessageChannel();
+  const relayToDispatcher = new MessageChannel();
+  let relayState = "loading";
+
+  // A thread worker, connected by `links` (its port to the dispatcher, or for the first one
+  // its port from the app worker); it loads the glue at once.
+  const createThreadWorker = (id, name, links) => {
     const thread = new Worker(threadWorkerUrl, { type: "module", name });
     threadWorkers.set(id, thread);
     thread.onmessage = ({ data: note }) => {
       if (note.type === "exit") threadWorkers.delete(id);
+      else if (note.type === "connected" && relayState === "loading") {
+        relayState = "connected";
+        worker.postMessage({ type: "relay" });
+      }
     };
     thread.onerror = (event) => {
       event.preventDefault();
       const message = event.message || `could not load ${threadWorkerUrl}`;
-      dispatcher.postMessage({ type: "worker-error", id, message });
-    };
-    thread.postMessage({ type: "connect", port, pkgUrl: glueUrl.href }, [port]);
-  };
-  dispatcher.onmessage = ({ data }) => {
-    if (data.type === "create-worker") {
-      createThreadWorker(data.id, data.name, data.port);
-    } else if (data.type === "terminate-worker") {
-      threadWorkers.get(data.id)?.terminate();
-      threadWorkers.delete(data.id);
-    }
-  };
-  // The first spawn's worker starts now, beside the app's, so that it is ready when the app
-  // is. Only one: on few cores every worker started now delays the app's own start (the
-  // others start when the app is ready; docs/architecture.md, "What start-up costs").
-  const early = [];
-  if (settings.prestart > 0 && settings.maxWorkers > 0) {
-    const channel = new MessageChannel();
-    const standby = { id: 1, name: "wbspawn-worker-1", port: channel.port2 };
-    early.push(standby);
-    createThreadWorker(standby.id, standby.name, channel.port1);
-  }
-  const toDispatcher = new MessageChannel();
-  dispatcher.postMessage(
-    { type: "app", pkgUrl: glueUrl.href, port: toDispatcher.port2, early },
-    [toDispatcher.port2, ...early.map((standby) => standby.port)],
-  );
-
-  let ready = false;
-  const started = new Promise((resolve, reject) => {
-    // During start-up, a dispatcher that fails (its script did not load) fails start(); later,
-    // the calls fail with it (no thread could start), and the browser reports the error too.
-    dispatcher.onerror = (event) => {
-      const why = `the wbspawn dispatcher failed: ${event.message || dispatcherUrl}`;
-      if (ready) {
-        failAll(new Error(`wbspawn: ${why}`));
+      if (id === RELAY && relayState === "loading") {
+        // The app worker then hands its memory straight to the dispatcher, started now; the
+        // threads' workers will fail to load the same way, and their spawns say so.
+        relayState = "failed";
+        thread.terminate();
+        threadWorkers.delete(id);
+        const channel = new MessageChannel();
+        startDispatcher({ appPort: channel.port1 }, [channel.port1]);
+        worker.postMessage({ type: "relay", instead: channel.port2 }, [channel.port2]);
         return;
       }
-      event.preventDefault();
-      reject(new Error(`wbspawn: the app failed to start: ${why}`));
+      tellDispatcher({ type: "worker-error", id, message });
     };
+    thread.postMessage({ type: "connect", pkgUrl: glueUrl.href, ...links }, Object.values(links));
+  };
+  // The workers the page makes before the dispatcher asks for any take the first ids.
+  let pageMade = 0;
+  const createStandby = () => {
+    const channel = new MessageChannel();
+    pageMade += 1;
+    const standby = { id: pageMade, name: `wbspawn-worker-${pageMade}`, port: channel.port2 };
+    createThreadWorker(standby.id, standby.name, { port: channel.port1 });
+    return standby;
+  };
+  pageMade += 1;
+  createThreadWorker(RELAY, `wbspawn-worker-${RELAY}`, {
+    app: relayChannel.port1,
+    port: relayToDispatcher.port2,
+  });
+
+  // `from`: where the dispatcher gets the app's memory (the relay, or the app worker itself).
+  const startDispatcher = (from, transfer) => {
+    dispatcher = new Worker(dispatcherUrl, { type: "module", name: "wbspawn-dispatcher" });
+    dispatcher.onmessage = ({ data }) => {
+      if (data.type === "create-worker") {
+        createThreadWorker(data.id, data.name, { port: data.port });
+      } else if (data.type === "terminate-worker") {
+        threadWorkers.get(data.id)?.terminate();
+        threadWorkers.delete(data.id);
+      }
+    };
+    // No thread can start without it: the calls fail, and the browser reports the error too.
+    dispatcher.onerror = (event) => {
+      failAll(new Error(`wbspawn: the dispatcher failed: ${event.message || dispatcherUrl}`));
+    };
+    // The other prestarted workers; the relay boots the first itself.
+    const prestart = Math.min(settings.prestart, settings.maxWorkers);
+    const standbys = Array.from({ length: Math.max(prestart - 1, 0) }, createStandby);
+    dispatcher.postMessage(
+      { type: "app", pkgUrl: glueUrl.href, ...from, standbys, pageMade },
+      [...transfer, ...standbys.map((standby) => standby.port)],
+    );
+    for (const message of forDispatcher.splice(0)) dispatcher.postMessage(message);
+  };
+  const startDispatcherForRelay = () => {
+    const port = relayToDispatcher.port1;
+    startDispatcher({ relay: { id: RELAY, name: `wbspawn-worker-${RELAY}`, port } }, [port]);
+    threadWorkers.get(RELAY)?.postMessage({ type: "go" });
+  };
+
+  const started = new Promise((resolve, reject) => {
     worker.onmessage = ({ data }) => {
-      if (data.type === "ready") resolve(data.exports);
-      else if (data.type === "failed") reject(new Error(`wbspawn: the app failed to start: ${data.error}`));
-      else if (data.type === "result") {
+      if (data.type === "ready") {
+        if (!dispatcher) startDispatcherForRelay();
+        resolve(data.exports);
+      } else if (data.type === "failed") {
+        reject(new Error(`wbspawn: the app failed to start: ${data.error}`));
+      } else if (data.type === "result") {
         const pending = calls.get(data.id);
         calls.delete(data.id);
         if (data.ok) pending.resolve(data.value);
@@ -121,10 +174,9 @@ export async function start(pkgUrl, options = {}) {
       failAll(error);
       reject(error);
     };
-    worker.postMessage(
-      { type: "start", pkgUrl: glueUrl.href, settings, dispatcher: toDispatcher.port1 },
-      [toDispatcher.port1],
-    );
+    worker.postMessage({ type: "start", pkgUrl: glueUrl.href, settings, relay: relayChannel.port2 }, [
+      relayChannel.port2,
+    ]);
   });
   sendWasm(worker, wasmUrl);
   let exports;
@@ -132,10 +184,9 @@ export async function start(pkgUrl, options = {}) {
     exports = await started;
   } catch (error) {
     // The workers this start made must not outlive it.
-    for (const each of [worker, dispatcher, ...threadWorkers.values()]) each.terminate();
+    for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
     throw error;
   }
-  ready = true;
 
   return {
     /** Names of the functions the app exports. */
@@ -151,7 +202,7 @@ export async function start(pkgUrl, options = {}) {
     },
     /** Stops the app's worker and every worker of its threads. */
     terminate() {
-      for (const each of [worker, dispatcher, ...threadWorkers.values()]) each.terminate();
+      for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
       threadWorkers.clear();
       failAll(new Error("wbspawn: the app was terminated"));
     },

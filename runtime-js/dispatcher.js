@@ -9,10 +9,10 @@
 //
 // It keeps standby workers: started, their scripts and the app's glue loaded, but with no wasm
 // instance (so no stack in the shared memory). A boot request goes to a standby, which only
-// has to instantiate the module; a new standby is started right away. At start-up the page
-// has made one already (for the first prestarted worker; with no prestart, this dispatcher
-// makes one), and the app worker hands over the prestart requests with the memory: the first
-// goes to that standby, which instantiates beside this dispatcher, not after it.
+// has to instantiate the module; a new standby is started right away. The page starts this
+// dispatcher once the app is ready, with the other prestarted workers as standbys. The first
+// thread worker (the page made it with the app) brings the memory and the prestart requests:
+// the app worker gave them to it, and it has kept the first for itself.
 import { describe, joinMemory } from "./instance.js";
 
 // The dispatcher's instance only moves boot requests around.
@@ -29,29 +29,32 @@ let standbyBroken = false;
 let setGlue;
 const dispatcherGlue = new Promise((resolve) => (setGlue = resolve));
 
-// From the page: the app (its glue's URL, the port to the app worker, the standby the page
-// made at start-up), and load errors of the workers it made for us.
+// From the page: the app (its glue's URL, the first thread worker or, if that one could not
+// load, a port from the app worker; the standbys it made and how many workers it made in all),
+// and load errors of the workers it made for us.
 self.onmessage = ({ data }) => {
   if (data.type === "app") {
     const glueLoaded = import(data.pkgUrl);
     // A failure is reported by joinMemory, which awaits it.
     glueLoaded.catch(() => {});
-    for (const early of data.early) standbys.push(createWorker(early));
-    if (standbys.length === 0) standbys.push(createWorker());
-    data.port.onmessage = ({ data: { shared, requests } }) =>
-      begin(shared, requests, glueLoaded, data.port);
+    workersCreated = data.pageMade;
+    for (const standby of data.standbys) standbys.push(createWorker(standby));
+    const appArrived = ({ shared, requests }) => begin(shared, requests, glueLoaded);
+    if (data.relay) createWorker(data.relay, appArrived);
+    else data.appPort.onmessage = ({ data: app }) => appArrived(app);
   } else if (data.type === "worker-error") {
     unsettled.get(data.id)?.fail(data.message);
   }
 };
 
-async function begin(shared, requests, glueLoaded, app) {
+async function begin(shared, requests, glueLoaded) {
   for (const { request, stackSize } of requests) boot(request, stackSize, shared);
+  if (standbys.length === 0 && !standbyBroken) standbys.push(createWorker());
   let glue;
   try {
     ({ glue } = await joinMemory(shared, DISPATCHER_STACK, glueLoaded));
   } catch (error) {
-    app.postMessage({ type: "failed", error: describe(error) });
+    console.error(`wbspawn: the dispatcher failed to start: ${describe(error)}; no new thread can start`);
     return;
   }
   setGlue(glue);
@@ -147,7 +150,8 @@ function drain(glue, shared, demand) {
 
 // Asks the page for a new worker: its id, name and the port this dispatcher drives it by.
 function requestWorker() {
-  const id = workersCreated + 1;
+  workersCreated += 1;
+  const id = workersCreated;
   const name = `wbspawn-worker-${id}`;
   // Messages posted before the page has made the worker wait in the channel.
   const channel = new MessageChannel();
@@ -157,9 +161,9 @@ function requestWorker() {
 
 // A worker with its scripts and the glue loading: one the page made at start-up, or one it is
 // asked for now. Its handlers report to `record.request` once it is given one; before that, a
-// failure only retires the standby.
-function createWorker({ id, name, port } = requestWorker()) {
-  workersCreated += 1;
+// failure only retires the standby. The first worker's first message is the app's memory,
+// for `appArrived`, saying which request it boots with (0: none, it is a standby).
+function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
   const settle = () => {
     record.settled = true;
@@ -181,7 +185,11 @@ function createWorker({ id, name, port } = requestWorker()) {
   };
   unsettled.set(id, record);
   port.onmessage = ({ data }) => {
-    if (data.type === "started") {
+    if (data.type === "app") {
+      if (data.booting !== 0) watchBoot(record, data.booting, performance.now());
+      else standbys.unshift(record);
+      appArrived(data);
+    } else if (data.type === "started") {
       // Only a worker given a boot request is told to start, so `since` is set.
       bootMs = 0.75 * bootMs + 0.25 * (performance.now() - record.since);
       settle();
@@ -194,9 +202,15 @@ function createWorker({ id, name, port } = requestWorker()) {
 function boot(request, stackSize, shared) {
   const record = standbys.shift() ?? createWorker();
   if (standbys.length === 0 && !standbyBroken) standbys.push(createWorker());
-  record.request = request;
-  record.since = performance.now();
   record.port.postMessage({ type: "start", shared, stackSize, request });
+  watchBoot(record, request, performance.now());
+}
+
+// The worker of `record` was told to start with `request` at `since`: time its boot, and say
+// so if it never starts.
+function watchBoot(record, request, since) {
+  record.request = request;
+  record.since = since;
   record.slow = setTimeout(() => {
     if (record.settled) return;
     console.error(

@@ -8,21 +8,45 @@
 import { describe, joinMemory } from "./instance.js";
 
 let glueLoaded = null;
+// The port this worker is driven through by the dispatcher. The first worker has it from the
+// start but may use it only once the page has given the other end to the dispatcher ("go").
 let dispatcher = null;
+let letPost;
+const mayPost = new Promise((resolve) => (letPost = resolve));
 
-// The page made this worker (on the dispatcher's request, or the first one at start-up) and
-// passes on the dispatcher's port and the app's glue, which it loads now; everything else
-// comes and goes through that port.
+// The page made this worker (on the dispatcher's request, or the first one with the app) and
+// passes on the app's glue, which it loads now, its port to the dispatcher and, for the first
+// one, a port from the app worker; everything else comes and goes through those ports.
 self.onmessage = ({ data }) => {
-  if (data.type !== "connect") return;
-  glueLoaded = import(data.pkgUrl);
-  // A failure is reported when the worker is started and awaits it.
-  glueLoaded.catch(() => {});
-  dispatcher = data.port;
-  dispatcher.onmessage = ({ data: order }) => {
-    if (order.type === "start") run(order);
-  };
+  if (data.type === "connect") {
+    glueLoaded = import(data.pkgUrl);
+    // A failure is reported when the worker is started and awaits it.
+    glueLoaded.catch(() => {});
+    dispatcher = data.port;
+    dispatcher.onmessage = ({ data: order }) => {
+      if (order.type === "start") run(order);
+    };
+    if (data.app) relay(data.app);
+    else letPost();
+  } else if (data.type === "go") {
+    letPost();
+  }
 };
+
+// The first worker: the app worker sends it the memory and the prestart requests as soon as
+// its instance is up. It keeps the first request and boots with it at once (the app's first
+// spawn needs no one else), and passes the memory and the other requests on to the
+// dispatcher, which the page starts once the app is ready (bootstrap.js says why).
+function relay(app) {
+  app.onmessage = ({ data: { shared, requests } }) => {
+    const first = requests.shift();
+    mayPost.then(() =>
+      dispatcher.postMessage({ type: "app", shared, requests, booting: first?.request ?? 0 }),
+    );
+    if (first) run({ shared, ...first });
+  };
+  self.postMessage({ type: "connected" });
+}
 
 // Tells the page this worker is gone (it keeps the others for `terminate()`), then ends it.
 function exit() {
@@ -35,10 +59,14 @@ async function run({ shared, stackSize, request }) {
   try {
     ({ glue, wasm, stack } = await joinMemory(shared, stackSize, glueLoaded));
   } catch (error) {
+    await mayPost;
     dispatcher.postMessage({ type: "failed", error: describe(error) });
     exit();
     return;
   }
+  // The first worker's report follows its relay of the memory, which the dispatcher needs
+  // first; and it must go before the thread's code blocks this worker's events.
+  await mayPost;
   dispatcher.postMessage({ type: "started" });
   try {
     glue.__wbspawn_worker_main(request);
