@@ -186,6 +186,7 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
   unsettled.set(id, record);
   port.onmessage = ({ data }) => {
     if (data.type === "app") {
+      port.postMessage({ type: "relayed" });
       if (data.booting !== 0) watchBoot(record, data.booting, performance.now());
       else standbys.unshift(record);
       appArrived(data);

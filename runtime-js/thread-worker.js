@@ -13,21 +13,29 @@ let glueLoaded = null;
 let dispatcher = null;
 let letPost;
 const mayPost = new Promise((resolve) => (letPost = resolve));
+// Until the dispatcher has what the first worker relays, that worker must not end: Firefox
+// dropped the relayed memory when the worker closed right after (its thread panicked at once).
+let relayArrived;
+const relayed = new Promise((resolve) => (relayArrived = resolve));
 
 // The page made this worker (on the dispatcher's request, or the first one with the app) and
-// passes on the app's glue, which it loads now, its port to the dispatcher and, for the first
-// one, a port from the app worker; everything else comes and goes through those ports.
+// passes on the app's glue, which it loads now (the first one: once the app is up), its port
+// to the dispatcher and, for the first one, a port from the app worker; everything else comes
+// and goes through those ports.
 self.onmessage = ({ data }) => {
   if (data.type === "connect") {
-    glueLoaded = import(data.pkgUrl);
-    // A failure is reported when the worker is started and awaits it.
-    glueLoaded.catch(() => {});
     dispatcher = data.port;
     dispatcher.onmessage = ({ data: order }) => {
       if (order.type === "start") run(order);
+      else if (order.type === "relayed") relayArrived();
     };
-    if (data.app) relay(data.app);
-    else letPost();
+    if (data.app) {
+      relay(data.app, data.pkgUrl);
+    } else {
+      loadGlue(data.pkgUrl);
+      letPost();
+      relayArrived();
+    }
   } else if (data.type === "go") {
     letPost();
   }
@@ -37,8 +45,10 @@ self.onmessage = ({ data }) => {
 // its instance is up. It keeps the first request and boots with it at once (the app's first
 // spawn needs no one else), and passes the memory and the other requests on to the
 // dispatcher, which the page starts once the app is ready (bootstrap.js says why).
-function relay(app) {
+function relay(app, pkgUrl) {
   app.onmessage = ({ data: { shared, requests } }) => {
+    // Only now: loading it beside the app's own start slowed that on two cores.
+    loadGlue(pkgUrl);
     const first = requests.shift();
     mayPost.then(() =>
       dispatcher.postMessage({ type: "app", shared, requests, booting: first?.request ?? 0 }),
@@ -48,8 +58,15 @@ function relay(app) {
   self.postMessage({ type: "connected" });
 }
 
+function loadGlue(pkgUrl) {
+  glueLoaded = import(pkgUrl);
+  // A failure is reported when the worker is started and awaits it.
+  glueLoaded.catch(() => {});
+}
+
 // Tells the page this worker is gone (it keeps the others for `terminate()`), then ends it.
-function exit() {
+async function exit() {
+  await relayed;
   self.postMessage({ type: "exit" });
   self.close();
 }
