@@ -1,7 +1,7 @@
 // The app's own thread. It runs the app's wasm (the first instance, which owns the shared
-// memory), hands the module and memory to the dispatcher, and then runs the page's calls one
-// at a time. It is a worker so that the app may block (join, recv, a contended Mutex) without
-// freezing the page.
+// memory), sends the module and memory on their way to the dispatcher, and then runs the
+// page's calls one at a time. It is a worker so that the app may block (join, recv, a
+// contended Mutex) without freezing the page.
 // No imports: a module's imports are fetched before it runs, and this worker's start is the
 // app's critical path.
 
@@ -68,8 +68,9 @@ async function compile() {
 }
 
 // Sends the memory and the prestarted workers' boot requests on their way to the dispatcher
-// before the app is ready, and does not wait for them: the app may spawn at once, its threads
-// queue until the workers are up (a few ms later), and its joins wait for them. The port is
+// before the app is ready, and does not wait for them to arrive (only for the page to say
+// where they go, normally long settled): the app may spawn at once, its threads queue until
+// the workers are up (a few ms later), and its joins wait for them. The port is
 // the first thread worker's, which keeps the first request, boots itself with it and passes
 // the rest on once the page has started the dispatcher (bootstrap.js says why not now); it is
 // the dispatcher's own if that worker could not load.

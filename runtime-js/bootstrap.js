@@ -9,6 +9,7 @@
 const appWorkerUrl = new URL("./app-worker.js", import.meta.url);
 const dispatcherUrl = new URL("./dispatcher.js", import.meta.url);
 const threadWorkerUrl = new URL("./thread-worker.js", import.meta.url);
+const RELAY_WARNING_MS = 10_000;
 
 /**
  * Starts the app whose wasm-bindgen (`--target web`) glue is at `pkgUrl`.
@@ -72,15 +73,29 @@ export async function start(pkgUrl, options = {}) {
   };
 
   // The first thread worker: it relays the app's memory once it has loaded ("connected"; until
-  // then the app worker waits, so a worker that cannot load loses nothing). Its port to the
-  // dispatcher waits here until the dispatcher exists; it posts nothing on it before "go".
+  // then the app worker waits, so a worker that cannot load loses nothing). The other end of
+  // its port to the dispatcher waits here until the dispatcher exists, and it posts nothing on
+  // that port before "go", which follows the move.
   const RELAY = 1;
   const relayChannel = new MessageChannel();
   const relayToDispatcher = new MessageChannel();
   let relayState = "loading";
+  // Set once start() has failed: a late event must not start workers nothing would end.
+  let stopped = false;
+  // A browser may queue a worker without starting it (Firefox past its per-site cap, which
+  // the site's other tabs share); the app waits for this one, so say so rather than hang.
+  const relayLate = setTimeout(() => {
+    if (relayState !== "loading" || stopped) return;
+    console.error(
+      `wbspawn: the app's first thread worker has not started ${RELAY_WARNING_MS / 1000} s ` +
+        "after it was created, and start() waits for it: the browser may limit workers per " +
+        "site (Firefox: dom.workers.maxPerDomain, shared by the site's tabs); close other tabs " +
+        "of this site or lower maxWorkers in start()'s options.",
+    );
+  }, RELAY_WARNING_MS);
 
-  // A thread worker, connected by `links` (its port to the dispatcher, or for the first one
-  // its port from the app worker); it loads the glue at once.
+  // A thread worker, connected by `links`: its port to the dispatcher and, for the first one,
+  // its port from the app worker.
   const createThreadWorker = (id, name, links) => {
     const thread = new Worker(threadWorkerUrl, { type: "module", name });
     threadWorkers.set(id, thread);
@@ -88,16 +103,19 @@ export async function start(pkgUrl, options = {}) {
       if (note.type === "exit") threadWorkers.delete(id);
       else if (note.type === "connected" && relayState === "loading") {
         relayState = "connected";
+        clearTimeout(relayLate);
         worker.postMessage({ type: "relay" });
       }
     };
     thread.onerror = (event) => {
       event.preventDefault();
       const message = event.message || `could not load ${threadWorkerUrl}`;
+      if (stopped) return;
       if (id === RELAY && relayState === "loading") {
         // The app worker then hands its memory straight to the dispatcher, started now; the
         // threads' workers will fail to load the same way, and their spawns say so.
         relayState = "failed";
+        clearTimeout(relayLate);
         thread.terminate();
         threadWorkers.delete(id);
         const channel = new MessageChannel();
@@ -184,6 +202,8 @@ export async function start(pkgUrl, options = {}) {
     exports = await started;
   } catch (error) {
     // The workers this start made must not outlive it.
+    stopped = true;
+    clearTimeout(relayLate);
     for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
     throw error;
   }

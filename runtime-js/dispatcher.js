@@ -159,18 +159,34 @@ function requestWorker() {
   return { id, name, port: channel.port1 };
 }
 
-// A worker with its scripts and the glue loading: one the page made at start-up, or one it is
-// asked for now. Its handlers report to `record.request` once it is given one; before that, a
+// A worker with its scripts and the glue loading: one the page made with the app or with this
+// dispatcher, or one it is asked for now. Its handlers report to `record.request` once it is given one; before that, a
 // failure only retires the standby. The first worker's first message is the app's memory,
 // for `appArrived`, saying which request it boots with (0: none, it is a standby).
 function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
+  // Without what the first worker relays no thread past the first can start: say so if it
+  // fails or never comes, rather than hang in silence.
+  let relayWait = null;
+  const relayLost = (why) => {
+    console.error(
+      `wbspawn: ${name} did not pass the app's memory on (${why}); no new thread can start`,
+    );
+  };
+  if (appArrived) {
+    relayWait = setTimeout(() => relayLost(`nothing within ${BOOT_WARNING_MS / 1000} s`), BOOT_WARNING_MS);
+  }
   const settle = () => {
     record.settled = true;
     unsettled.delete(id);
     clearTimeout(record.slow);
   };
   record.fail = (why) => {
+    if (relayWait !== null) {
+      clearTimeout(relayWait);
+      relayWait = null;
+      relayLost(why);
+    }
     if (record.settled) return;
     settle();
     self.postMessage({ type: "terminate-worker", id });
@@ -186,6 +202,8 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
   unsettled.set(id, record);
   port.onmessage = ({ data }) => {
     if (data.type === "app") {
+      clearTimeout(relayWait);
+      relayWait = null;
       port.postMessage({ type: "relayed" });
       if (data.booting !== 0) watchBoot(record, data.booting, performance.now());
       else standbys.unshift(record);

@@ -1,7 +1,8 @@
 // A thread worker: joins the shared memory, then runs spawned threads until it retires.
 //
-// It is made ahead of need as a standby: it loads the app's glue as soon as it is connected,
-// and only on "start" (with a boot request) does it instantiate the module. A cold spawn then
+// It is made ahead of need as a standby: it loads the app's glue as soon as it is connected
+// (the first worker: once the app is up), and only on "start" (with a boot request) does it
+// instantiate the module. A cold spawn then
 // waits for neither the worker's start nor the script fetches. Rust does the waiting and the
 // work (`__wbspawn_worker_main` parks in shared memory between threads); this script starts
 // the instance and cleans up after it.

@@ -165,8 +165,8 @@ def test_the_app_starts_30_times_in_a_row(new_page: NewPage, lab_url: str) -> No
 # --- a browser that limits workers per site -------------------------------------------------
 
 # Firefox queues a worker past `dom.workers.maxPerDomain` without a word. With 3, the page's
-# app worker, its dispatcher and the first standby fit; the standby made when that one is
-# used is the fourth, and never starts.
+# app worker, its first thread worker and the dispatcher fit; the standby made when the first
+# thread worker is used is the fourth, and never starts.
 WORKER_CAP = 3
 
 
@@ -196,3 +196,22 @@ def test_a_worker_the_browser_never_starts_is_said_in_the_console(
         assert "maxWorkers" in said[0]
     finally:
         page.close()
+
+
+def test_a_first_thread_worker_the_browser_never_starts_is_said_in_the_console(
+    lab_url: str,
+) -> None:
+    # With room for the app worker alone, start() waits for the first thread worker (the app
+    # hands it the memory) and must say why rather than hang in silence.
+    with firefox.launch(prefs={"dom.workers.maxPerDomain": 1}) as browser:
+        page = browser.new_page()
+        page.open(lab_url)
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            if any("has not started" in e for e in page.console_errors()):
+                break
+            page.pause(0.5)
+        said = [e for e in page.console_errors() if "has not started" in e]
+        assert said, page.console_errors()
+        assert "start() waits for it" in said[0]
+        assert "dom.workers.maxPerDomain" in said[0]
