@@ -205,12 +205,17 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
       clearTimeout(relayWait);
       relayWait = null;
       port.postMessage({ type: "relayed" });
-      if (data.booting !== 0) watchBoot(record, data.booting, performance.now());
+      if (data.booting !== 0) {
+        watchBoot(record, data.booting, performance.now());
+        // Its boot began before this dispatcher heard of it: no sample for the boot time,
+        // which would shrink the grace below and boot workers that are not needed.
+        record.untimed = true;
+      }
       else standbys.unshift(record);
       appArrived(data);
     } else if (data.type === "started") {
       // Only a worker given a boot request is told to start, so `since` is set.
-      bootMs = 0.75 * bootMs + 0.25 * (performance.now() - record.since);
+      if (!record.untimed) bootMs = 0.75 * bootMs + 0.25 * (performance.now() - record.since);
       settle();
     }
     else if (data.type === "failed") record.fail(data.error);
