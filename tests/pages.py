@@ -7,6 +7,7 @@ dist tests, which drive Playwright directly).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import Page as PlaywrightPage
@@ -67,3 +68,11 @@ class PageErrors:
 
     def assert_none(self) -> None:
         assert self.errors == [], f"page errors: {self.errors}"
+
+
+def said_in_the_console(page: Page, words: str, within_s: float) -> list[str]:
+    """Waits until a console.error of the page or a worker contains `words`; all of them."""
+    deadline = time.monotonic() + within_s
+    while not any(words in e for e in page.console_errors()) and time.monotonic() < deadline:
+        page.pause(0.2)
+    return page.console_errors()

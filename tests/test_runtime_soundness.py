@@ -11,10 +11,9 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conftest import NewPage, OpenLab
-from pages import call, calling, open_lab
+from pages import call, calling, open_lab, said_in_the_console
 from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import discover
-from wbspawn.check.browser import Page
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
 from wbspawn.serve.server import running
@@ -22,14 +21,6 @@ from wbspawn.serve.server import running
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
 APIS = ["std", "wbspawn"]
-
-
-def said_in_the_console(page: Page, words: str, within_s: float) -> list[str]:
-    """Waits until a console.error of the page or a worker contains `words`; all of them."""
-    deadline = time.monotonic() + within_s
-    while not any(words in e for e in page.console_errors()) and time.monotonic() < deadline:
-        page.pause(0.2)
-    return page.console_errors()
 
 
 @pytest.mark.parametrize("api", APIS)

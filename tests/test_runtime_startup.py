@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import NewPage, OpenLab
-from pages import assert_no_uncaught, call, open_lab
+from pages import assert_no_uncaught, call, open_lab, said_in_the_console
 from wbspawn.check import firefox
 from wbspawn.check.browser import Browser
 
@@ -185,13 +185,9 @@ def test_a_worker_the_browser_never_starts_is_said_in_the_console(
         open_lab(page, lab_url, "?prestart=0")
         # Two threads that wait for each other: the second needs a worker past the cap.
         page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 2); }")
-        deadline = time.monotonic() + 25
-        while time.monotonic() < deadline:
-            if any("has not started" in e for e in page.console_errors()):
-                break
-            page.pause(0.5)
-        said = [e for e in page.console_errors() if "has not started" in e]
-        assert said, page.console_errors()
+        errors = said_in_the_console(page, "has not started", within_s=25)
+        said = [e for e in errors if "has not started" in e]
+        assert said, errors
         assert "dom.workers.maxPerDomain" in said[0]
         assert "maxWorkers" in said[0]
     finally:
@@ -206,12 +202,8 @@ def test_a_first_thread_worker_the_browser_never_starts_is_said_in_the_console(
     with firefox.launch(prefs={"dom.workers.maxPerDomain": 1}) as browser:
         page = browser.new_page()
         page.open(lab_url)
-        deadline = time.monotonic() + 25
-        while time.monotonic() < deadline:
-            if any("has not started" in e for e in page.console_errors()):
-                break
-            page.pause(0.5)
-        said = [e for e in page.console_errors() if "has not started" in e]
-        assert said, page.console_errors()
+        errors = said_in_the_console(page, "has not started", within_s=25)
+        said = [e for e in errors if "has not started" in e]
+        assert said, errors
         assert "start() waits for it" in said[0]
         assert "dom.workers.maxPerDomain" in said[0]
