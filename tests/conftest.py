@@ -365,12 +365,34 @@ def engine(request: pytest.FixtureRequest) -> Iterator[EngineBrowser]:
 
 
 NewPage = Callable[[], EnginePage]
+OPENED_PAGES = pytest.StashKey[list[EnginePage]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    # A hang in a browser says nothing in the traceback ("no result within 120 s"); the
+    # runtime's own warnings (a stalled pool, a worker that never started) are in the console.
+    report: pytest.TestReport = yield
+    pages = item.stash.get(OPENED_PAGES, [])
+    if report.failed and call.when == "call" and pages:
+        report.sections.append(("page consoles", console_transcript(pages)))
+    return report
+
+
+def console_transcript(pages: list[EnginePage]) -> str:
+    lines = []
+    for number, page in enumerate(pages, 1):
+        lines.append(f"page {number}:")
+        lines += [f"  [{m.level}] {m.text}" for m in page.console] or ["  (nothing)"]
+    return "\n".join(lines)
 
 
 @pytest.fixture
-def new_page(engine: EngineBrowser) -> Iterator[NewPage]:
-    """Opens fresh pages (no cache, no storage) in this test's engine; closed after the test."""
+def new_page(engine: EngineBrowser, request: pytest.FixtureRequest) -> Iterator[NewPage]:
+    """Opens fresh pages (no cache, no storage) in this test's engine; closed after the test.
+    A failing test's report shows what their consoles said."""
     pages: list[EnginePage] = []
+    request.node.stash[OPENED_PAGES] = pages
 
     def open_page() -> EnginePage:
         page = engine.new_page()
