@@ -77,7 +77,7 @@ async function compile() {
 async function handOver(glue, shared, relay) {
   glue.__wbspawn_dispatcher_started();
   const requests = [];
-  for (let request; (request = glue.__wbspawn_take_boot_request(false)) !== 0; ) {
+  for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
     requests.push({ request, stackSize: glue.__wbspawn_boot_stack_size(request) });
   }
   const port = (await relayDecision) ?? relay;

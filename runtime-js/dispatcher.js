@@ -100,13 +100,15 @@ function watchForStalls(glue) {
 const BOOT_WARNING_MS = 10000;
 
 // While other workers run threads, a queued job gets up to twice as long as a boot takes for
-// one of them to take it before a new worker is started: one that is just finishing (a dropped rayon
-// pool's threads end a moment after the drop, a burst of short threads drains fast) takes it,
-// and no worker is booted that is not needed; one that is not would not have started the job
-// much later than a new worker. Boots are timed as they happen (engines differ by an order of
-// magnitude: WebKit wakes a waiting thread far more slowly than Chromium), within these
-// bounds. The wait ends as soon as the queue is served. With no thread running, or for
-// prestarted and dedicated workers, nothing waits.
+// one of them to take it before a new worker is started: one that is just finishing (a
+// dropped rayon pool's threads end a moment after the drop, a burst of short threads drains
+// fast) takes it, and no worker is booted that is not needed; one that is not would not have
+// started the job much later than a new worker. After the grace the pool boots half the
+// missing workers (pool.rs, `grant_boots`), and the rest after another grace if they are
+// still missing. Boots are timed as they happen (engines differ by an order of magnitude:
+// WebKit wakes a waiting thread far more slowly than Chromium), within these bounds. The
+// wait ends as soon as the queue is served. With no thread running, or for prestarted and
+// dedicated workers, nothing waits.
 const MIN_GRACE_MS = 20;
 const MAX_GRACE_MS = 200;
 // A moving average of recent boots, from the request to the worker's "started".
@@ -119,31 +121,38 @@ async function serve(glue, signal, progress, shared) {
     // Read the signal before draining: a request queued after the drain changes it, and then
     // waitAsync returns at once instead of sleeping through it.
     const seen = Atomics.load(signal, 0);
-    drain(glue, shared, false);
-    if (glue.__wbspawn_boot_demand() !== NO_DEMAND) {
-      await busyWorkersCatchUp(glue, progress);
-      drain(glue, shared, true);
+    drain(glue, shared);
+    while (await bootsNeeded(glue, progress)) {
+      glue.__wbspawn_grant_boots();
+      drain(glue, shared);
     }
     const wait = Atomics.waitAsync(signal, 0, seen);
     if (wait.async) await wait.value;
   }
 }
 
-// Waits while busy workers keep taking queued jobs, at most about two boots' time.
-async function busyWorkersCatchUp(glue, progress) {
+// Whether to boot workers for the queue now: at once if no worker can come free, after the
+// grace if busy workers may yet take the jobs and have not. Never once the queue was served
+// in the meantime: a job queued after that (a rayon pool spawns its threads one by one, and
+// the previous pool's ending threads take them as they come) is another signal, and gets a
+// grace of its own; booting for it at once grew a rayon pool built and dropped in a loop
+// past its size + 1 in WebKit.
+async function bootsNeeded(glue, progress) {
   const grace = Math.min(Math.max(2 * bootMs, MIN_GRACE_MS), MAX_GRACE_MS);
   const deadline = performance.now() + grace;
   for (;;) {
     const seen = Atomics.load(progress, 0);
+    const demand = glue.__wbspawn_boot_demand();
+    if (demand !== MAYBE) return demand !== NO_DEMAND;
     const left = deadline - performance.now();
-    if (glue.__wbspawn_boot_demand() !== MAYBE || left <= 0) return;
+    if (left <= 0) return true;
     const wait = Atomics.waitAsync(progress, 0, seen, left);
     if (wait.async) await wait.value;
   }
 }
 
-function drain(glue, shared, demand) {
-  for (let request; (request = glue.__wbspawn_take_boot_request(demand)) !== 0; ) {
+function drain(glue, shared) {
+  for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
     boot(request, glue.__wbspawn_boot_stack_size(request), shared);
   }
 }

@@ -57,11 +57,18 @@ pub fn boot_demand() -> u32 {
     }
 }
 
-/// The next boot request as an opaque handle, or 0 when none is pending; with `demand`, also a
-/// pool worker for a queued job that no worker will take.
+/// Asks for pool workers for queued jobs that no worker will take: every missing one if no
+/// worker can come free by itself, else half (the dispatcher calls it once busy workers had
+/// their grace). How many it asked for; `take_boot_request` hands them out.
+#[wasm_bindgen(js_name = __wbspawn_grant_boots)]
+pub fn grant_boots() -> u32 {
+    pool::grant_boots(pool::Grant::Share) as u32
+}
+
+/// The next boot request as an opaque handle, or 0 when none is pending.
 #[wasm_bindgen(js_name = __wbspawn_take_boot_request)]
-pub fn take_boot_request(demand: bool) -> u32 {
-    match pool::take_boot_request(demand) {
+pub fn take_boot_request() -> u32 {
+    match pool::take_boot_request() {
         Some(request) => Box::into_raw(Box::new(request)) as usize as u32,
         None => 0,
     }

@@ -7,10 +7,11 @@
 //! spawner can therefore block in `join` at once. Host builds run the same code on native
 //! threads, which is what `cargo test` exercises.
 //!
-//! Workers are provisioned by demand, counted when the dispatcher asks (`take_boot_request`),
-//! not when the job was queued: a worker that is just finishing its thread (the threads of a
-//! rayon pool that was just dropped, say) takes a queued job a moment later, and then no new
-//! worker is needed. Prestarted and dedicated workers are asked for explicitly.
+//! Workers are provisioned by demand, counted when the dispatcher grants boots
+//! (`grant_boots`), not when the job was queued: a worker that is just finishing its thread
+//! (the threads of a rayon pool that was just dropped, say) takes a queued job a moment later,
+//! and then no new worker is needed. Prestarted and dedicated workers are asked for
+//! explicitly.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -143,7 +144,13 @@ fn wake_dispatcher() {
     #[cfg(target_arch = "wasm32")]
     crate::platform::wake_dispatcher();
     #[cfg(not(target_arch = "wasm32"))]
-    while let Some(request) = take_boot_request(true) {
+    start_native_workers();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn start_native_workers() {
+    grant_boots(Grant::All);
+    while let Some(request) = take_boot_request() {
         let stack = request.stack_size as usize;
         let (tx, rx) = std::sync::mpsc::channel();
         let started = crate::platform::start_native(
@@ -165,18 +172,49 @@ fn wake_dispatcher() {
     }
 }
 
-/// Called by the dispatcher: the next worker to start, if any. Explicit requests first; then,
-/// with `demand`, one more pool worker if a queued job still finds none to take it.
-pub(crate) fn take_boot_request(demand: bool) -> Option<BootRequest> {
+/// Called by the dispatcher: the next worker to start, if any.
+pub(crate) fn take_boot_request() -> Option<BootRequest> {
+    lock().boots.pop_front()
+}
+
+/// How many of the missing workers `grant_boots` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// Every one: the jobs should start now (native hosts start threads at once).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // the native wake_dispatcher's
+    All,
+    /// Every one if no worker can come free by itself, else half (the dispatcher's choice once
+    /// busy workers had their grace and did not take the jobs).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the dispatcher's
+    Share,
+}
+
+/// Turns the queue's demand into boot requests; how many it asked for.
+pub(crate) fn grant_boots(grant: Grant) -> usize {
     let mut state = lock();
-    if let Some(request) = state.boots.pop_front() {
-        return Some(request);
+    let missing = state.demand();
+    let count = match grant {
+        Grant::All => missing,
+        Grant::Share => share(missing, demand_kind(missing, state.live, state.booting)),
+    };
+    for _ in 0..count {
+        state.request_boot(DEFAULT_STACK_SIZE, None);
     }
-    if !demand || state.demand() == 0 {
-        return None;
+    count
+}
+
+/// The boots to grant for `missing` workers. When busy workers may yet come free, half of
+/// them, rounded up: booting one for every waiting job assumes no busy worker ends its thread
+/// soon, and when a dropped rayon pool's threads end a moment after the grace, the next
+/// pool's threads find them and the boots were for nothing (a pool of 2 built and dropped in
+/// a loop grew to 4 workers in WebKit). What still waits gets the next half after another
+/// grace.
+fn share(missing: usize, kind: Demand) -> usize {
+    match kind {
+        Demand::None => 0,
+        Demand::Maybe => missing.div_ceil(2),
+        Demand::Now => missing,
     }
-    state.request_boot(DEFAULT_STACK_SIZE, None);
-    state.boots.pop_front()
 }
 
 /// Whether queued jobs need workers that none idle or booting will give them, and whether a
@@ -413,5 +451,16 @@ mod tests {
         assert_eq!(demand_kind(3, 0, 0), Demand::Now);
         assert_eq!(demand_kind(1, 2, 2), Demand::Now);
         assert_eq!(demand_kind(0, 2, 0), Demand::None);
+    }
+
+    #[test]
+    fn after_a_grace_half_the_missing_workers_boot_while_busy_ones_may_come_free() {
+        // The next rayon pool's two threads wait on the dropped pool's two: one boot, not two.
+        assert_eq!(share(2, Demand::Maybe), 1);
+        assert_eq!(share(1, Demand::Maybe), 1);
+        assert_eq!(share(62, Demand::Maybe), 31);
+        // No worker can come free by itself: every missing one.
+        assert_eq!(share(3, Demand::Now), 3);
+        assert_eq!(share(0, Demand::None), 0);
     }
 }
