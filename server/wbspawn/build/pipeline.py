@@ -179,7 +179,7 @@ def build(
     checks = (
         stackcheck.find()
         if config.stack_check
-        else stackcheck.StackChecks(None, reason="turned off by --no-stack-check")
+        else stackcheck.turned_off("turned off by --no-stack-check")
     )
 
     with target_dir_lock(config, crate.name, job, threads.key):

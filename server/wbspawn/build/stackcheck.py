@@ -35,27 +35,32 @@ class StackCheckError(WbspawnError):
 
 @dataclass(frozen=True)
 class StackChecks:
-    """Whether builds get stack checks, and with which wasm-opt."""
+    """Whether builds get stack checks: the wasm-opt that adds them, or why they are off."""
 
-    wasm_opt: Path | None
-    version: int = 0
-    reason: str = ""  # why not, when off
+    tool: binaryen.WasmOpt
+
+    @property
+    def wasm_opt(self) -> Path | None:
+        return self.tool.path
 
     @property
     def enabled(self) -> bool:
-        return self.wasm_opt is not None
+        return self.tool.path is not None
 
     def describe(self) -> str:
         if self.enabled:
-            return f"stack overflow checks: on (wasm-opt {self.version})"
-        return f"stack overflow checks: off ({self.reason})"
+            return f"stack overflow checks: on (wasm-opt {self.tool.version})"
+        return f"stack overflow checks: off ({self.tool.reason})"
 
 
 def find(environ: Mapping[str, str] | None = None, *, which: Which = shutil.which) -> StackChecks:
     """The wasm-opt to use, or why there is none (a missing one is not an error: the build
     goes on without checks and says so)."""
-    found = binaryen.find(environ, which=which)
-    return StackChecks(found.path, found.version, found.reason)
+    return StackChecks(binaryen.find(environ, which=which))
+
+
+def turned_off(reason: str) -> StackChecks:
+    return StackChecks(binaryen.WasmOpt(None, reason=reason))
 
 
 def instrument(wasm: Path, wasm_opt: Path) -> bool:

@@ -158,9 +158,9 @@ def check_stack_checks() -> Finding:
         return Finding("wasm-opt", False, str(exc), binaryen.INSTALL_HINT)
     if not checks.enabled:
         return Finding("wasm-opt", False, checks.describe(), binaryen.INSTALL_HINT)
-    return Finding(
-        "wasm-opt", True, f"binaryen {checks.version} ({checks.wasm_opt}): stack overflow checks"
-    )
+    tool = checks.tool
+    found = f"binaryen {tool.version} ({tool.path}): stack overflow checks"
+    return Finding("wasm-opt", True, found)
 
 
 def check_browser(name: str) -> Finding:
