@@ -15,12 +15,15 @@ const RELAY_WARNING_MS = 10_000;
  * Starts the app whose wasm-bindgen (`--target web`) glue is at `pkgUrl`.
  *
  * Options: `wasmUrl` (default: the glue's `_bg.wasm` beside it), `maxWorkers` (cap on thread
- * workers, 128), `prestart` (workers booted ahead, default `navigator.hardwareConcurrency`),
- * `idleTimeoutMs` (how long a worker beyond `prestart` waits for work before it retires, 10000).
- * Resolves once the app's instance is ready; the app may spawn and join at once (its first
- * threads start as soon as the prestarted workers are up, a few ms later).
+ * workers, at least 1, default 128), `prestart` (workers booted ahead, default
+ * `navigator.hardwareConcurrency`), `idleTimeoutMs` (how long a worker beyond `prestart` waits
+ * for work before it retires, at least 1, default 10000). Resolves once the app's instance is
+ * ready; the app may spawn and join at once (its first threads start as soon as the
+ * prestarted workers are up, a few ms later). Rejects an option it does not know or a value
+ * out of range, naming it.
  */
 export async function start(pkgUrl, options = {}) {
+  checkOptions(options);
   if (!self.crossOriginIsolated) {
     throw new Error(
       "wbspawn needs SharedArrayBuffer: serve the page with Cross-Origin-Opener-Policy: same-origin " +
@@ -227,6 +230,33 @@ export async function start(pkgUrl, options = {}) {
       failAll(new Error("wbspawn: the app was terminated"));
     },
   };
+}
+
+// The numeric options and their least value. A misspelt option, or a value such as "4" or 0,
+// would otherwise be ignored or misread without a word (the runtime reads 0 as "the default").
+const COUNTS = { maxWorkers: 1, prestart: 0, idleTimeoutMs: 1 };
+const MOST = 2 ** 31 - 1;
+
+function checkOptions(options) {
+  for (const [name, value] of Object.entries(options)) {
+    // As everywhere in JS, an option given as undefined means its default.
+    if (value === undefined) continue;
+    if (name === "wasmUrl") {
+      if (typeof value !== "string" && !(value instanceof URL)) {
+        throw new TypeError(`wbspawn: start()'s option wasmUrl must be a string or a URL, not ${typeof value}`);
+      }
+    } else if (Object.hasOwn(COUNTS, name)) {
+      const least = COUNTS[name];
+      if (!Number.isSafeInteger(value) || value < least || value > MOST) {
+        throw new RangeError(
+          `wbspawn: start()'s option ${name} must be a whole number from ${least} to ${MOST}, not ${typeof value === "string" ? JSON.stringify(value) : String(value)}`,
+        );
+      }
+    } else {
+      const known = ["wasmUrl", ...Object.keys(COUNTS)].join(", ");
+      throw new TypeError(`wbspawn: start() has no option ${name} (it takes ${known})`);
+    }
+  }
 }
 
 // The page fetches the app's wasm while the app worker starts (a worker takes tens of ms to

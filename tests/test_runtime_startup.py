@@ -144,6 +144,48 @@ def test_a_missing_wasm_fails_start_with_its_url(new_lab: OpenLab) -> None:
     assert "/pkg/gone_bg.wasm: HTTP 404" in message, message
 
 
+START_WITH = """async (options) => {
+    const { start } = await import("/_wbspawn/bootstrap.js");
+    const made = [];
+    const Original = window.Worker;
+    window.Worker = class extends Original {
+        constructor(url, options) {
+            super(url, options);
+            made.push(options?.name);
+        }
+    };
+    try {
+        await start("/pkg/lab.js", options);
+        return ["started", made];
+    } catch (error) {
+        return [String(error), made];
+    } finally {
+        window.Worker = Original;
+    }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"maxWorkers": 0}, "option maxWorkers must be a whole number from 1 to 2147483647, not 0"),
+        ({"prestart": -1}, "option prestart must be a whole number from 0 to 2147483647, not -1"),
+        (
+            {"idleTimeoutMs": "50"},
+            'option idleTimeoutMs must be a whole number from 1 to 2147483647, not "50"',
+        ),
+        ({"maxworkers": 4}, "start() has no option maxworkers (it takes wasmUrl, maxWorkers,"),
+    ],
+    ids=["zero-cap", "negative", "string", "misspelt"],
+)
+def test_a_bad_option_fails_start_naming_it_and_starts_no_worker(
+    new_lab: OpenLab, options: dict[str, object], said: str
+) -> None:
+    message, made = new_lab("?app=none").evaluate(START_WITH, options)
+    assert said in message, message
+    assert made == [], made
+
+
 @pytest.mark.not_in(
     "webkit",
     reason="each WebKit page is a browser process of its own (about 2 s to start): 30 loads "
