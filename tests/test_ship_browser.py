@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserType, Page
+from playwright.sync_api import Browser, BrowserType, Page, Request
 
 import nginx
 from apps import DEMO_DIR, LAB_DIR
@@ -66,11 +66,20 @@ class Visit:
         page.on(
             "console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None
         )
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        # Which document asked for each request: the service worker's reload aborts what the
+        # first document had in flight (its icon, say), and that is no failure.
+        self._asked_by: dict[Request, int] = {}
+        page.on("request", lambda r: self._asked_by.setdefault(r, len(self.navigations)))
+        page.on("requestfailed", self._request_failed)
         page.on(
             "response",
             lambda r: self.failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
         )
+
+    def _request_failed(self, request: Request) -> None:
+        left_behind = self._asked_by.get(request, len(self.navigations)) < len(self.navigations)
+        if not (left_behind and request.failure == "net::ERR_ABORTED"):
+            self.failed.append(f"{request.url}: {request.failure}")
 
     def run_app(self, url: str) -> str:
         self.page.goto(url)
