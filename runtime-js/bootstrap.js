@@ -239,8 +239,8 @@ const MOST = 2 ** 31 - 1;
 
 function checkOptions(options) {
   for (const [name, value] of Object.entries(options)) {
-    // As everywhere in JS, an option given as undefined means its default.
-    if (value === undefined) continue;
+    // As `??` reads them below: undefined or null means the default.
+    if (value === undefined || value === null) continue;
     if (name === "wasmUrl") {
       if (typeof value !== "string" && !(value instanceof URL)) {
         throw new TypeError(`wbspawn: start()'s option wasmUrl must be a string or a URL, not ${typeof value}`);

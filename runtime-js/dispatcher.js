@@ -104,8 +104,8 @@ const BOOT_WARNING_MS = 10000;
 // dropped rayon pool's threads end a moment after the drop, a burst of short threads drains
 // fast) takes it, and no worker is booted that is not needed; one that is not would not have
 // started the job much later than a new worker. After the grace the pool boots half the
-// missing workers (pool.rs, `grant_boots`), and the rest after another grace if they are
-// still missing. Boots are timed as they happen (engines differ by an order of magnitude:
+// missing workers (pool.rs, `grant_boots`), and after each further grace half of those still
+// missing. Boots are timed as they happen (engines differ by an order of magnitude:
 // WebKit wakes a waiting thread far more slowly than Chromium), within these bounds. The
 // wait ends as soon as the queue is served. With no thread running, or for prestarted and
 // dedicated workers, nothing waits.
@@ -113,6 +113,8 @@ const MIN_GRACE_MS = 20;
 const MAX_GRACE_MS = 200;
 // A moving average of recent boots, from the request to the worker's "started".
 let bootMs = MIN_GRACE_MS;
+// Boots that failed so far (a standby's failure is not counted: it had no request).
+let bootsFailed = 0;
 const NO_DEMAND = 0;
 const MAYBE = 1;
 
@@ -122,7 +124,10 @@ async function serve(glue, signal, progress, shared) {
     // waitAsync returns at once instead of sleeping through it.
     const seen = Atomics.load(signal, 0);
     drain(glue, shared);
-    while (await bootsNeeded(glue, progress)) {
+    // A worker that fails to start is not tried again until the next spawn asks (pool.rs,
+    // `boot_failed`): one that cannot load would fail every time.
+    const failedBefore = bootsFailed;
+    while ((await bootsNeeded(glue, progress)) && bootsFailed === failedBefore) {
       glue.__wbspawn_grant_boots();
       drain(glue, shared);
     }
@@ -205,6 +210,7 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
       standbyBroken = true;
       return;
     }
+    bootsFailed += 1;
     console.error(`wbspawn: ${name} failed to start: ${why}`);
     dispatcherGlue.then((glue) => glue.__wbspawn_boot_failed(record.request, why));
   };

@@ -135,6 +135,44 @@ class Missing:
         await self.app(scope, receive, send)
 
 
+class MissingAfter(Missing):
+    """Serves the path `first` times, then 404: a deploy replaced while the page runs."""
+
+    def __init__(self, app: ASGIApp, path: str, first: int) -> None:
+        super().__init__(app, path)
+        self.left = first
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and self.left > 0:
+            self.left -= 1
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+@pytest.fixture
+def lab_whose_later_thread_workers_fail(lab_config: Config) -> Iterator[str]:
+    app = create_app(lab_config, build(lab_config, discover()))
+    with running(MissingAfter(app, "/_wbspawn/thread-worker.js", first=1)) as url:
+        yield url
+
+
+def test_a_worker_that_cannot_start_is_not_booted_again_and_again(
+    new_page: NewPage, lab_whose_later_thread_workers_fail: str
+) -> None:
+    # The one worker that loaded runs a thread that waits for two more, which need new
+    # workers while a busy one may yet come free: half of them boot after a grace, the other
+    # half after the next, and the first boot fails during it. Trying again could only fail
+    # again: it must wait for the next spawn, not repeat after every grace.
+    page = new_page()
+    open_lab(page, lab_whose_later_thread_workers_fail, "?prestart=1&idleTimeoutMs=60000")
+    page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
+    said_in_the_console(page, "failed to start", within_s=10)
+    page.pause(3)
+    failed = [e for e in page.console_errors() if "failed to start" in e]
+    assert len(failed) == 1, failed
+
+
 @pytest.fixture
 def lab_without_thread_workers(lab_config: Config) -> Iterator[str]:
     app = create_app(lab_config, build(lab_config, discover()))

@@ -67,17 +67,25 @@ class Visit:
             "console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None
         )
         # Which document asked for each request: the service worker's reload aborts what the
-        # first document had in flight (its icon, say), and that is no failure.
+        # first document had in flight (its icon, say), and that is no failure. Counted by
+        # the main frame's navigation requests, which come before any abort they cause.
+        self._documents = 0
         self._asked_by: dict[Request, int] = {}
-        page.on("request", lambda r: self._asked_by.setdefault(r, len(self.navigations)))
+        page.on("request", self._request)
         page.on("requestfailed", self._request_failed)
         page.on(
             "response",
             lambda r: self.failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
         )
 
+    def _request(self, request: Request) -> None:
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self._documents += 1
+        self._asked_by[request] = self._documents
+
     def _request_failed(self, request: Request) -> None:
-        left_behind = self._asked_by.get(request, len(self.navigations)) < len(self.navigations)
+        left_behind = self._asked_by.get(request, self._documents) < self._documents
+        # Chromium's word for a load cancelled by a navigation (these tests run in Chromium).
         if not (left_behind and request.failure == "net::ERR_ABORTED"):
             self.failed.append(f"{request.url}: {request.failure}")
 
