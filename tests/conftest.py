@@ -374,9 +374,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     # A hang in a browser says nothing in the traceback ("no result within 120 s"); the
     # runtime's own warnings (a stalled pool, a worker that never started) are in the console.
+    # A teardown's failure too: new_lab's check for uncaught errors runs there.
     report: pytest.TestReport = yield
     pages = item.stash.get(OPENED_PAGES, [])
-    if report.failed and call.when == "call" and pages:
+    if report.failed and pages:
         report.sections.append(("page consoles", console_transcript(pages)))
     return report
 

@@ -81,9 +81,11 @@ def test_a_rayon_pool_built_and_dropped_100_times_needs_its_size_plus_one(
     new_lab: OpenLab,
 ) -> None:
     # Dropping a rayon pool does not wait for its threads to end; the next pool's threads must
-    # find those workers a moment later rather than boot new ones.
+    # find those workers a moment later rather than boot new ones. WebKit under load wakes the
+    # old threads past the grace now and then (docs/browsers.md, "Speed"): one worker more.
     page = new_lab("?prestart=2&idleTimeoutMs=60000")
     page.wait_for(
         "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=10
     )
-    assert call(page, "rayon_pool_churn", 100, 2) <= 3
+    limit = 4 if page.engine == "webkit" else 3
+    assert call(page, "rayon_pool_churn", 100, 2) <= limit
