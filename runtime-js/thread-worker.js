@@ -2,10 +2,9 @@
 //
 // It is made ahead of need as a standby: it loads the app's glue as soon as it is connected
 // (the first worker: once the app is up), and only on "start" (with a boot request) does it
-// instantiate the module. A cold spawn then
-// waits for neither the worker's start nor the script fetches. Rust does the waiting and the
-// work (`__wbspawn_worker_main` parks in shared memory between threads); this script starts
-// the instance and cleans up after it.
+// instantiate the module. A cold spawn then waits for neither the worker's start nor the
+// script fetches. Rust does the waiting and the work (`__wbspawn_worker_main` parks in shared
+// memory between threads); this script starts the instance and cleans up after it.
 import { describe, joinMemory } from "./instance.js";
 
 let glueLoaded = null;
