@@ -28,6 +28,7 @@ lint-python:
 	$(VENV)/ruff format --check server tests bench
 	$(VENV)/mypy
 	$(VENV)/mypy bench
+	MYPYPATH=tests $(VENV)/mypy tests
 
 lint-rust:
 	cargo fmt --all --check

@@ -85,13 +85,14 @@ class DevServer:
                 self._seen.wait(left)
 
     def socket(self, origin: str | None = None, **kwargs: Any) -> ClientConnection:
-        return connect(
+        connection: ClientConnection = connect(
             self.ws_url,
             origin=Origin(origin or self.origin),
             proxy=None,
             open_timeout=30,
             **kwargs,
         )
+        return connection
 
     def stop(self, sig: int = signal.SIGINT) -> int:
         if self.proc.poll() is None:

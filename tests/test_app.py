@@ -203,7 +203,10 @@ def asgi_get(app: ASGIApp, path: str) -> tuple[int, dict[str, str], bytes]:
     async def send(message: Message) -> None:
         messages.append(message)
 
-    run_async(app(scope, receive, send))
+    async def request() -> None:
+        await app(scope, receive, send)
+
+    run_async(request())
     start = messages[0]
     headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     body = b"".join(m.get("body", b"") for m in messages[1:])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,7 +34,7 @@ async def page(request: Request) -> Response:
 
 
 async def streamed(request: Request) -> Response:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b"<html><he"
         yield b"ad></he"
         yield b"ad><body>x</body></html>"

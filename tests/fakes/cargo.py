@@ -65,7 +65,7 @@ def path_dependencies(manifest: Path) -> list[dict[str, object]]:
 def metadata(args: list[str]) -> int:
     manifest, name, lib_name, crate_types = crate()
     target = {"name": lib_name, "kind": crate_types, "crate_types": crate_types}
-    package = {
+    package: dict[str, object] = {
         "name": name,
         "version": "0.1.0",
         "id": package_id(manifest, name),
