@@ -21,9 +21,10 @@ from wbspawn.check.browser import Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
-# An app started in a lab page that started none of its own, with every `new Worker` the page
-# makes recorded, and whether the app worker had said it was ready by then.
-START_AND_COUNT = """async () => {
+# An app started in a lab page that started none of its own, with `options`, then asked for
+# `threads` spawned threads (none: started only), with every `new Worker` the page makes
+# recorded, and whether the app worker had said it was ready by then.
+RECORDED_START = """async ({ options, threads }) => {
     const made = [];
     let appReady = false;
     const Original = window.Worker;
@@ -42,20 +43,26 @@ START_AND_COUNT = """async () => {
     };
     try {
         const { start } = await import("/_wbspawn/bootstrap.js");
-        const app = await start("/pkg/lab.js", { prestart: 2, idleTimeoutMs: 60000 });
-        const squares = await app.call("spawn_join", "std", 4);
+        let app;
+        try {
+            app = await start("/pkg/lab.js", options);
+        } catch (error) {
+            return { made, error: String(error) };
+        }
+        const squares = threads > 0 ? await app.call("spawn_join", "std", threads) : [];
         app.terminate();
         return { made, squares };
     } finally {
         window.Worker = Original;
     }
 }"""
+PRESTART_2 = {"options": {"prestart": 2, "idleTimeoutMs": 60000}, "threads": 4}
 
 
 def test_every_worker_is_created_by_the_page(new_lab: OpenLab) -> None:
     # No worker may construct one (the reason is the module's docstring): the app worker, the
     # dispatcher and every thread worker come from the page's own `new Worker`.
-    started = new_lab("?app=none").evaluate(START_AND_COUNT)
+    started = new_lab("?app=none").evaluate(RECORDED_START, PRESTART_2)
     assert started["squares"] == [0, 1, 4, 9]
     made = [each["name"] for each in started["made"]]
     assert made.count("wbspawn-app") == 1 and made.count("wbspawn-dispatcher") == 1, made
@@ -69,7 +76,7 @@ def test_only_the_first_spawns_worker_starts_with_the_app(new_lab: OpenLab) -> N
     # Every worker started beside the app worker slows its start on few cores: until the app
     # is ready the page starts only the worker its first spawn runs on, and the dispatcher and
     # the other prestarted worker come after.
-    started = new_lab("?app=none").evaluate(START_AND_COUNT)
+    started = new_lab("?app=none").evaluate(RECORDED_START, PRESTART_2)
     before = [each["name"] for each in started["made"] if not each["appReady"]]
     after = [each["name"] for each in started["made"] if each["appReady"]]
     assert before == ["wbspawn-app", "wbspawn-worker-1"], started["made"]
@@ -144,27 +151,6 @@ def test_a_missing_wasm_fails_start_with_its_url(new_lab: OpenLab) -> None:
     assert "/pkg/gone_bg.wasm: HTTP 404" in message, message
 
 
-START_WITH = """async (options) => {
-    const { start } = await import("/_wbspawn/bootstrap.js");
-    const made = [];
-    const Original = window.Worker;
-    window.Worker = class extends Original {
-        constructor(url, options) {
-            super(url, options);
-            made.push(options?.name);
-        }
-    };
-    try {
-        await start("/pkg/lab.js", options);
-        return ["started", made];
-    } catch (error) {
-        return [String(error), made];
-    } finally {
-        window.Worker = Original;
-    }
-}"""
-
-
 @pytest.mark.parametrize(
     ("options", "said"),
     [
@@ -181,9 +167,9 @@ START_WITH = """async (options) => {
 def test_a_bad_option_fails_start_naming_it_and_starts_no_worker(
     new_lab: OpenLab, options: dict[str, object], said: str
 ) -> None:
-    message, made = new_lab("?app=none").evaluate(START_WITH, options)
-    assert said in message, message
-    assert made == [], made
+    started = new_lab("?app=none").evaluate(RECORDED_START, {"options": options, "threads": 0})
+    assert said in started.get("error", "started"), started
+    assert started["made"] == [], started
 
 
 @pytest.mark.not_in(

@@ -59,10 +59,10 @@ pub fn boot_demand() -> u32 {
 
 /// Asks for pool workers for queued jobs that no worker will take: every missing one if no
 /// worker can come free by itself, else half (the dispatcher calls it once busy workers had
-/// their grace). How many it asked for; `take_boot_request` hands them out.
+/// their grace); `take_boot_request` hands them out.
 #[wasm_bindgen(js_name = __wbspawn_grant_boots)]
-pub fn grant_boots() -> u32 {
-    pool::grant_boots(pool::Grant::Share) as u32
+pub fn grant_boots() {
+    pool::grant_boots(pool::Grant::Share);
 }
 
 /// The next boot request as an opaque handle, or 0 when none is pending.

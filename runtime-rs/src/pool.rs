@@ -189,8 +189,8 @@ pub(crate) enum Grant {
     Share,
 }
 
-/// Turns the queue's demand into boot requests; how many it asked for.
-pub(crate) fn grant_boots(grant: Grant) -> usize {
+/// Turns the queue's demand into boot requests.
+pub(crate) fn grant_boots(grant: Grant) {
     let mut state = lock();
     let missing = state.demand();
     let count = match grant {
@@ -200,7 +200,6 @@ pub(crate) fn grant_boots(grant: Grant) -> usize {
     for _ in 0..count {
         state.request_boot(DEFAULT_STACK_SIZE, None);
     }
-    count
 }
 
 /// The boots to grant for `missing` workers. When busy workers may yet come free, half of
