@@ -30,8 +30,12 @@ lint-python:
 	$(VENV)/mypy bench
 	MYPYPATH=tests $(VENV)/mypy tests
 
+# The bench apps are workspaces of their own (bench/apps): formatted here, built by make bench.
+BENCH_RS = bench/apps/*/src/*.rs bench/apps/common/*.rs
+
 lint-rust:
 	cargo fmt --all --check
+	rustfmt --check --edition 2021 $(BENCH_RS)
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # The wasm-only code (platform/wasm.rs) is linted with Debian's clippy against the real target.
@@ -55,6 +59,7 @@ bench-devloop: setup
 
 fmt:
 	cargo fmt --all
+	rustfmt --edition 2021 $(BENCH_RS)
 	$(VENV)/ruff format server tests bench
 	$(VENV)/ruff check --fix server tests bench
 

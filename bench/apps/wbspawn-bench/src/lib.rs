@@ -7,6 +7,9 @@ mod measure;
 #[path = "../../common/kernels.rs"]
 mod kernels;
 
+#[path = "../../common/rayon_exports.rs"]
+mod rayon_exports;
+
 use wasm_bindgen::prelude::*;
 
 mod rt {
@@ -34,7 +37,9 @@ extern "C" {
 }
 
 fn std_spawn_join() -> u32 {
-    std::thread::spawn(|| 1u32).join().expect("bench thread panicked")
+    std::thread::spawn(|| 1u32)
+        .join()
+        .expect("bench thread panicked")
 }
 
 /// `bench_warm` through `std::thread::spawn`: microseconds per spawn+join.
@@ -70,29 +75,6 @@ pub fn rayon_first(threads: u32) -> f64 {
         .build_global()
         .expect("the global pool is built once per page");
     kernels::first_result() as f64
-}
-
-/// `[ms, checksum]` of the Mandelbrot kernel.
-#[wasm_bindgen]
-pub fn rayon_mandelbrot() -> Vec<f64> {
-    let t0 = now();
-    let checksum = kernels::mandelbrot();
-    vec![now() - t0, checksum as f64]
-}
-
-/// `[ms, checksum]` of the sort kernel (the input is made before the clock starts).
-#[wasm_bindgen]
-pub fn rayon_sort() -> Vec<f64> {
-    let mut numbers = kernels::sort_input();
-    let t0 = now();
-    let checksum = kernels::sort(&mut numbers);
-    vec![now() - t0, checksum as f64]
-}
-
-/// Threads in the global pool.
-#[wasm_bindgen]
-pub fn rayon_threads() -> u32 {
-    rayon::current_num_threads() as u32
 }
 
 /// Pool workers alive (booting, running or parked).
