@@ -26,7 +26,7 @@ from wbspawn.check.browser import (
     decode_result,
     evaluation_source,
 )
-from wbspawn.check.chromium import find_chromium
+from wbspawn.check.chromium import chromium_version, find_chromium
 from wbspawn.errors import WbspawnError
 from wbspawn.serve.app import Files
 from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
@@ -74,6 +74,34 @@ def test_webkit_is_found_like_chromium(tmp_path: Path) -> None:
     assert webkit.find({"WBSPAWN_WEBKIT": str(chosen)}, which=lambda _: None) == chosen
     with pytest.raises(WbspawnError, match=r"WBSPAWN_WEBKIT=.* does not exist"):
         webkit.find({"WBSPAWN_WEBKIT": str(tmp_path / "nope")})
+
+
+def prints(path: Path, text: str) -> Path:
+    path.write_text(f"#!/bin/sh\necho '{text}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_each_engine_reads_its_version_from_what_it_prints(tmp_path: Path) -> None:
+    chromium = prints(tmp_path / "chromium", "Chromium 156.0.8078.79 built on Debian")
+    assert chromium_version(chromium) == "Chromium 156.0.8078.79"
+    assert firefox.version(prints(tmp_path / "ff", "Mozilla Firefox 153.7.0esr")) == (
+        "Firefox 153.7.0esr"
+    )
+    minibrowser = prints(tmp_path / "MiniBrowser", "WebKitGTK 2.50.6")
+    assert webkit.version(minibrowser, display=":99") == "WebKitGTK 2.50.6"
+
+
+def test_a_version_the_engine_does_not_print_says_what_it_printed_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    odd = prints(tmp_path / "firefox", "Iceweasel ???")
+    with pytest.raises(
+        WbspawnError, match=r"printed 'Iceweasel \?\?\?': run `apt-get install fire"
+    ):
+        firefox.version(odd)
+    with pytest.raises(WbspawnError, match=r"--version` failed .*: run `apt-get install chromium"):
+        chromium_version(tmp_path / "gone")
 
 
 def test_missing_xvfb_says_how_to_install(tmp_path: Path) -> None:

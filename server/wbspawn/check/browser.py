@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -273,6 +275,28 @@ def end_process_group(
         reader.join(timeout=5)  # stderr ends with the process
     if process.stderr is not None:
         process.stderr.close()
+
+
+def engine_version(
+    path: Path, pattern: re.Pattern[str], install_hint: str, env: Mapping[str, str] | None = None
+) -> re.Match[str]:
+    """`pattern` found in what `path --version` printed, or a WbspawnError naming the fix."""
+    try:
+        proc = subprocess.run(
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=env,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WbspawnError(f"`{path} --version` failed ({exc}): {install_hint}") from exc
+    match = pattern.search(proc.stdout)
+    if match is None:
+        shown = (proc.stdout or proc.stderr).strip()[:120]
+        raise WbspawnError(f"`{path} --version` printed {shown!r}: {install_hint}")
+    return match
 
 
 # Requests a page never made: the browser asks for the icon by itself.

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -26,9 +25,9 @@ from wbspawn.check.browser import (
     PageGone,
     ScriptError,
     console_level,
+    engine_version,
     location,
 )
-from wbspawn.errors import WbspawnError
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Playwright, Request, Response
@@ -73,16 +72,7 @@ _VERSION = re.compile(r"(Chromium|Google Chrome|Chrome)\s+(\d+(?:\.\d+)+)")
 
 def chromium_version(path: Path) -> str:
     """`Chromium 156.0.8078.79` from `chromium --version` (or a WbspawnError)."""
-    try:
-        proc = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WbspawnError(f"`{path} --version` failed ({exc}): {INSTALL_HINT}") from exc
-    match = _VERSION.search(proc.stdout)
-    if match is None:
-        shown = (proc.stdout or proc.stderr).strip()[:120]
-        raise WbspawnError(f"`{path} --version` printed {shown!r}: {INSTALL_HINT}")
+    match = engine_version(path, _VERSION, INSTALL_HINT)
     return f"{match.group(1)} {match.group(2)}"
 
 

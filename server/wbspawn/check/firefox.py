@@ -36,10 +36,10 @@ from wbspawn.check.browser import (
     browser_own,
     console_level,
     end_process_group,
+    engine_version,
     location,
 )
 from wbspawn.check.rpc import Connection, Message
-from wbspawn.errors import WbspawnError
 
 INSTALL_HINT: Final = "run `apt-get install firefox-esr` (or `make setup`), or set WBSPAWN_FIREFOX"
 DEFAULT_PATHS: Final = (Path("/usr/bin/firefox-esr"), Path("/usr/bin/firefox"))
@@ -91,17 +91,7 @@ def find(
 
 def version(path: Path) -> str:
     """`Firefox 153.7.0esr` from `firefox --version` (or a WbspawnError)."""
-    try:
-        proc = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WbspawnError(f"`{path} --version` failed ({exc}): {INSTALL_HINT}") from exc
-    match = _VERSION.search(proc.stdout)
-    if match is None:
-        shown = (proc.stdout or proc.stderr).strip()[:120]
-        raise WbspawnError(f"`{path} --version` printed {shown!r}: {INSTALL_HINT}")
-    return f"Firefox {match.group(1)}"
+    return f"Firefox {engine_version(path, _VERSION, INSTALL_HINT).group(1)}"
 
 
 def launch(

@@ -48,10 +48,10 @@ from wbspawn.check.browser import (
     browser_own,
     console_level,
     end_process_group,
+    engine_version,
     location,
 )
 from wbspawn.check.rpc import Connection, Message
-from wbspawn.errors import WbspawnError
 
 INSTALL_HINT: Final = (
     "run `apt-get install libwebkit2gtk-4.1-0 xvfb` (or `make setup`), or set WBSPAWN_WEBKIT "
@@ -94,21 +94,7 @@ def version(path: Path, display: str | None = None) -> str:
     if display is None:
         with xvfb.Xvfb() as screen:
             return version(path, screen.display)
-    try:
-        proc = subprocess.run(
-            [str(path), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            env={**os.environ, "DISPLAY": display},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WbspawnError(f"`{path} --version` failed ({exc}): {INSTALL_HINT}") from exc
-    match = _VERSION.search(proc.stdout)
-    if match is None:
-        shown = (proc.stdout or proc.stderr).strip()[:120]
-        raise WbspawnError(f"`{path} --version` printed {shown!r}: {INSTALL_HINT}")
+    match = engine_version(path, _VERSION, INSTALL_HINT, {**os.environ, "DISPLAY": display})
     return f"WebKitGTK {match.group(1)}"
 
 
