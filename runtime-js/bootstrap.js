@@ -223,6 +223,23 @@ export async function start(pkgUrl, options = {}) {
         worker.postMessage({ type: "call", id, name, args });
       });
     },
+    /**
+     * What the thread pool is doing, for when threads seem stuck: jobs queued, workers alive,
+     * idle and booting, the cap, jobs taken so far, workers still starting. Answered by the
+     * dispatcher, which never blocks; `started` is false until it has joined the app's memory.
+     */
+    poolState() {
+      if (fatal) return Promise.reject(fatal);
+      if (!dispatcher) return Promise.resolve({ started: false });
+      return new Promise((resolve) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = ({ data }) => {
+          channel.port1.close();
+          resolve(data);
+        };
+        dispatcher.postMessage({ type: "state", reply: channel.port2 }, [channel.port2]);
+      });
+    },
     /** Stops the app's worker and every worker of its threads. */
     terminate() {
       for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();

@@ -28,6 +28,7 @@ let standbyBroken = false;
 // reported to the pool through it.
 let setGlue;
 const dispatcherGlue = new Promise((resolve) => (setGlue = resolve));
+let glueNow = null;
 
 // From the page: the app (its glue's URL, the first thread worker or, if that one could not
 // load, a port from the app worker; the standbys it made and how many workers it made in all),
@@ -44,8 +45,30 @@ self.onmessage = ({ data }) => {
     else data.appPort.onmessage = ({ data: app }) => appArrived(app);
   } else if (data.type === "worker-error") {
     unsettled.get(data.id)?.fail(data.message);
+  } else if (data.type === "state") {
+    data.reply.postMessage(poolState());
   }
 };
+
+// The pool as the dispatcher sees it (bootstrap.js, `poolState`): what a page or a test shows
+// when threads seem stuck. This worker never blocks for long, so it answers while the app's
+// threads wait.
+function poolState() {
+  const state = {
+    started: glueNow !== null,
+    workersCreated,
+    // Booted and not started yet (a standby has no request until it is booted).
+    starting: [...unsettled.values()]
+      .filter((record) => record.request !== 0)
+      .map((record) => record.name),
+    standbys: standbys.length,
+    bootMs: Math.round(bootMs * 10) / 10,
+    bootsFailed,
+  };
+  if (glueNow === null) return state;
+  const [queued, live, idle, maxWorkers, taken, booting] = glueNow.__wbspawn_pool_watch();
+  return { ...state, queued, live, idle, booting, maxWorkers, taken };
+}
 
 async function begin(shared, requests, glueLoaded) {
   for (const { request, stackSize } of requests) boot(request, stackSize, shared);
@@ -58,6 +81,7 @@ async function begin(shared, requests, glueLoaded) {
     return;
   }
   setGlue(glue);
+  glueNow = glue;
   const signal = new Int32Array(shared.memory.buffer, glue.__wbspawn_dispatcher_started(), 1);
   const progress = new Int32Array(shared.memory.buffer, glue.__wbspawn_progress_word(), 1);
   watchForStalls(glue);

@@ -373,21 +373,34 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     # A hang in a browser says nothing in the traceback ("no result within 120 s"); the
-    # runtime's own warnings (a stalled pool, a worker that never started) are in the console.
-    # A teardown's failure too: new_lab's check for uncaught errors runs there.
+    # runtime's own warnings (a stalled pool, a worker that never started) are in the console,
+    # and its dispatcher still answers where the threads wait. A teardown's failure too:
+    # new_lab's check for uncaught errors runs there.
     report: pytest.TestReport = yield
     pages = item.stash.get(OPENED_PAGES, [])
     if report.failed and pages:
-        report.sections.append(("page consoles", console_transcript(pages)))
+        report.sections.append(("page consoles", page_transcript(pages)))
     return report
 
 
-def console_transcript(pages: list[EnginePage]) -> str:
+# The pool as the runtime's dispatcher sees it (`app.poolState()`), if the page started an app.
+POOL_STATE = "() => window.wbspawnApp?.poolState?.() ?? null"
+
+
+def page_transcript(pages: list[EnginePage]) -> str:
     lines = []
     for number, page in enumerate(pages, 1):
         lines.append(f"page {number}:")
         lines += [f"  [{m.level}] {m.text}" for m in page.console] or ["  (nothing)"]
+        lines.append(f"  pool: {pool_state(page)}")
     return "\n".join(lines)
+
+
+def pool_state(page: EnginePage) -> str:
+    try:
+        return json.dumps(page.evaluate(POOL_STATE, timeout_s=5))
+    except Exception as exc:  # a closed or stuck page must not hide the failure
+        return f"(no answer: {exc})"
 
 
 @pytest.fixture

@@ -121,6 +121,19 @@ def test_workers_all_blocked_past_the_cap_is_said_in_the_console(
     assert any("maxWorkers = 2" in e and "deadlocked" in e for e in errors), errors
 
 
+def test_the_pool_state_answers_while_every_thread_is_stuck(new_lab: OpenLab) -> None:
+    # The app worker is blocked in the call, and so are both workers: the dispatcher answers.
+    page = new_lab("?prestart=0&maxWorkers=2")
+    page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
+    state = page.wait_for(
+        "() => window.wbspawnApp.poolState().then((s) => s.taken === 2 && s.booting === 0 && s)",
+        timeout_s=10,
+    )
+    assert state["started"] is True, state
+    assert (state["live"], state["idle"], state["queued"], state["maxWorkers"]) == (2, 0, 1, 2)
+    assert state["starting"] == [], state
+
+
 class Missing:
     """Serves 404 for one path, as a deploy that forgot a file would."""
 

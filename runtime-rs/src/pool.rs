@@ -380,10 +380,11 @@ pub(crate) fn worker_lost(why: &str) {
     }
 }
 
-/// What the dispatcher's watchdog looks at: jobs queued, workers alive and idle, the cap, and
-/// how many jobs were ever taken (no change while jobs wait means no worker is free).
+/// What the dispatcher's watchdog looks at: jobs queued, workers alive and idle, the cap, how
+/// many jobs were ever taken (no change while jobs wait means no worker is free), and workers
+/// still booting.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
-pub(crate) fn watch() -> [u32; 5] {
+pub(crate) fn watch() -> [u32; 6] {
     let state = lock();
     [
         state.queue.len() as u32,
@@ -391,6 +392,7 @@ pub(crate) fn watch() -> [u32; 5] {
         state.idle as u32,
         config::max_workers() as u32,
         state.taken as u32,
+        state.booting as u32,
     ]
 }
 
