@@ -61,10 +61,24 @@ def _app_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("app_dir", metavar="APP_DIR", type=Path, help="directory of the Rust crate")
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    _app_dir_argument(parser)
+def _listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=_port, help="port (8000; 0 picks a free one)")
+
+
+def _allowed_host_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; .example.test = subdomains)",
+    )
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    _app_dir_argument(parser)
+    _listen_arguments(parser)
     _build_arguments(parser)
     parser.add_argument(
         "--no-watch",
@@ -81,13 +95,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="open the page in the default browser once built",
     )
     _response_arguments(parser)
-    parser.add_argument(
-        "--allowed-host",
-        dest="allowed_hosts",
-        action="append",
-        metavar="NAME",
-        help="also answer requests for this host name (repeatable; .example.test = subdomains)",
-    )
+    _allowed_host_argument(parser)
 
 
 def _build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -329,8 +337,7 @@ def add_preview_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="a dist built by `wbspawn build`, or the app whose dist/ to serve",
     )
-    parser.add_argument("--host", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=_port, help="port (8000; 0 picks a free one)")
+    _listen_arguments(parser)
     parser.add_argument(
         "--open",
         dest="open_browser",
@@ -338,13 +345,7 @@ def add_preview_arguments(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="open the page in the default browser",
     )
-    parser.add_argument(
-        "--allowed-host",
-        dest="allowed_hosts",
-        action="append",
-        metavar="NAME",
-        help="also answer requests for this host name (repeatable; .example.test = subdomains)",
-    )
+    _allowed_host_argument(parser)
 
 
 def run_preview(args: argparse.Namespace) -> int:
