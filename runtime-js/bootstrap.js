@@ -66,6 +66,15 @@ export async function start(pkgUrl, options = {}) {
     for (const { reject } of calls.values()) reject(error);
     calls.clear();
   };
+  // `poolState` questions waiting for the dispatcher, and why it can no longer answer (set
+  // when it failed or the app was terminated: a question posted then would wait forever).
+  const stateQuestions = new Set();
+  let noStates = null;
+  const endStates = (error) => {
+    noStates = error;
+    for (const reject of stateQuestions) reject(error);
+    stateQuestions.clear();
+  };
 
   // Until the dispatcher exists, what the page has for it waits here.
   let dispatcher = null;
@@ -158,7 +167,9 @@ export async function start(pkgUrl, options = {}) {
     };
     // No thread can start without it: the calls fail, and the browser reports the error too.
     dispatcher.onerror = (event) => {
-      failAll(new Error(`wbspawn: the dispatcher failed: ${event.message || dispatcherUrl}`));
+      const error = new Error(`wbspawn: the dispatcher failed: ${event.message || dispatcherUrl}`);
+      failAll(error);
+      endStates(error);
     };
     // The other prestarted workers; the relay boots the first itself.
     const prestart = Math.min(settings.prestart, settings.maxWorkers);
@@ -226,14 +237,17 @@ export async function start(pkgUrl, options = {}) {
     /**
      * What the thread pool is doing, for when threads seem stuck: jobs queued, workers alive,
      * idle and booting, the cap, jobs taken so far, workers still starting. Answered by the
-     * dispatcher, which never blocks; `started` is false until it has joined the app's memory.
+     * dispatcher, which never blocks for long, also after the app's worker failed; `started`
+     * is false until it has joined the app's memory.
      */
     poolState() {
-      if (fatal) return Promise.reject(fatal);
+      if (noStates) return Promise.reject(noStates);
       if (!dispatcher) return Promise.resolve({ started: false });
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const channel = new MessageChannel();
+        stateQuestions.add(reject);
         channel.port1.onmessage = ({ data }) => {
+          stateQuestions.delete(reject);
           channel.port1.close();
           resolve(data);
         };
@@ -244,7 +258,9 @@ export async function start(pkgUrl, options = {}) {
     terminate() {
       for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
       threadWorkers.clear();
-      failAll(new Error("wbspawn: the app was terminated"));
+      const error = new Error("wbspawn: the app was terminated");
+      failAll(error);
+      endStates(error);
     },
   };
 }

@@ -52,8 +52,16 @@ self.onmessage = ({ data }) => {
 
 // The pool as the dispatcher sees it (bootstrap.js, `poolState`): what a page or a test shows
 // when threads seem stuck. This worker never blocks for long, so it answers while the app's
-// threads wait.
+// threads wait; a question always gets an answer, if need be the error.
 function poolState() {
+  try {
+    return readPoolState();
+  } catch (error) {
+    return { error: describe(error) };
+  }
+}
+
+function readPoolState() {
   const state = {
     started: glueNow !== null,
     workersCreated,

@@ -126,12 +126,35 @@ def test_the_pool_state_answers_while_every_thread_is_stuck(new_lab: OpenLab) ->
     page = new_lab("?prestart=0&maxWorkers=2")
     page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
     state = page.wait_for(
-        "() => window.wbspawnApp.poolState().then((s) => s.taken === 2 && s.booting === 0 && s)",
+        """() => window.wbspawnApp.poolState().then(
+            (s) => s.taken === 2 && s.booting === 0 && s.starting.length === 0 && s
+        )""",
         timeout_s=10,
     )
     assert state["started"] is True, state
     assert (state["live"], state["idle"], state["queued"], state["maxWorkers"]) == (2, 0, 1, 2)
     assert state["starting"] == [], state
+
+
+def test_the_pool_state_of_a_terminated_app_is_an_error_not_a_wait(new_lab: OpenLab) -> None:
+    # A terminated dispatcher never answers: a question asked before or after must not hang.
+    said = new_lab("?app=none").evaluate(
+        """async () => {
+            const { start } = await import("/_wbspawn/bootstrap.js");
+            const app = await start("/pkg/lab.js", { prestart: 1 });
+            let before = await app.poolState();
+            // The dispatcher joins the app's memory a moment after start() resolves.
+            for (let tries = 0; !before.started && tries < 200; tries += 1) {
+                await new Promise((resolve) => setTimeout(resolve, 50));
+                before = await app.poolState();
+            }
+            const asked = app.poolState();
+            app.terminate();
+            const after = await Promise.allSettled([asked, app.poolState()]);
+            return [before.started, after.map((each) => String(each.reason))];
+        }"""
+    )
+    assert said == [True, ["Error: wbspawn: the app was terminated"] * 2], said
 
 
 class Missing:

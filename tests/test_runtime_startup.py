@@ -63,6 +63,7 @@ def test_every_worker_is_created_by_the_page(new_lab: OpenLab) -> None:
     # No worker may construct one (the reason is the module's docstring): the app worker, the
     # dispatcher and every thread worker come from the page's own `new Worker`.
     started = new_lab("?app=none").evaluate(RECORDED_START, PRESTART_2)
+    assert "error" not in started, started
     assert started["squares"] == [0, 1, 4, 9]
     made = [each["name"] for each in started["made"]]
     assert made.count("wbspawn-app") == 1 and made.count("wbspawn-dispatcher") == 1, made
@@ -77,6 +78,7 @@ def test_only_the_first_spawns_worker_starts_with_the_app(new_lab: OpenLab) -> N
     # is ready the page starts only the worker its first spawn runs on, and the dispatcher and
     # the other prestarted worker come after.
     started = new_lab("?app=none").evaluate(RECORDED_START, PRESTART_2)
+    assert "error" not in started, started
     before = [each["name"] for each in started["made"] if not each["appReady"]]
     after = [each["name"] for each in started["made"] if each["appReady"]]
     assert before == ["wbspawn-app", "wbspawn-worker-1"], started["made"]

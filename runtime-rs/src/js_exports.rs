@@ -34,7 +34,8 @@ pub fn dispatcher_started() -> u32 {
     crate::platform::dispatcher_started()
 }
 
-/// `[queued, live, idle, maxWorkers, taken]`, for the dispatcher's watchdog.
+/// `[queued, live, idle, maxWorkers, taken, booting]`, for the dispatcher's watchdog and
+/// `poolState`.
 #[wasm_bindgen(js_name = __wbspawn_pool_watch)]
 pub fn pool_watch() -> Vec<u32> {
     pool::watch().to_vec()
