@@ -43,6 +43,16 @@ from wbspawn.serve.server import running
 
 FAKES = Path(__file__).parent / "fakes"
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The Ctrl-C tests send SIGINT to the servers and builds they start. A shell without job
+    # control starts a background command with SIGINT ignored (`make test &` in a script), and
+    # an ignored signal stays ignored across exec: Python would then install no
+    # KeyboardInterrupt handler and those children would not stop. A handled signal is reset
+    # to the default on exec, so handling it here gives every child the usual Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 T = TypeVar("T")
 
 CARGO_TOML = """\

@@ -198,15 +198,19 @@ def test_a_worker_that_cannot_start_is_not_booted_again_and_again(
 ) -> None:
     # The one worker that loaded runs a thread that waits for two more, which need new
     # workers while a busy one may yet come free: half of them boot after a grace, the other
-    # half after the next, and the first boot fails during it. Trying again could only fail
-    # again: it must wait for the next spawn, not repeat after every grace.
+    # half after the next. The first boot's failure usually arrives during the second grace,
+    # which then boots nothing; under load it may come after, and the second boot fails too.
+    # Trying again could only fail again: each missing worker is tried once at most, and then
+    # nothing until the next spawn (the old grace loop failed 78 times in a few seconds).
     page = new_page()
     open_lab(page, lab_whose_later_thread_workers_fail, "?prestart=1&idleTimeoutMs=60000")
     page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
     said_in_the_console(page, "failed to start", within_s=10)
     page.pause(3)
     failed = [e for e in page.console_errors() if "failed to start" in e]
-    assert len(failed) == 1, failed
+    assert 1 <= len(failed) <= 2, failed
+    page.pause(2)
+    assert [e for e in page.console_errors() if "failed to start" in e] == failed
 
 
 @pytest.fixture
