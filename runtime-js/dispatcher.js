@@ -207,8 +207,9 @@ function requestWorker() {
 
 // A worker with its scripts and the glue loading: one the page made with the app or with this
 // dispatcher, or one it is asked for now. Its handlers report to `record.request` once it is
-// given one; before that, a failure only retires the standby. The first worker's first message is the app's memory,
-// for `appArrived`, saying which request it boots with (0: none, it is a standby).
+// given one; before that, a failure only retires the standby. The first worker's first
+// message is the app's memory, for `appArrived`, saying which request it boots with (0: none,
+// it is a standby).
 function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
   // Without what the first worker relays no thread past the first can start: say so if it
