@@ -6,12 +6,14 @@ impossible; the stack checks after wasm-opt; and `wbspawn new` then `wbspawn che
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserType, Page, Request
+from playwright.sync_api import Browser, BrowserType, Frame, Page, Request
 
 import nginx
 from apps import DEMO_DIR, LAB_DIR
@@ -57,7 +59,6 @@ class Visit:
         self.page = page
         self.navigations: list[str] = []
         self.console_errors: list[str] = []
-        self.failed: list[str] = []
         self.errors = PageErrors(page)
         page.on(
             "framenavigated",
@@ -67,27 +68,45 @@ class Visit:
             "console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None
         )
         # Which document asked for each request: the service worker's reload aborts what the
-        # first document had in flight (its icon, say), and that is no failure. Counted by
-        # the main frame's navigation requests, which come before any abort they cause.
-        self._documents = 0
+        # first document had in flight (its icon, say), and that is no failure. A request
+        # belongs to the document committed when it was asked for: the old document still
+        # asks (Chromium fetches its icon late) after the reload's navigation request has
+        # started, until the new one commits. Judged when the visit ends, because Chromium
+        # reports the aborts before the commit that causes them.
+        self._commits = 0
+        self._failed: list[str] = []
         self._asked_by: dict[Request, int] = {}
+        self._aborted: list[tuple[Request, int]] = []
+        page.on("framenavigated", self._committed)
         page.on("request", self._request)
         page.on("requestfailed", self._request_failed)
         page.on(
             "response",
-            lambda r: self.failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
+            lambda r: self._failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
         )
 
+    def _committed(self, frame: Frame) -> None:
+        if frame == self.page.main_frame:
+            self._commits += 1
+
     def _request(self, request: Request) -> None:
-        if request.is_navigation_request() and request.frame == self.page.main_frame:
-            self._documents += 1
-        self._asked_by[request] = self._documents
+        # A main-frame navigation asks for the document that its commit will bring.
+        ahead = request.is_navigation_request() and request.frame == self.page.main_frame
+        self._asked_by[request] = self._commits + int(ahead)
 
     def _request_failed(self, request: Request) -> None:
-        left_behind = self._asked_by.get(request, self._documents) < self._documents
         # Chromium's word for a load cancelled by a navigation (these tests run in Chromium).
-        if not (left_behind and request.failure == "net::ERR_ABORTED"):
-            self.failed.append(f"{request.url}: {request.failure}")
+        if request.failure == "net::ERR_ABORTED":
+            self._aborted.append((request, self._asked_by.get(request, self._commits)))
+        else:
+            self._failed.append(f"{request.url}: {request.failure}")
+
+    @property
+    def failed(self) -> list[str]:
+        """Failed requests, but for those a later document's commit cut short."""
+        return self._failed + [
+            f"{r.url}: {r.failure}" for r, asked_by in self._aborted if asked_by >= self._commits
+        ]
 
     def run_app(self, url: str) -> str:
         self.page.goto(url)
@@ -139,6 +158,59 @@ def plain_server(root: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# The first document asks for /hang after its navigation to /next has started and before
+# /next commits (the server holds /next back); that commit aborts it. The second document
+# then aborts its own request for /hang: a real failure.
+NAVIGATING_PAGES = {
+    "/": b"<script>location.href = '/next'; setTimeout(() => fetch('/hang'), 300);</script>",
+    "/next": b"""<script>
+      const stop = new AbortController();
+      fetch('/hang', { signal: stop.signal }).catch(() => {});
+      setTimeout(() => stop.abort(), 300);
+    </script>""",
+}
+
+
+class NavigatingPages(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/hang":
+            time.sleep(10)
+        elif self.path == "/next":
+            time.sleep(1.5)
+        body = NAVIGATING_PAGES.get(self.path, b"")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the browser gave up on it: that is the point
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_visit_forgives_only_the_requests_a_later_document_cut_short(visit: Visit) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NavigatingPages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        visit.page.goto(url + "/")
+        visit.page.wait_for_url(url + "/next", timeout=20_000)
+        deadline = time.monotonic() + 20
+        while not visit.failed:
+            assert time.monotonic() < deadline, "the second document's request was not aborted"
+            visit.page.wait_for_timeout(50)
+        visit.page.wait_for_timeout(300)
+        assert visit.failed == [f"{url}/hang: net::ERR_ABORTED"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
 
 
 def test_on_nginx_with_the_generated_config_it_runs_threaded_without_a_reload(
