@@ -21,6 +21,17 @@ def pool(page: Page) -> tuple[int, int, int]:
     return live, idle, queued
 
 
+def wait_until_started(page: Page, idle: int) -> None:
+    """Waits until `idle` workers are parked in the pool and the dispatcher has its instance.
+    That instance's stack comes from the shared heap too, and it may come up after the
+    prestarted workers: a memory reading taken before then sees it grow the heap (4 pages)."""
+    page.wait_for(
+        f"""() => window.wbspawnApp.poolState().then(
+            (pool) => pool.started && pool.idle === {idle} && pool.booting === 0)""",
+        timeout_s=10,
+    )
+
+
 @pytest.mark.parametrize("api", ["std", "wbspawn"])
 def test_2000_sequential_spawns_grow_memory_by_less_than_64_mib(new_lab: OpenLab, api: str) -> None:
     page = new_lab()
@@ -49,9 +60,7 @@ def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
 def test_prestarted_workers_are_running_before_the_first_spawn(new_lab: OpenLab) -> None:
     page = new_lab("?prestart=3&idleTimeoutMs=60000")
     # Running means parked in the pool, waiting for work: booted, not merely requested.
-    page.wait_for(
-        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 3)", timeout_s=10
-    )
+    wait_until_started(page, idle=3)
     assert pool(page) == (3, 3, 0)
     assert call(page, "spawn_join", "std", 3) == [0, 1, 4]
     assert pool(page)[0] == 3
@@ -68,9 +77,7 @@ def test_spawns_beyond_the_cap_wait_for_a_free_worker(new_lab: OpenLab) -> None:
 @pytest.mark.parametrize("api", ["std", "wbspawn"])
 def test_sequential_spawns_never_boot_a_worker_they_do_not_need(new_lab: OpenLab, api: str) -> None:
     page = new_lab("?prestart=2&idleTimeoutMs=60000")
-    page.wait_for(
-        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=10
-    )
+    wait_until_started(page, idle=2)
     before_memory = call(page, "memory_bytes")
     before, most = call(page, "sequential_pool_growth", api, 1000)
     assert most == before == 2
@@ -84,8 +91,6 @@ def test_a_rayon_pool_built_and_dropped_100_times_needs_its_size_plus_one(
     # find those workers a moment later rather than boot new ones. WebKit under load wakes the
     # old threads past the grace now and then (docs/browsers.md, "Speed"): one worker more.
     page = new_lab("?prestart=2&idleTimeoutMs=60000")
-    page.wait_for(
-        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=10
-    )
+    wait_until_started(page, idle=2)
     limit = 4 if page.engine == "webkit" else 3
     assert call(page, "rayon_pool_churn", 100, 2) <= limit
