@@ -100,6 +100,22 @@ def test_human_output(page: Path, fake_tools: FakeTools) -> None:
     assert lines[2] == "  [done] done(false): second"
 
 
+def test_a_done_false_just_after_an_error_is_reported_too(
+    page: Path, fake_tools: FakeTools
+) -> None:
+    # The error ends the wait for done(...); the verdict comes within the grace after it.
+    (page / "main.js").write_text(
+        DONE + 'console.error("first");\nsetTimeout(() => done(false, "second"), 300);\n'
+    )
+    code, report = check_json(page, fake_tools.env)
+    assert code == 1
+    assert report["done"] == {"ok": False, "detail": "second"}
+    assert [(e["source"], e["message"]) for e in report["errors"]][-1] == (
+        "done",
+        "done(false): second",
+    )
+
+
 @each_engine
 @pytest.mark.parametrize(
     ("script", "source", "message"),

@@ -276,6 +276,10 @@ def _wait(
         if done is None and waits_for_done:
             own.append(Problem("timeout", f"no done(...) within {wait_s:g} s (--timeout)"))
     page.pause(GRACE_S)
+    if done is None:
+        # An error ended the wait; the page's own verdict may have followed it in the grace,
+        # and its detail usually says more than the error does.
+        done = _done_state(page)
     if done is not None and not done["ok"]:
         own.append(Problem("done", f"done(false): {done['detail']}"))
     return done
