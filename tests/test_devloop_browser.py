@@ -12,6 +12,8 @@ use Playwright's locators, which drive Chromium only here (docs/browsers.md).
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 from playwright.sync_api import Page
 
 from conftest import DEMO_DIR, FakeTools, copy_app
-from devserver import DevServer
+from devserver import DevServer, wait_until_watching
 from pages import PageErrors, wait_for_done
 
 pytestmark = pytest.mark.browser
@@ -169,14 +171,40 @@ def plain_app(crate_dir: Path) -> Path:
     return crate_dir
 
 
+class Hellos:
+    """The `hello`s the page's reload client has received. Until the first, an edit's
+    `reload` may go out before the socket is open and the page would never hear of it; and a
+    client that has not seen a server shows nothing when that server goes."""
+
+    def __init__(self, tab: Page) -> None:
+        self.tab = tab
+        self.count = 0
+        tab.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, str) and json.loads(payload).get("type") == "hello":
+            self.count += 1
+
+    def wait(self, count: int = 1, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.count < count:
+            assert time.monotonic() < deadline, "the page's reload client never connected"
+            self.tab.wait_for_timeout(50)
+
+
 def test_html_edit_reloads_the_page(
     fresh_page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools
 ) -> None:
     tab, errors = fresh_page
+    hellos = Hellos(tab)
     server = DevServer(plain_app, env=fake_tools.env)
     try:
+        # Before the page opens: the watcher's probe is a page change, which reloads pages.
+        with server.socket() as ws:
+            wait_until_watching(ws, plain_app)
         tab.goto(server.url)
         tab.locator("body[data-loaded=yes]").wait_for()
+        hellos.wait()
         index = plain_app / "index.html"
         index.write_text(index.read_text().replace("one", "two"))
         tab.locator("#text").filter(has_text="two").wait_for(timeout=60_000)
@@ -192,11 +220,12 @@ def test_after_a_server_restart_the_page_reconnects_and_reloads(
     unused_tcp_port: int,
 ) -> None:
     tab, errors = fresh_page
+    hellos = Hellos(tab)
     first = DevServer(plain_app, env=fake_tools.env, port=unused_tcp_port)
     try:
         tab.goto(first.url)
         tab.locator("body[data-loaded=yes]").wait_for()
-        tab.wait_for_function("document.querySelector('script[src$=\"reload.js\"]')")
+        hellos.wait()
         tab.evaluate("window.survivor = 'old page'")
     finally:
         first.stop()

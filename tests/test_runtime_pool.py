@@ -28,7 +28,7 @@ def wait_until_started(page: Page, idle: int) -> None:
     page.wait_for(
         f"""() => window.wbspawnApp.poolState().then(
             (pool) => pool.started && pool.idle === {idle} && pool.booting === 0)""",
-        timeout_s=10,
+        timeout_s=30,
     )
 
 
@@ -51,7 +51,7 @@ def test_idle_workers_retire_and_free_their_stacks(new_lab: OpenLab) -> None:
     for _ in range(15):
         assert call(page, "spawn_join", "std", 8) == [i * i for i in range(8)]
         page.wait_for(
-            "() => window.wbspawnApp.call('pool').then(([live]) => live === 0)", timeout_s=10
+            "() => window.wbspawnApp.call('pool').then(([live]) => live === 0)", timeout_s=30
         )
     grown = call(page, "memory_bytes") - before
     assert grown < 64 * MIB, f"memory grew by {grown / MIB:.1f} MiB"

@@ -34,7 +34,10 @@ def test_a_dead_scope_owners_stack_is_not_freed_while_its_scoped_threads_run(
     # again and the scoped thread writes into someone else's memory.
     page = new_lab("?prestart=4&idleTimeoutMs=60000")
     call(page, "dead_owner_start", api)
-    time.sleep(0.3)  # the owner died 20 ms after it opened the scope
+    # The owner died 20 ms after it opened the scope; after 2 s of waiting for the scoped
+    # thread, its worker says so (a long wait is never silent).
+    errors = said_in_the_console(page, "died inside a thread scope", within_s=30)
+    assert any("died inside a thread scope" in e for e in errors), errors
     assert call(page, "dead_owner_reported") is False
     assert call(page, "markers_in_fresh_memory") == 0
     message = call(page, "dead_owner_stop")
@@ -42,14 +45,6 @@ def test_a_dead_scope_owners_stack_is_not_freed_while_its_scoped_threads_run(
     assert "the scope's owner dies" in message
     assert call(page, "markers_in_fresh_memory") == 0
     assert call(page, "spawn_join", api, 4) == [0, 1, 4, 9]
-
-
-def test_a_long_wait_for_a_dead_threads_scope_is_said_in_the_console(new_lab: OpenLab) -> None:
-    page = new_lab("?prestart=4&idleTimeoutMs=60000")
-    call(page, "dead_owner_start", "std")
-    errors = said_in_the_console(page, "died inside a thread scope", within_s=5)
-    assert any("died inside a thread scope" in e for e in errors), errors
-    call(page, "dead_owner_stop")
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -100,7 +95,7 @@ def test_join_async_keeps_one_waiter_and_drop_releases_it(new_lab: OpenLab) -> N
     assert pending == 1
     # The dropped future's waiter resolves on the next turn of the event loop.
     page.wait_for(
-        "() => window.wbspawnApp.call('join_async_waiters').then((n) => n === 0)", timeout_s=5
+        "() => window.wbspawnApp.call('join_async_waiters').then((n) => n === 0)", timeout_s=30
     )
     call(page, "join_async_release")
 
@@ -118,7 +113,7 @@ def test_workers_all_blocked_past_the_cap_is_said_in_the_console(
     page = new_lab("?prestart=0&maxWorkers=2")
     # Three threads wait for each other; only two may run: a deadlock by construction.
     page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
-    errors = said_in_the_console(page, "deadlocked", within_s=12)
+    errors = said_in_the_console(page, "deadlocked", within_s=30)
     assert any("maxWorkers = 2" in e and "deadlocked" in e for e in errors), errors
 
 
@@ -130,7 +125,7 @@ def test_the_pool_state_answers_while_every_thread_is_stuck(new_lab: OpenLab) ->
         """() => window.wbspawnApp.poolState().then(
             (s) => s.taken === 2 && s.booting === 0 && s.starting.length === 0 && s
         )""",
-        timeout_s=10,
+        timeout_s=30,
     )
     assert state["started"] is True, state
     assert (state["live"], state["idle"], state["queued"], state["maxWorkers"]) == (2, 0, 1, 2)

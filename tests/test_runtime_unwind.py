@@ -77,7 +77,7 @@ def test_the_worker_of_a_panicked_thread_is_reused(
     tab = new_lab("?prestart=2&idleTimeoutMs=60000", url=lab_unwind_url)
     assert call(tab, "panic_strategy") == "unwind"
     tab.wait_for(
-        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=10
+        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=30
     )
     for _ in range(5):
         assert "deliberate panic 7" in call(tab, "panicking_thread", api)

@@ -185,6 +185,10 @@ class Batches:
                     return
 
 
+def at(path: Path) -> Callable[[Change], bool]:
+    return lambda change: change.path == path
+
+
 @contextlib.asynccontextmanager
 async def watching(plan: Callable[[], WatchPlan], probe: Path) -> AsyncIterator[Batches]:
     batches = Batches(Watcher(plan))
@@ -206,8 +210,9 @@ def test_real_changes_arrive_classified(tmp_path: Path) -> None:
 
     async def scenario() -> list[Change]:
         async with watching(lambda: plan, app / "probe.txt") as batches:
-            # Ignored writes first, then a sentinel: everything before it has been seen
-            # by the time it is reported (inotify keeps order).
+            # Ignored writes first, then a sentinel for each of the two watchers (recursive
+            # and flat): everything before it has been seen by the time it is reported.
+            # inotify keeps order within a watcher, not between the two.
             (app / "target" / "debug" / "deps" / "x.rlib").write_text("x")
             (app / ".git" / "index").write_text("x")
             (app / "src" / ".lib.rs.swp").write_text("x")
@@ -215,7 +220,11 @@ def test_real_changes_arrive_classified(tmp_path: Path) -> None:
             (app / "style.css").write_text("p { color: red }")
             (dep / "src" / "lib.rs").write_text("// changed")
             (app / "index.html").write_text("<p>2</p>")
-            return await batches.until(lambda c: c.path.name == "index.html")
+            seen: list[Change] = []
+            for sentinel in (dep / "src" / "lib.rs", app / "index.html"):
+                if all(c.path != sentinel for c in seen):
+                    seen += await batches.until(at(sentinel))
+            return seen
 
     seen = run_async(scenario())
     # (A late event of the readiness probe may still arrive.)
