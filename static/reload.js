@@ -11,9 +11,12 @@ const OVERLAY_CSS = "/_wbspawn/static/overlay.css";
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
 
-// What this page was served with: the first `hello` after loading. A later `hello` from
-// another server (it restarted) or a newer build means the page is stale.
-let seen = null;
+// The state this page was served in (the server puts it in this script's URL): a `hello` that
+// names another means the page is stale. The server restarted, or it announced a build or a
+// changed file while this page was loading (before its socket opened) or disconnected.
+let served = new URL(import.meta.url).searchParams.get("served");
+// Whether this page has heard from a server: only then is its going away worth a word.
+let seen = false;
 let retryMs = RETRY_MIN_MS;
 let leaving = false;
 
@@ -57,11 +60,12 @@ function reload() {
 function handle(message) {
   switch (message.type) {
     case "hello":
-      if (seen && (seen.server !== message.server || seen.build !== message.build)) {
+      if (served !== null && served !== message.served) {
         reload();
         return;
       }
-      seen = { server: message.server, build: message.build };
+      served = message.served ?? null;
+      seen = true;
       badge.hide();
       break;
     case "building":

@@ -11,7 +11,7 @@ from conftest import run_async
 from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
-from wbspawn.serve.inject import SNIPPET
+from wbspawn.serve.inject import RELOAD_SCRIPT, served_snippet
 from wbspawn.serve.reload import Hub
 
 ISOLATION = {
@@ -329,28 +329,51 @@ def test_config_headers_and_coep(
 
 
 @pytest.fixture
-def dev_client(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> TestClient:
+def hub() -> Hub:
+    return Hub()
+
+
+@pytest.fixture
+def dev_client(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path, hub: Hub
+) -> TestClient:
     """The app as `wbspawn serve` makes it: with a Hub, so with the reload client."""
-    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    app = create_app(config, build_output, hub=hub, runtime_js_dir=runtime_js_dir)
     return TestClient(app, base_url="http://127.0.0.1:8000")
 
 
-def test_pages_get_the_reload_client(dev_client: TestClient, config: Config) -> None:
+def test_pages_get_the_reload_client(dev_client: TestClient, config: Config, hub: Hub) -> None:
+    tag = served_snippet(hub.served()).decode()
     default = dev_client.get("/")
-    assert SNIPPET.decode() in default.text
+    assert tag in default.text
     assert default.headers["content-length"] == str(len(default.content))
     (config.app_dir / "index.html").write_text("<html><head></head><body></body></html>")
     (config.app_dir / "other.html").write_text("<p>no head</p>")
-    assert dev_client.get("/").text == (
-        f"<html><head>{SNIPPET.decode()}</head><body></body></html>"
-    )
-    assert dev_client.get("/other.html").text == f"<p>no head</p>{SNIPPET.decode()}"
+    assert dev_client.get("/").text == f"<html><head>{tag}</head><body></body></html>"
+    assert dev_client.get("/other.html").text == f"<p>no head</p>{tag}"
+
+
+def test_a_page_names_the_state_it_was_served_in(
+    dev_client: TestClient, config: Config, hub: Hub
+) -> None:
+    (config.app_dir / "index.html").write_text("<html><head></head><body></body></html>")
+    first = dev_client.get("/")
+    assert f"reload.js?served={hub.server_id}.0" in first.text
+    hub.reload(["index.html"])
+    second = dev_client.get("/", headers={"if-none-match": first.headers["etag"]})
+    # A new state is a new page: no 304 that would keep the stale tag.
+    assert second.status_code == 200
+    assert f"reload.js?served={hub.server_id}.1" in second.text
+    assert second.headers["etag"] != first.headers["etag"]
+    assert dev_client.head("/").headers["content-length"] == str(len(second.content))
+    hub.css("/style.css")  # swapped in place: pages stay current
+    assert dev_client.get("/").text == second.text
 
 
 def test_only_pages_get_the_reload_client(dev_client: TestClient, config: Config) -> None:
     (config.app_dir / "page.js").write_text("// </head>")
     for path in ("/page.js", "/pkg/demo.js", "/_wbspawn/app.json", "/missing.html"):
-        assert SNIPPET not in dev_client.get(path).content
+        assert RELOAD_SCRIPT.encode() not in dev_client.get(path).content
 
 
 def test_a_page_and_a_range_of_its_file_never_share_an_etag(
@@ -361,7 +384,7 @@ def test_a_page_and_a_range_of_its_file_never_share_an_etag(
     (config.app_dir / "index.html").write_text("<html><head></head><body>hi</body></html>")
     page = dev_client.get("/index.html")
     part = dev_client.get("/index.html", headers={"range": "bytes=0-9"})
-    assert SNIPPET in page.content
+    assert RELOAD_SCRIPT.encode() in page.content
     assert part.status_code == 206
     assert part.content == b"<html><hea"
     assert page.headers["etag"] != part.headers["etag"]
@@ -387,17 +410,18 @@ def test_reload_client_assets(dev_client: TestClient) -> None:
 
 
 def test_without_a_hub_pages_are_served_as_they_are(client: TestClient) -> None:
-    assert SNIPPET not in client.get("/").content
+    assert RELOAD_SCRIPT.encode() not in client.get("/").content
 
 
 def test_before_the_first_good_build(config: Config, runtime_js_dir: Path) -> None:
-    app = create_app(config, lambda: None, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    hub = Hub()
+    app = create_app(config, lambda: None, hub=hub, runtime_js_dir=runtime_js_dir)
     client = TestClient(app, base_url="http://127.0.0.1:8000")
     meta = client.get("/_wbspawn/app.json")
     assert meta.status_code == 503
     assert meta.json() == {"error": "no successful build yet"}
     assert client.get("/pkg/demo.js").status_code == 404
-    assert SNIPPET.decode() in client.get("/").text  # the page shows the errors
+    assert served_snippet(hub.served()).decode() in client.get("/").text  # shows the errors
 
 
 def test_pkg_follows_the_current_build(

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from conftest import DEMO_DIR, FakeTools, copy_app
-from devserver import DevServer, wait_until_watching
+from devserver import DevServer, receive_until, wait_until_watching
 from pages import PageErrors, wait_for_done
 
 pytestmark = pytest.mark.browser
@@ -208,6 +208,34 @@ def test_html_edit_reloads_the_page(
         index = plain_app / "index.html"
         index.write_text(index.read_text().replace("one", "two"))
         tab.locator("#text").filter(has_text="two").wait_for(timeout=60_000)
+    finally:
+        server.stop()
+    errors.assert_none()
+
+
+def test_a_page_whose_client_connects_after_an_edit_reloads(
+    fresh_page: tuple[Page, PageErrors], plain_app: Path, fake_tools: FakeTools
+) -> None:
+    # The page is served, then the edit is announced while its reload client is still
+    # loading (held back here): the client's first hello must tell it the page is stale.
+    tab, errors = fresh_page
+    script = "**/_wbspawn/static/reload.js*"
+    held: list[Route] = []
+    # Only the first page's: the reloaded one loads its client at once.
+    tab.route(script, lambda route: route.continue_() if held else held.append(route))
+    server = DevServer(plain_app, env=fake_tools.env)
+    try:
+        with server.socket() as ws:
+            wait_until_watching(ws, plain_app)
+            tab.goto(server.url, wait_until="commit")
+            tab.locator("#text").filter(has_text="one").wait_for()
+            tab.wait_for_function("document.body.dataset.loaded === 'yes'")
+            index = plain_app / "index.html"
+            index.write_text(index.read_text().replace("one", "two"))
+            receive_until(ws, lambda m: m["type"] == "reload" and "index.html" in m["paths"])
+        assert len(held) == 1
+        held[0].continue_()
+        tab.locator("#text").filter(has_text="two").wait_for(timeout=30_000)
     finally:
         server.stop()
     errors.assert_none()

@@ -49,7 +49,12 @@ def connect(client: TestClient, origin: str | None = ORIGIN) -> Any:
 
 def test_a_client_is_told_hello_and_not_reloaded(client: TestClient, hub: Hub) -> None:
     with connect(client) as ws:
-        assert ws.receive_json() == {"type": "hello", "server": hub.server_id, "build": 0}
+        assert ws.receive_json() == {
+            "type": "hello",
+            "server": hub.server_id,
+            "build": 0,
+            "served": f"{hub.server_id}.0",
+        }
         ws.portal.call(hub.css, "/style.css")  # the next message is whatever comes next
         assert ws.receive_json() == {"type": "css", "path": "/style.css"}
 
@@ -103,7 +108,9 @@ def test_a_good_build_clears_the_failure(hub: Hub, build_output: BuildResult) ->
     hub.failed("cargo build failed", RUSTC)
     hub.building()
     hub.built(build_output)
-    assert hub.state() == [{"type": "hello", "server": hub.server_id, "build": 1}]
+    assert hub.state() == [
+        {"type": "hello", "server": hub.server_id, "build": 1, "served": f"{hub.server_id}.1"}
+    ]
 
 
 @pytest.fixture

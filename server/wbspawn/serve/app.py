@@ -45,7 +45,7 @@ from wbspawn.config import Config
 from wbspawn.serve.etag import EtagMiddleware
 from wbspawn.serve.headers import HeadersMiddleware, response_headers
 from wbspawn.serve.hosts import HostsMiddleware, allowed_hosts
-from wbspawn.serve.inject import InjectMiddleware
+from wbspawn.serve.inject import InjectMiddleware, served_snippet
 from wbspawn.serve.reload import REFUSED, WS_PATH, Hub
 
 # The build being served: a fixed one, or the dev loop's last good build (None before the
@@ -209,18 +209,19 @@ class DevStarlette(Starlette):
         *,
         headers: Mapping[str, str],
         hosts: tuple[str, ...],
-        inject: bool,
+        hub: Hub | None,
         **kwargs: Any,
     ) -> None:
         self._extra_headers = dict(headers)
         self._hosts = hosts
-        self._inject = inject
+        self._hub = hub
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
-        if self._inject:
-            app = InjectMiddleware(app)
+        if self._hub is not None:
+            hub = self._hub
+            app = InjectMiddleware(app, lambda: served_snippet(hub.served()))
         app = EtagMiddleware(app)
         app = HostsMiddleware(app, self._hosts)
         return HeadersMiddleware(app, self._extra_headers)
@@ -269,6 +270,6 @@ def create_app(
         routes=routes,
         headers=response_headers(config) if headers is None else headers,
         hosts=allowed_hosts(config),
-        inject=hub is not None,
+        hub=hub,
         lifespan=lifespan,
     )

@@ -3,15 +3,20 @@
 Pure ASGI and shaped like starlette's GZipMiddleware: it wraps `send`, buffers a 200
 `text/html` body, inserts one `<script>` tag and fixes `content-length`. Anything else
 (other types, errors, 304s, ranges, encoded bodies, websockets) passes through untouched.
-The tag has a constant length wherever it lands, so a HEAD response only needs its
-`content-length` raised, without reading a body it does not have. The page gets an ETag
-of its own (`injected_etag`), and the 304s for it.
+The tag is chosen when the request arrives and has that length wherever it lands, so a HEAD
+response only needs its `content-length` raised, without reading a body it does not have.
+The page gets an ETag of its own (`injected_etag`), and the 304s for it.
+
+The tag names what the page was served with (`served_snippet`): a page that connects only
+after a change, or a build, was announced learns from the first `hello` that it is stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from urllib.parse import quote
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +28,13 @@ RELOAD_SCRIPT = "/_wbspawn/static/reload.js"
 
 # External module script, never inline: the page may have `script-src 'self'`.
 SNIPPET = f'<script type="module" src="{RELOAD_SCRIPT}"></script>'.encode()
+
+
+def served_snippet(served: str) -> bytes:
+    """The tag for a page served in state `served` (the Hub's `served`), which the client
+    reads from its own URL and compares with each `hello`."""
+    return f'<script type="module" src="{RELOAD_SCRIPT}?served={quote(served)}"></script>'.encode()
+
 
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _BODY_START = re.compile(rb"<body[\s>]", re.IGNORECASE)
@@ -48,7 +60,7 @@ def injected_etag(etag: str, snippet: bytes = SNIPPET) -> str:
 
 
 class InjectMiddleware:
-    def __init__(self, app: ASGIApp, snippet: bytes = SNIPPET) -> None:
+    def __init__(self, app: ASGIApp, snippet: Callable[[], bytes] = lambda: SNIPPET) -> None:
         self.app = app
         self.snippet = snippet
 
@@ -57,6 +69,9 @@ class InjectMiddleware:
             await self.app(scope, receive, send)
             return
         if_none_match = Headers(scope=scope).get("if-none-match")
+        # Before the file is read: a change that lands in between makes the page look older
+        # than it is (one needless reload), never newer (a change missed).
+        snippet = self.snippet()
 
         async def inject(start: Message, body: bytes) -> None:
             headers = MutableHeaders(scope=start)
@@ -64,7 +79,7 @@ class InjectMiddleware:
             if "accept-ranges" in headers:
                 del headers["accept-ranges"]
             if "etag" in headers:
-                etag = injected_etag(headers["etag"], self.snippet)
+                etag = injected_etag(headers["etag"], snippet)
                 headers["etag"] = etag
                 # The file's server compared the request with the file's own ETag: the
                 # page's is compared here.
@@ -72,9 +87,9 @@ class InjectMiddleware:
                     await send_not_modified(send, start)
                     return
             if scope["method"] == "HEAD":
-                length = int(headers.get("content-length", "0")) + len(self.snippet)
+                length = int(headers.get("content-length", "0")) + len(snippet)
             else:
-                body = insert_snippet(body, self.snippet)
+                body = insert_snippet(body, snippet)
                 length = len(body)
             headers["content-length"] = str(length)
             await send_whole(send, start, body)

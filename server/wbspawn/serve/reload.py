@@ -5,7 +5,7 @@ or stuck browser tab never blocks the watcher or the builds (one that falls too 
 closed, reconnects, and is told the current state). Messages are JSON objects tagged by
 "type" (docs/dev-server.md lists them):
 
-    hello         {"server": id, "build": n}  first on every connection
+    hello         {"server": id, "build": n, "served": state}  first on every connection
     building      a build started
     reload        reload the page (after a good build, or a changed HTML/JS file)
     css           {"path": "/style.css"}: swap that stylesheet in place
@@ -13,8 +13,10 @@ closed, reconnects, and is told the current state). Messages are JSON objects ta
 
 A connecting client gets `hello` and then the current state (`build-failed` if the last
 build failed, `building` if one runs), never a `reload`: connecting is not a reason to
-reload. The client reloads when it reconnects to a different server (`hello.server`
-changed: the server restarted) or a newer build (`hello.build` changed).
+reload. `hello.served` names the state pages are served in now (this server, and how many
+reloads it has announced); every page is served with the state it got (inject.py), and the
+client reloads when a `hello` names another: the server restarted, or a build or a change was
+announced while the page was loading or disconnected.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Hub:
     def __init__(self) -> None:
         self.server_id = uuid.uuid4().hex
         self.generation = 0  # good builds so far: what the pages are running
+        self.reloads = 0  # reloads announced so far, for builds and for changed files
         self.building_now = False
         self.failure: Message | None = None
         self.subscribers: set[Subscriber] = set()
@@ -96,6 +99,7 @@ class Hub:
         self.building_now = False
         self.failure = None
         self.generation += 1
+        self.reloads += 1
         self.publish(
             {
                 "type": "reload",
@@ -116,15 +120,25 @@ class Hub:
         self.publish(self.failure)
 
     def reload(self, paths: Sequence[str]) -> None:
+        self.reloads += 1
         self.publish({"type": "reload", "reason": "change", "paths": list(paths)})
 
     def css(self, path: str) -> None:
         self.publish({"type": "css", "path": path})
 
+    def served(self) -> str:
+        """The state a page served now is in: a page served in another one is stale."""
+        return f"{self.server_id}.{self.reloads}"
+
     def state(self) -> list[Message]:
         """What a client that connects now is told."""
         messages: list[Message] = [
-            {"type": "hello", "server": self.server_id, "build": self.generation}
+            {
+                "type": "hello",
+                "server": self.server_id,
+                "build": self.generation,
+                "served": self.served(),
+            }
         ]
         if self.failure is not None:
             messages.append(self.failure)
