@@ -20,6 +20,7 @@ from wbspawn.serve.headers import (
     isolation_headers,
     response_headers,
 )
+from wbspawn.serve.reload import Hub
 
 EXPECTED = {
     "cross-origin-opener-policy": "same-origin",
@@ -55,7 +56,7 @@ def test_every_response_is_isolated(path: str, status: int) -> None:
 
 def test_server_errors_are_isolated() -> None:
     app = DevStarlette(
-        routes=[Route("/boom", boom)], headers=ISOLATION_HEADERS, hosts=("testserver",), inject=True
+        routes=[Route("/boom", boom)], headers=ISOLATION_HEADERS, hosts=("testserver",), hub=Hub()
     )
     response = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert response.status_code == 500
