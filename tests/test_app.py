@@ -359,6 +359,8 @@ def test_a_page_names_the_state_it_was_served_in(
     (config.app_dir / "index.html").write_text("<html><head></head><body></body></html>")
     first = dev_client.get("/")
     assert f"reload.js?served={hub.server_id}.0" in first.text
+    # Revalidated by the ETag alone: the file did not change, the page did.
+    assert "last-modified" not in first.headers
     hub.reload(["index.html"])
     second = dev_client.get("/", headers={"if-none-match": first.headers["etag"]})
     # A new state is a new page: no 304 that would keep the stale tag.

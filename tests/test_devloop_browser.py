@@ -2,8 +2,9 @@
 
 The Rust tests use a copy of the demo (built for real, incrementally: the cached target dir
 is shared) whose page shows one number from the app's `devloop_marker` export; the tests
-change that number, break it, fix it, and restyle the page. The last two use the fake tools
-(no wasm on those pages) to test plain HTML reloads and a server restart.
+change that number, break it, fix it, and restyle the page. The last three use the fake
+tools (no wasm on those pages) to test plain HTML reloads, an edit announced before the page's
+client connected, and a server restart.
 
 Chromium only, unlike the runtime's tests: what is tested here is the server (the reload
 websocket, the overlay's DOM, the CSS swap), which no browser engine changes, and the tests
@@ -172,9 +173,9 @@ def plain_app(crate_dir: Path) -> Path:
 
 
 class Hellos:
-    """The `hello`s the page's reload client has received. Until the first, an edit's
-    `reload` may go out before the socket is open and the page would never hear of it; and a
-    client that has not seen a server shows nothing when that server goes."""
+    """The `hello`s the page's reload client has received. A client that has not seen a
+    server shows nothing when that server goes; and before the first, an edit's `reload`
+    reaches the page only through that first hello (a reload, not the same page updated)."""
 
     def __init__(self, tab: Page) -> None:
         self.tab = tab
@@ -230,6 +231,8 @@ def test_a_page_whose_client_connects_after_an_edit_reloads(
             tab.goto(server.url, wait_until="commit")
             tab.locator("#text").filter(has_text="one").wait_for()
             tab.wait_for_function("document.body.dataset.loaded === 'yes'")
+            while not held:  # route handlers run only inside Playwright's calls
+                tab.wait_for_timeout(50)
             index = plain_app / "index.html"
             index.write_text(index.read_text().replace("one", "two"))
             receive_until(ws, lambda m: m["type"] == "reload" and "index.html" in m["paths"])

@@ -63,7 +63,7 @@ def client() -> TestClient:
         Route("/missing", missing),
         Route("/gzipped", gzipped),
     ]
-    return TestClient(InjectMiddleware(Starlette(routes=routes)))
+    return TestClient(InjectMiddleware(Starlette(routes=routes), lambda: SNIPPET))
 
 
 def test_html_gets_the_script_and_a_fixed_length(client: TestClient) -> None:

@@ -60,7 +60,7 @@ def injected_etag(etag: str, snippet: bytes = SNIPPET) -> str:
 
 
 class InjectMiddleware:
-    def __init__(self, app: ASGIApp, snippet: Callable[[], bytes] = lambda: SNIPPET) -> None:
+    def __init__(self, app: ASGIApp, snippet: Callable[[], bytes]) -> None:
         self.app = app
         self.snippet = snippet
 
@@ -78,6 +78,12 @@ class InjectMiddleware:
             # Byte ranges of the file would not match the injected body.
             if "accept-ranges" in headers:
                 del headers["accept-ranges"]
+            # The page changes with the state it names, not only with the file: revalidated
+            # by its ETag alone. Starlette before 0.49.2 answered an If-Modified-Since with a
+            # 304 even when the ETag differed, and the browser then kept a page naming an old
+            # state, which reloads on its first hello, again and again.
+            if "last-modified" in headers:
+                del headers["last-modified"]
             if "etag" in headers:
                 etag = injected_etag(headers["etag"], snippet)
                 headers["etag"] = etag
