@@ -76,3 +76,14 @@ def said_in_the_console(page: Page, words: str, within_s: float) -> list[str]:
     while not any(words in e for e in page.console_errors()) and time.monotonic() < deadline:
         page.pause(0.2)
     return page.console_errors()
+
+
+def wait_until_started(page: Page, idle: int) -> None:
+    """Waits until `idle` workers are parked in the pool and the dispatcher has its instance.
+    That instance's stack comes from the shared heap too, and it may come up after the
+    prestarted workers: a memory reading taken before then sees it grow the heap (4 pages)."""
+    page.wait_for(
+        f"""() => window.wbspawnApp.poolState().then(
+            (pool) => pool.started && pool.idle === {idle} && pool.booting === 0)""",
+        timeout_s=30,
+    )

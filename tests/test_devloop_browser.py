@@ -186,9 +186,10 @@ class Hellos:
         if isinstance(payload, str) and json.loads(payload).get("type") == "hello":
             self.count += 1
 
-    def wait(self, count: int = 1, timeout_s: float = 30) -> None:
+    def wait(self, timeout_s: float = 30) -> None:
+        """Until the first."""
         deadline = time.monotonic() + timeout_s
-        while self.count < count:
+        while self.count == 0:
             assert time.monotonic() < deadline, "the page's reload client never connected"
             self.tab.wait_for_timeout(50)
 

@@ -9,8 +9,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from wbspawn.serve.inject import SNIPPET, InjectMiddleware, injected_etag, insert_snippet
+from wbspawn.serve.inject import InjectMiddleware, injected_etag, insert_snippet, served_snippet
 
+SNIPPET = served_snippet("a-server.0")
 TAG = SNIPPET.decode()
 PAGE = "<!doctype html><html><head><title>t</title></head><body>hi</body></html>"
 
@@ -26,7 +27,7 @@ PAGE = "<!doctype html><html><head><title>t</title></head><body>hi</body></html>
     ],
 )
 def test_insert_snippet(html: str, expected: str) -> None:
-    assert insert_snippet(html.encode()).decode() == expected
+    assert insert_snippet(html.encode(), SNIPPET).decode() == expected
 
 
 async def page(request: Request) -> Response:
@@ -101,7 +102,7 @@ def test_other_methods_are_untouched(client: TestClient) -> None:
 
 
 def test_injected_etag() -> None:
-    assert injected_etag('"abc"') != '"abc"'
-    assert injected_etag('"abc"').startswith('"abc-')
-    assert injected_etag('W/"abc"').startswith('W/"abc-')
-    assert injected_etag('"abc"', b"<script></script>") != injected_etag('"abc"')
+    assert injected_etag('"abc"', SNIPPET) != '"abc"'
+    assert injected_etag('"abc"', SNIPPET).startswith('"abc-')
+    assert injected_etag('W/"abc"', SNIPPET).startswith('W/"abc-')
+    assert injected_etag('"abc"', b"<script></script>") != injected_etag('"abc"', SNIPPET)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import OpenLab
-from pages import call
+from pages import call, wait_until_started
 from wbspawn.check.browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
@@ -19,17 +19,6 @@ MIB = 1 << 20
 def pool(page: Page) -> tuple[int, int, int]:
     live, idle, queued = call(page, "pool")
     return live, idle, queued
-
-
-def wait_until_started(page: Page, idle: int) -> None:
-    """Waits until `idle` workers are parked in the pool and the dispatcher has its instance.
-    That instance's stack comes from the shared heap too, and it may come up after the
-    prestarted workers: a memory reading taken before then sees it grow the heap (4 pages)."""
-    page.wait_for(
-        f"""() => window.wbspawnApp.poolState().then(
-            (pool) => pool.started && pool.idle === {idle} && pool.booting === 0)""",
-        timeout_s=30,
-    )
 
 
 @pytest.mark.parametrize("api", ["std", "wbspawn"])

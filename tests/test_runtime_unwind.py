@@ -12,7 +12,7 @@ import pytest
 
 from apps import DEMO_DIR, LAB_DIR
 from conftest import OpenLab
-from pages import assert_no_uncaught, call, calling, wait_for_done
+from pages import assert_no_uncaught, call, calling, wait_for_done, wait_until_started
 from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import discover
 from wbspawn.check.browser import Page
@@ -76,9 +76,7 @@ def test_the_worker_of_a_panicked_thread_is_reused(
 ) -> None:
     tab = new_lab("?prestart=2&idleTimeoutMs=60000", url=lab_unwind_url)
     assert call(tab, "panic_strategy") == "unwind"
-    tab.wait_for(
-        "() => window.wbspawnApp.call('pool').then(([, idle]) => idle === 2)", timeout_s=30
-    )
+    wait_until_started(tab, idle=2)
     for _ in range(5):
         assert "deliberate panic 7" in call(tab, "panicking_thread", api)
     assert call(tab, "pool")[0] == 2

@@ -26,13 +26,11 @@ from wbspawn.serve.etag import matches, send_not_modified
 
 RELOAD_SCRIPT = "/_wbspawn/static/reload.js"
 
-# External module script, never inline: the page may have `script-src 'self'`.
-SNIPPET = f'<script type="module" src="{RELOAD_SCRIPT}"></script>'.encode()
-
 
 def served_snippet(served: str) -> bytes:
     """The tag for a page served in state `served` (the Hub's `served`), which the client
-    reads from its own URL and compares with each `hello`."""
+    reads from its own URL and compares with each `hello`. An external module script, never
+    inline: the page may have `script-src 'self'`."""
     return f'<script type="module" src="{RELOAD_SCRIPT}?served={quote(served)}"></script>'.encode()
 
 
@@ -40,14 +38,14 @@ _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _BODY_START = re.compile(rb"<body[\s>]", re.IGNORECASE)
 
 
-def insert_snippet(html: bytes, snippet: bytes = SNIPPET) -> bytes:
+def insert_snippet(html: bytes, snippet: bytes) -> bytes:
     """Before `</head>`, else before `<body>`, else at the end (browsers run it there too)."""
     match = _HEAD_END.search(html) or _BODY_START.search(html)
     at = match.start() if match else len(html)
     return html[:at] + snippet + html[at:]
 
 
-def injected_etag(etag: str, snippet: bytes = SNIPPET) -> str:
+def injected_etag(etag: str, snippet: bytes) -> str:
     """The ETag of a page with `snippet` in it, from the file's own.
 
     Never the file's own: a Range request of the file gets its raw bytes with that one,
