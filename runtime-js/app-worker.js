@@ -14,7 +14,7 @@ self.onmessage = ({ data }) => {
   if (data.type === "start") {
     start(data).then(
       (exports) => self.postMessage({ type: "ready", exports }),
-      (error) => self.postMessage({ type: "failed", error: describe(error) }),
+      (error) => self.postMessage({ type: "failed", ...startFailure(error) }),
     );
   } else if (data.type === "relay") {
     relayDecided(data.instead);
@@ -34,11 +34,17 @@ const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
 let relayDecided;
 const relayDecision = new Promise((resolve) => (relayDecided = resolve));
 
+// The glue once loaded, for a failed start to read the program's end and output from.
+let loading = null;
+
 async function start({ pkgUrl, settings, relay }) {
+  // For env::args() in `#[wasm_bindgen(start)]`, which runs before the runtime is configured.
+  self.wbspawnArgs = settings.args;
   const [module, loaded] = await Promise.all([compile(), import(pkgUrl)]);
   if (typeof loaded.__wbspawn_memory !== "function") {
     throw new Error(`${pkgUrl} does not link the wbspawn crate: add it to the app's dependencies`);
   }
+  loading = loaded;
   await loaded.default({ module_or_path: module });
   const shared = { pkgUrl, module, memory: loaded.__wbspawn_memory() };
   loaded.__wbspawn_configure(
@@ -46,6 +52,7 @@ async function start({ pkgUrl, settings, relay }) {
     settings.maxWorkers,
     settings.idleTimeoutMs,
     settings.prestart,
+    settings.args,
   );
   await handOver(loaded, shared, relay);
   glue = loaded;
@@ -117,11 +124,37 @@ async function call(name, args) {
     // else is a value the export threw on purpose (a Rust `Err` returned to JS), even if a
     // panic was caught on the way.
     if (error instanceof WebAssembly.RuntimeError || error instanceof WebAssembly.Exception) {
+      const code = glue.__wbspawn_exit_code();
+      if (code !== undefined) {
+        // The call ended the program (process::exit, abort): the page stops the app once its
+        // last lines are out, and reports the code.
+        crashed = `wbspawn: the app exited with code ${code}`;
+        return { ok: false, error: crashed, exitCode: code };
+      }
       crashed = glue.__wbspawn_take_panic_message() ?? describe(error);
       return { ok: false, error: crashed };
     }
     return { ok: false, error: describe(error) };
   }
+}
+
+// Why the app did not start, with what it printed: before the runtime is configured no
+// dispatcher takes the program's output, so a start that failed (a panic or an exit in
+// `#[wasm_bindgen(start)]`) would take its last words with it.
+function startFailure(error) {
+  const failure = { error: describe(error) };
+  if (loading === null) return failure;
+  try {
+    failure.output = loading.__wbspawn_take_output();
+    const code = loading.__wbspawn_exit_code();
+    if (code !== undefined) {
+      failure.error = `the app exited with code ${code} while starting`;
+      failure.exitCode = code;
+    }
+  } catch {
+    // The instance is beyond asking: the error alone says what happened.
+  }
+  return failure;
 }
 
 // Typed arrays from wasm-bindgen become plain arrays: easier to compare and print on the page.

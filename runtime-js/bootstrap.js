@@ -17,10 +17,17 @@ const RELAY_WARNING_MS = 10_000;
  * Options: `wasmUrl` (default: the glue's `_bg.wasm` beside it), `maxWorkers` (cap on thread
  * workers, at least 1, default 128), `prestart` (workers booted ahead, default
  * `navigator.hardwareConcurrency`), `idleTimeoutMs` (how long a worker beyond `prestart` waits
- * for work before it retires, at least 1, default 10000). Resolves once the app's instance is
+ * for work before it retires, at least 1, default 10000), `args` (strings: the program's
+ * `std::env::args()` after its name, default none). Resolves once the app's instance is
  * ready; the app may spawn and join at once (its first threads start as soon as the
  * prestarted workers are up, a few ms later). Rejects an option it does not know or a value
  * out of range, naming it.
+ *
+ * What the program prints (stdout, stderr) goes to the console, tagged with its thread, and
+ * is dispatched as `wbspawn:output` events (`detail`: `[{stream, thread, text}]`). When it
+ * calls `std::process::exit` or `abort`, every worker stops: `app.exited` resolves with
+ * `{code, aborted}`, pending and later calls reject, `<html data-wbspawn-exit="code">` is set
+ * and a `wbspawn:exit` event is dispatched.
  */
 export async function start(pkgUrl, options = {}) {
   checkOptions(options);
@@ -38,6 +45,8 @@ export async function start(pkgUrl, options = {}) {
     maxWorkers: options.maxWorkers ?? 128,
     prestart: options.prestart ?? cores,
     idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
+    // As a shell passes them: the program's name first (the glue's, `demo` for demo.js).
+    args: [glueUrl.pathname.split("/").pop().replace(/\.js$/, ""), ...(options.args ?? [])],
   };
 
   // Every worker of the app is created here, on the page's thread, never inside a worker.
@@ -74,6 +83,19 @@ export async function start(pkgUrl, options = {}) {
     noStates = error;
     for (const reject of stateQuestions) reject(error);
     stateQuestions.clear();
+  };
+  // The program's end (process::exit, abort), once its last lines are out: every worker
+  // stops, as every thread of a process does.
+  let setExited;
+  const exited = new Promise((resolve) => (setExited = resolve));
+  const exit = (end) => {
+    const error = announceExit(end);
+    stopped = true;
+    for (const each of [worker, dispatcher, ...threadWorkers.values()]) each?.terminate();
+    threadWorkers.clear();
+    failAll(error);
+    endStates(error);
+    setExited(end);
   };
 
   // Until the dispatcher exists, what the page has for it waits here.
@@ -163,6 +185,10 @@ export async function start(pkgUrl, options = {}) {
       } else if (data.type === "terminate-worker") {
         threadWorkers.get(data.id)?.terminate();
         threadWorkers.delete(data.id);
+      } else if (data.type === "output") {
+        self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: data.lines }));
+      } else if (data.type === "exit") {
+        exit(data);
       }
     };
     // No thread can start without it: the calls fail, and the browser reports the error too.
@@ -192,12 +218,26 @@ export async function start(pkgUrl, options = {}) {
         if (!dispatcher) startDispatcherForRelay();
         resolve(data.exports);
       } else if (data.type === "failed") {
-        reject(new Error(`wbspawn: the app failed to start: ${data.error}`));
+        const error = new Error(`wbspawn: the app failed to start: ${data.error}`);
+        const fail = () => {
+          if (data.exitCode !== undefined) {
+            announceExit({ code: data.exitCode, aborted: false });
+            error.exitCode = data.exitCode;
+          }
+          reject(error);
+        };
+        // No dispatcher took what the program printed before it failed: print it here.
+        if (data.output?.length) printLate(data.output).finally(fail);
+        else fail();
       } else if (data.type === "result") {
         const pending = calls.get(data.id);
         calls.delete(data.id);
         if (data.ok) pending.resolve(data.value);
-        else pending.reject(new Error(data.error));
+        else {
+          const error = new Error(data.error);
+          if (data.exitCode !== undefined) error.exitCode = data.exitCode;
+          pending.reject(error);
+        }
       }
     };
     worker.onerror = (event) => {
@@ -225,6 +265,8 @@ export async function start(pkgUrl, options = {}) {
   return {
     /** Names of the functions the app exports. */
     exports,
+    /** Resolves with `{code, aborted}` once the program ended (`std::process::exit`, `abort`). */
+    exited,
     /** Calls an exported function in the app's worker; resolves with its return value. */
     call(name, ...args) {
       if (fatal) return Promise.reject(fatal);
@@ -265,6 +307,28 @@ export async function start(pkgUrl, options = {}) {
   };
 }
 
+// Says that the program ended, where people and tools look: the console (as a shell shows it:
+// a failure for anything but 0), `<html data-wbspawn-exit>` and a `wbspawn:exit` event. The
+// error is what pending and later calls reject with.
+function announceExit({ code, aborted }) {
+  const error = new Error(
+    aborted ? `wbspawn: the app aborted (code ${code})` : `wbspawn: the app exited with code ${code}`,
+  );
+  error.exitCode = code;
+  document.documentElement.dataset.wbspawnExit = String(code);
+  if (code === 0) console.info(error.message);
+  else console.error(error.message);
+  self.dispatchEvent(new CustomEvent("wbspawn:exit", { detail: { code, aborted } }));
+  return error;
+}
+
+// The program's output that no dispatcher took, printed from the page as the dispatcher would.
+async function printLate(flat) {
+  const { printOutput } = await import("./stdio.js");
+  const { lines } = printOutput(flat);
+  if (lines.length > 0) self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: lines }));
+}
+
 // The numeric options and their least value. A misspelt option, or a value such as "4" or 0,
 // would otherwise be ignored or misread without a word (the runtime reads 0 as "the default").
 const COUNTS = { maxWorkers: 1, prestart: 0, idleTimeoutMs: 1 };
@@ -274,7 +338,11 @@ function checkOptions(options) {
   for (const [name, value] of Object.entries(options)) {
     // As `??` reads them below: undefined or null means the default.
     if (value === undefined || value === null) continue;
-    if (name === "wasmUrl") {
+    if (name === "args") {
+      if (!Array.isArray(value) || !value.every((arg) => typeof arg === "string")) {
+        throw new TypeError("wbspawn: start()'s option args must be an array of strings");
+      }
+    } else if (name === "wasmUrl") {
       if (typeof value !== "string" && !(value instanceof URL)) {
         throw new TypeError(`wbspawn: start()'s option wasmUrl must be a string or a URL, not ${typeof value}`);
       }
@@ -286,7 +354,7 @@ function checkOptions(options) {
         );
       }
     } else {
-      const known = ["wasmUrl", ...Object.keys(COUNTS)].join(", ");
+      const known = ["wasmUrl", "args", ...Object.keys(COUNTS)].join(", ");
       throw new TypeError(`wbspawn: start() has no option ${name} (it takes ${known})`);
     }
   }

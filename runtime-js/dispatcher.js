@@ -14,6 +14,7 @@
 // thread worker (the page made it with the app) brings the memory and the prestart requests:
 // the app worker gave them to it, and it has kept the first for itself.
 import { describe, joinMemory } from "./instance.js";
+import { printOutput } from "./stdio.js";
 
 // The dispatcher's instance only moves boot requests around.
 const DISPATCHER_STACK = 128 * 1024;
@@ -93,7 +94,46 @@ async function begin(shared, requests, glueLoaded) {
   const signal = new Int32Array(shared.memory.buffer, glue.__wbspawn_dispatcher_started(), 1);
   const progress = new Int32Array(shared.memory.buffer, glue.__wbspawn_progress_word(), 1);
   watchForStalls(glue);
+  pumpOutput(glue, new Int32Array(shared.memory.buffer, glue.__wbspawn_output_word(), 1));
   serve(glue, signal, progress, shared);
+}
+
+// The program's output: what its threads wrote to stdout and stderr waits in shared memory
+// (no thread touches the console itself: a blocked one has no event loop). Each batch goes to
+// the console (stdio.js) and on to the page, which hands it to the dev server. The program's
+// end comes after its last lines; the page then stops every worker.
+async function pumpOutput(glue, word) {
+  for (;;) {
+    // Read before taking: a line queued after the take changes the word, and the wait below
+    // returns at once instead of sleeping through it.
+    const seen = Atomics.load(word, 0);
+    const flat = glue.__wbspawn_take_output();
+    if (flat.length > 0) {
+      const { lines, end } = printOutput(flat);
+      if (lines.length > 0) self.postMessage({ type: "output", lines });
+      if (end !== null) {
+        self.postMessage({ type: "exit", ...end });
+        return;
+      }
+      // More may wait; let boot requests and questions through between batches.
+      await nextTask();
+      continue;
+    }
+    const wait = Atomics.waitAsync(word, 0, seen);
+    if (wait.async) await wait.value;
+  }
+}
+
+// Resolves after the tasks queued now have run (a message to oneself: no timer clamping).
+function nextTask() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 // Nothing in the pool can tell a thread that waits for a worker from a deadlock, so the

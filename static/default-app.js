@@ -1,5 +1,6 @@
 // The page served at `/` when the app has no index.html of its own: it loads the app's
-// wasm through the runtime and runs its exported `main`, if any.
+// wasm through the runtime and runs its exported `main`, if any, showing what the program
+// prints as a terminal would. A program that ends with std::process::exit(0) has passed.
 
 const statusEl = document.getElementById("status");
 const logEl = document.getElementById("log");
@@ -25,6 +26,10 @@ function show(value) {
 // Until bootstrap.js has loaded there is no runtime to report to.
 let done = () => {};
 
+addEventListener("wbspawn:output", ({ detail }) => {
+  for (const { thread, text } of detail) log(`[${thread}] ${text}`);
+});
+
 try {
   const res = await fetch("/_wbspawn/app.json");
   if (!res.ok) throw new Error(`GET /_wbspawn/app.json: ${res.status} ${res.statusText}`);
@@ -48,7 +53,12 @@ try {
     done(true, "loaded; no main export");
   }
 } catch (err) {
-  log(err?.stack ?? String(err));
-  setStatus(`error: ${err}`, "error");
-  done(false, String(err));
+  if (err?.exitCode === 0) {
+    setStatus("the program exited with code 0", "ok");
+    done(true, "exited with code 0");
+  } else {
+    log(err?.stack ?? String(err));
+    setStatus(`error: ${err}`, "error");
+    done(false, String(err));
+  }
 }

@@ -466,6 +466,14 @@ def lab_url(lab_config: Config) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def lab_unwind_url() -> Iterator[str]:
+    """The runtime lab built with panic=unwind (its own std), served for the whole session."""
+    config = Config(app_dir=LAB_DIR, panic="unwind")
+    with running(create_app(config, build(config, discover()))) as url:
+        yield url
+
+
 OpenLab = Callable[..., EnginePage]
 
 

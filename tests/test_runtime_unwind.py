@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from apps import DEMO_DIR, LAB_DIR
+from apps import DEMO_DIR
 from conftest import OpenLab
 from pages import assert_no_uncaught, call, calling, wait_for_done, wait_until_started
 from wbspawn.build.pipeline import build
@@ -45,11 +45,6 @@ def serve_unwinding(app_dir: Path) -> Iterator[str]:
 def demo_unwind_url() -> Iterator[str]:
     """The demo built with panic=unwind (its own target dir: std is rebuilt once)."""
     yield from serve_unwinding(DEMO_DIR)
-
-
-@pytest.fixture(scope="module")
-def lab_unwind_url() -> Iterator[str]:
-    yield from serve_unwinding(LAB_DIR)
 
 
 def test_the_demo_passes_in_an_unwinding_build(tab: Page, demo_unwind_url: str) -> None:

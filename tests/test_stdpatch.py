@@ -62,6 +62,35 @@ def test_patch_applies_to_a_copy_and_leaves_the_original(tmp_path: Path) -> None
     assert (source / "a.rs").read_text() == SOURCE  # a hard link was replaced, not edited
 
 
+NEW_FILE_PATCH = """\
+--- /dev/null
++++ b/lib/new.rs
+@@ -0,0 +1,2 @@
++fn made() {}
++// by the patch
+"""
+
+
+def test_a_patch_can_create_a_file(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    [patch] = parse_patch(NEW_FILE_PATCH)
+    assert patch.new_file
+    stdpatch.apply_patch([patch], tmp_path)
+    assert (tmp_path / "lib" / "new.rs").read_text() == "fn made() {}\n// by the patch\n"
+
+
+def test_a_patch_that_creates_an_existing_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "new.rs").write_text("already here\n")
+    with pytest.raises(PatchError, match=r"lib/new\.rs already exists"):
+        stdpatch.apply_patch(parse_patch(NEW_FILE_PATCH), tmp_path)
+
+
+def test_a_new_file_must_be_one_hunk_of_added_lines() -> None:
+    with pytest.raises(PatchError, match="must be one hunk of added lines"):
+        parse_patch(NEW_FILE_PATCH.replace("+fn made() {}", " fn made() {}"))
+
+
 def test_every_supported_series_has_one_patch_file() -> None:
     series = stdpatch.supported_series()
     assert "1.96" in series
@@ -85,8 +114,15 @@ def test_the_patch_applies_to_this_toolchains_std(tmp_path: Path) -> None:
     threads = stdpatch.prepare(toolchain, tmp_path)
     assert threads.enabled, threads.reason
     assert threads.source_root is not None
-    wasm_rs = (threads.source_root / "std/src/sys/thread/wasm.rs").read_text()
-    assert "__wbspawn_thread_spawn" in wasm_rs
+    std_src = threads.source_root / "std/src"
+    assert "__wbspawn_thread_spawn" in (std_src / "sys/thread/wasm.rs").read_text()
+    # The clock, stdio, args and exit: a file of the patch's own, and the hunks that use it.
+    hooks = (std_src / "sys/pal/wasm/atomics/wbspawn.rs").read_text()
+    for hook in ("clock_monotonic", "clock_system", "stdio_write", "args", "exit", "abort"):
+        assert f"fn __wbspawn_{hook}(" in hooks
+    assert "wbspawn::monotonic_now()" in (std_src / "sys/time/unsupported.rs").read_text()
+    assert "wbspawn::{Stderr, Stdout, panic_output}" in (std_src / "sys/stdio/mod.rs").read_text()
+    assert "wbspawn::exit(code)" in (std_src / "sys/exit.rs").read_text()
     assert threads.describe() == f"std threads: on (rustc {rustc.release})"
     # The toolchain's own std is untouched.
     assert (

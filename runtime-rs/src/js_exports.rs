@@ -9,10 +9,18 @@ use wasm_bindgen::prelude::*;
 use crate::config::{self, Settings};
 use crate::pool::{self, BootRequest};
 
-/// Stores the host's settings and boots `keep_workers` workers ahead of the first spawn.
+/// Stores the host's settings and the program's arguments (`env::args()`), and boots
+/// `keep_workers` workers ahead of the first spawn.
 #[wasm_bindgen(js_name = __wbspawn_configure)]
-pub fn configure(parallelism: u32, max_workers: u32, idle_timeout_ms: u32, keep_workers: u32) {
+pub fn configure(
+    parallelism: u32,
+    max_workers: u32,
+    idle_timeout_ms: u32,
+    keep_workers: u32,
+    args: Vec<String>,
+) {
     crate::panic::install_hook();
+    crate::process::set_args(args);
     config::apply(Settings {
         parallelism,
         max_workers,
@@ -39,6 +47,53 @@ pub fn dispatcher_started() -> u32 {
 #[wasm_bindgen(js_name = __wbspawn_pool_watch)]
 pub fn pool_watch() -> Vec<u32> {
     pool::watch().to_vec()
+}
+
+/// The byte address of the word bumped when output waits to be taken.
+#[wasm_bindgen(js_name = __wbspawn_output_word)]
+pub fn output_word() -> u32 {
+    crate::platform::output_word()
+}
+
+/// Lines of output taken at once, at most.
+const OUTPUT_BATCH: usize = 4096;
+
+/// The output waiting, oldest first, as triples of strings: `["out" | "err", thread, text]`
+/// for a line, `["dropped", "", count]` for lines nobody took in time, and `["exit" |
+/// "abort", "", code]` for the end of the program (nothing follows it).
+#[wasm_bindgen(js_name = __wbspawn_take_output)]
+pub fn take_output() -> Vec<String> {
+    use crate::stdio::{Item, Stream};
+    let mut flat = Vec::new();
+    for item in crate::stdio::take(OUTPUT_BATCH) {
+        let (kind, thread, text) = match item {
+            Item::Line {
+                stream,
+                thread,
+                text,
+            } => {
+                let kind = if stream == Stream::Stderr {
+                    "err"
+                } else {
+                    "out"
+                };
+                (kind, thread, text)
+            }
+            Item::Dropped(count) => ("dropped", String::new(), count.to_string()),
+            Item::Ended { code, aborted } => {
+                let kind = if aborted { "abort" } else { "exit" };
+                (kind, String::new(), code.to_string())
+            }
+        };
+        flat.extend([kind.to_string(), thread, text]);
+    }
+    flat
+}
+
+/// The code the program ended with (`process::exit`, `abort`), if it has ended.
+#[wasm_bindgen(js_name = __wbspawn_exit_code)]
+pub fn exit_code() -> Option<i32> {
+    crate::process::exit_code()
 }
 
 /// The byte address of the word bumped whenever a worker takes a queued job.
@@ -115,6 +170,11 @@ const OVERFLOW_WINDOW: u32 = 256 << 10;
 /// thread's scoped threads may still borrow from it.
 #[wasm_bindgen(js_name = __wbspawn_worker_crashed)]
 pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32) {
+    if crate::process::exit_code().is_some() {
+        // The program ended (this thread trapped on purpose, or another thread ended it):
+        // the page is stopping every worker, nothing is to be reported.
+        return;
+    }
     let sp = crate::platform::stack_pointer();
     let overflowed = stack_limit != 0
         && !std::thread::panicking()

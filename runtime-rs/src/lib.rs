@@ -16,9 +16,10 @@ compile_error!(
      and -Zbuild-std=std,panic_abort (wbspawn-serve does this for you)"
 );
 
-// Layers, top to bottom: the public API (thread, join, scope) and the entry points (std hooks,
-// JS exports); the pool; a thread's record, its completion, the current thread and the panic
-// hook; the platform.
+// Layers, top to bottom: the public API (thread, join, scope) and the entry points (std's
+// hooks for threads, the clock, stdio and the process; JS exports); the pool; a thread's
+// record, its completion, the current thread and the panic hook; the platform.
+mod clock;
 mod completion;
 mod config;
 mod current;
@@ -28,9 +29,11 @@ mod js_exports;
 mod panic;
 mod platform;
 mod pool;
+mod process;
 mod record;
 mod scope;
 mod std_threads;
+mod stdio;
 mod thread;
 
 pub use config::available_parallelism;

@@ -40,9 +40,9 @@ fn report(info: &PanicHookInfo<'_>) {
                 .map(|at| format!(" at {at}"))
                 .unwrap_or_default();
             // A warning, not an error: the panic reaches `join` as a value the program can
-            // handle. std's default hook writes to stderr, which goes nowhere in a browser
-            // (on a native host it does, and says the same).
-            if cfg!(target_arch = "wasm32") {
+            // handle. Only without the patched std: with it, std's default hook writes the
+            // panic to stderr, which the runtime passes on (stdio.rs), as on a native host.
+            if cfg!(target_arch = "wasm32") && !crate::std_threads::enabled() {
                 crate::platform::warn(&format!(
                     "wbspawn: thread '{}' panicked{at}:\n{message}",
                     record.name_for_messages()

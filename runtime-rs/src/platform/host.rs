@@ -24,6 +24,10 @@ pub(crate) fn dispatcher_running() -> bool {
     true
 }
 
+/// Nobody takes output on a host: std writes to the real stdout and stderr there.
+#[allow(dead_code)] // the wasm std hooks are what queue output
+pub(crate) fn wake_output() {}
+
 /// Wakes the OS threads a `Waiter` parks: they wait on a condvar, not on the word itself.
 pub(crate) fn notify_word(_word: &AtomicU32) {
     let (lock, changed) = &WORDS;

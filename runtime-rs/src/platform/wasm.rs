@@ -18,10 +18,19 @@ extern "C" {
     fn console_error(message: &str);
 }
 
-#[wasm_bindgen(module = "/src/wait_async.js")]
+#[wasm_bindgen(module = "/src/platform.js")]
 extern "C" {
     #[wasm_bindgen(js_name = waitAsync)]
     fn wait_async_js(memory: &JsValue, address: u32, expected: i32, wake: &JsValue);
+    /// The page's monotonic clock, the same in every worker: ms since the Unix epoch.
+    #[wasm_bindgen(js_name = monotonicMs)]
+    pub(crate) fn monotonic_ms() -> f64;
+    /// The wall clock (`Date.now()`).
+    #[wasm_bindgen(js_name = wallMs)]
+    pub(crate) fn wall_ms() -> f64;
+    /// The program's arguments as the app worker got them, before the runtime is configured.
+    #[wasm_bindgen(js_name = startArgs)]
+    pub(crate) fn start_args() -> Option<Vec<String>>;
 }
 
 extern "C" {
@@ -50,6 +59,23 @@ pub(crate) fn dispatcher_started() -> u32 {
 
 pub(crate) fn dispatcher_running() -> bool {
     DISPATCHER_STARTED.load(Ordering::Acquire)
+}
+
+/// Bumped when lines of output wait for the dispatcher (stdio.rs), which `Atomics.waitAsync`s
+/// on it.
+static OUTPUT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+pub(crate) fn wake_output() {
+    OUTPUT_SIGNAL.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the pointer is a live, aligned static in the shared memory.
+    unsafe {
+        core::arch::wasm32::memory_atomic_notify(OUTPUT_SIGNAL.as_ptr(), u32::MAX);
+    }
+}
+
+/// The byte address of the output word, for the dispatcher.
+pub(crate) fn output_word() -> u32 {
+    OUTPUT_SIGNAL.as_ptr() as usize as u32
 }
 
 /// Bumped whenever a worker takes a queued job: the dispatcher, deciding whether a busy worker
@@ -208,13 +234,7 @@ impl Drop for Waiter {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
-}
-
-/// Milliseconds on a monotonic clock (`std::time::Instant` does not exist on this target).
+/// Milliseconds on the page's monotonic clock.
 pub(crate) fn now_ms() -> f64 {
-    performance_now()
+    monotonic_ms()
 }

@@ -226,7 +226,7 @@ def cargo_build(
     return wasm, cargo_diagnostics(proc.stderr)
 
 
-# The linker's words when std's patched threads find no runtime to call.
+# The linker's words when the patched std finds no runtime to call.
 _MISSING_RUNTIME = re.compile(r"undefined symbol: __wbspawn_")
 
 
@@ -234,8 +234,9 @@ def cargo_failure(crate_name: str, stderr: str) -> str:
     """The one line for a failed cargo build."""
     if _MISSING_RUNTIME.search(ansi.plain(stderr)):
         return (
-            f"{crate_name} uses std's threads but does not link the wbspawn crate, which starts "
-            "them: add wbspawn to [dependencies] and `use wbspawn as _;` to src/lib.rs"
+            f"{crate_name} is built with wbspawn's std, whose threads, clock and output the "
+            "wbspawn crate provides, but does not link it: add wbspawn to [dependencies] and "
+            "`use wbspawn as _;` to src/lib.rs"
         )
     return f"cargo build failed for {crate_name} (rustc's errors are above)"
 

@@ -55,6 +55,8 @@ class Hunk:
 class FilePatch:
     path: str  # relative to the patched tree, without git's a/ b/ prefixes
     hunks: tuple[Hunk, ...]
+    # `--- /dev/null`: the patch creates the file, which must not exist yet.
+    new_file: bool = False
 
 
 _HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -71,6 +73,7 @@ def parse_patch(text: str) -> list[FilePatch]:
             continue
         if i + 1 >= len(lines) or not lines[i + 1].startswith("+++ "):
             raise PatchError(f"patch line {i + 1}: `---` without a `+++` line")
+        new_file = lines[i][4:].split("\t")[0].strip() == "/dev/null"
         path = _strip_prefix(lines[i + 1][4:].split("\t")[0].strip())
         i += 2
         hunks: list[Hunk] = []
@@ -79,7 +82,9 @@ def parse_patch(text: str) -> list[FilePatch]:
             hunks.append(hunk)
         if not hunks:
             raise PatchError(f"patch of {path} has no hunks")
-        files.append(FilePatch(path, tuple(hunks)))
+        if new_file and (len(hunks) != 1 or hunks[0].old):
+            raise PatchError(f"patch creating {path} must be one hunk of added lines")
+        files.append(FilePatch(path, tuple(hunks), new_file))
     if not files:
         raise PatchError("the patch changes no file")
     return files
@@ -148,6 +153,11 @@ def apply_patch(patches: Sequence[FilePatch], root: Path) -> None:
     results: list[tuple[Path, str]] = []
     for patch in patches:
         target = root / patch.path
+        if patch.new_file:
+            if target.exists():
+                raise PatchError(f"{patch.path} already exists, and the patch would create it")
+            results.append((target, "\n".join(patch.hunks[0].new) + "\n"))
+            continue
         try:
             text = target.read_text(encoding="utf-8")
         except OSError as exc:

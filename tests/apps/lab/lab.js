@@ -7,6 +7,7 @@ const params = new URLSearchParams(location.search);
 const options = {};
 for (const [key, value] of params) {
   if (["prestart", "idleTimeoutMs", "maxWorkers"].includes(key)) options[key] = Number(value);
+  if (key === "args") options.args = JSON.parse(value);
 }
 
 if (params.get("app") === "none") {

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use wasm_bindgen::prelude::*;
 
+mod std_web;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
@@ -26,6 +28,9 @@ static HOOK_CALLS: AtomicU32 = AtomicU32::new(0);
 
 /// Runs once, on the app's instance, before wbspawn's own set-up: a panic hook of the app's,
 /// as `console_error_panic_hook` would be. wbspawn's hook must chain to it.
+///
+/// With `?args=["exit-in-start","7"]` it prints a line and ends the program instead, before
+/// start() has finished (env::args() is there already).
 #[wasm_bindgen(start)]
 pub fn install_counting_hook() {
     let previous = panic::take_hook();
@@ -33,6 +38,11 @@ pub fn install_counting_hook() {
         HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
         previous(info);
     }));
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("exit-in-start") {
+        println!("exiting in start");
+        std::process::exit(args.get(2).and_then(|code| code.parse().ok()).unwrap_or(1));
+    }
 }
 
 /// How often the app's own panic hook ran.
