@@ -3,7 +3,8 @@
 //   - reloads the page after a good build or an HTML/JS change,
 //   - swaps a changed stylesheet in place (the page keeps its state),
 //   - shows rustc's errors over the page when a build fails, until the next good build,
-//   - reconnects when the server goes away, and reloads once it is back.
+//   - reconnects when the server goes away, and reloads once it is back,
+//   - passes what the app prints (and its exit) to the server, for its terminal.
 // Everything it draws lives in a shadow root, so the app's CSS and its own do not mix.
 
 const WS_PATH = "/_wbspawn/ws";
@@ -19,6 +20,24 @@ let served = new URL(import.meta.url).searchParams.get("served");
 let seen = false;
 let retryMs = RETRY_MIN_MS;
 let leaving = false;
+// The socket while it is open, and what the app reported meanwhile (the runtime dispatches it
+// as events: bootstrap.js). A page that prints without end must not fill memory while the
+// server is away: past the limit the oldest reports go.
+let open = null;
+const unsent = [];
+const UNSENT_LIMIT = 1000;
+
+function report(message) {
+  if (open !== null) {
+    open.send(JSON.stringify(message));
+    return;
+  }
+  unsent.push(message);
+  if (unsent.length > UNSENT_LIMIT) unsent.shift();
+}
+
+addEventListener("wbspawn:output", (event) => report({ type: "output", lines: event.detail }));
+addEventListener("wbspawn:exit", (event) => report({ type: "exit", ...event.detail }));
 
 addEventListener("pagehide", () => {
   leaving = true;
@@ -34,6 +53,8 @@ function connect() {
   const socket = new WebSocket(socketUrl());
   socket.addEventListener("open", () => {
     retryMs = RETRY_MIN_MS;
+    open = socket;
+    for (const message of unsent.splice(0)) socket.send(JSON.stringify(message));
   });
   socket.addEventListener("message", (event) => {
     let message;
@@ -45,6 +66,7 @@ function connect() {
     handle(message);
   });
   socket.addEventListener("close", () => {
+    open = null;
     if (leaving) return;
     if (seen) badge.show("wbspawn: server gone, reconnecting…");
     setTimeout(connect, retryMs);

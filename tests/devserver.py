@@ -21,8 +21,9 @@ from websockets.typing import Origin
 class DevServer:
     """`python -m wbspawn serve APP_DIR --port 0 ...` in a subprocess.
 
-    Waits for the `serving ... at URL` line; stderr is collected line by line so tests can
-    wait for what the server says it does.
+    Waits for the `serving ... at URL` line; stderr, and stdout after that line (what the
+    app prints to its stdout), are collected line by line so tests can wait for what the
+    server says it does.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class DevServer:
             text=True,
         )
         self.lines: list[str] = []
+        self.out_lines: list[str] = []
         self._seen = threading.Condition()
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
@@ -55,6 +57,8 @@ class DevServer:
             self.stop()
             raise AssertionError(f"no URL from the server: {line!r}; stderr: {self.stderr}")
         self.url = match.group(2)
+        self._out_reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._out_reader.start()
         self.origin = self.url.rstrip("/")
         self.ws_url = "ws" + self.origin[len("http") :] + "/_wbspawn/ws"
 
@@ -64,6 +68,23 @@ class DevServer:
             with self._seen:
                 self.lines.append(line.rstrip("\n"))
                 self._seen.notify_all()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._seen:
+                self.out_lines.append(line.rstrip("\n"))
+                self._seen.notify_all()
+
+    def wait_for_out_line(self, line: str, *, timeout: float = 60) -> None:
+        """Waits until the server printed exactly `line` on stdout."""
+        deadline = time.monotonic() + timeout
+        with self._seen:
+            while line not in self.out_lines:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"no stdout line {line!r} in: {self.out_lines}")
+                self._seen.wait(left)
 
     @property
     def stderr(self) -> str:
@@ -103,6 +124,8 @@ class DevServer:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(10)
+        if hasattr(self, "_out_reader"):
+            self._out_reader.join(10)
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DEMO_DIR, FakeTools, copy_app
+from conftest import DEMO_DIR, LAB_DIR, FakeTools, copy_app
 from wbspawn.check.browser import ENGINE_NAMES
 from wbspawn.check.smoke import dist_expects_done, expects_done
 from wbspawn.ship.hosting import Rules
@@ -341,3 +341,40 @@ def test_a_demo_that_fails_its_checks_fails(tmp_path: Path) -> None:
             "location": None,
         }
     ]
+
+
+@pytest.mark.build
+def test_what_the_app_prints_and_its_exit_are_reported_in_every_engine(tmp_path: Path) -> None:
+    app = copy_app(LAB_DIR, tmp_path / "lab")
+    (app / "lab.js").write_text(
+        'import { start } from "/_wbspawn/bootstrap.js";\n'
+        'const app = await start("/pkg/lab.js");\n'
+        'await app.call("print_from_threads", 2, 2);\n'
+        'await app.call("exit_with", 5, true).catch(() => {});\n'
+    )
+    proc = run_check(app, "--json", "--browser", "all")
+    combined = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    for name, report in combined["engines"].items():
+        assert report["exit_code"] == 5, name
+        assert sources(report) == ["console"], name
+        assert report["errors"][0]["message"] == "wbspawn: the app exited with code 5"
+        assert {"stream": "stdout", "thread": "main", "text": "main says hello"} in report["output"]
+        printer = [line for line in report["output"] if line["thread"] == "printer-1"]
+        assert printer == [
+            {"stream": "stdout", "thread": "printer-1", "text": "printer-1 line 0"},
+            {"stream": "stdout", "thread": "printer-1", "text": "printer-1 line 1"},
+            {"stream": "stderr", "thread": "printer-1", "text": "printer-1 done on stderr"},
+            {"stream": "stderr", "thread": "printer-1", "text": "printer-1 stderr write"},
+        ]
+        assert report["output"][-1] == {
+            "stream": "stdout",
+            "thread": "exiter",
+            "text": "last words before exit(5)",
+        }
+    # Without --json the lines are printed as they come, tagged, on stderr.
+    human = run_check(app)
+    assert human.returncode == 1
+    assert "[printer-0] printer-0 line 1\n" in human.stderr
+    assert "[exiter] last words before exit(5)\n" in human.stderr
+    assert "(exited with code 5)" in human.stdout

@@ -52,6 +52,26 @@ pub fn devloop_marker() -> u32 {
 """
 
 
+# What the terminal test makes the app print, and how it ends it.
+PRINTS = """
+#[wasm_bindgen]
+pub fn devloop_say(text: String) {
+    std::thread::Builder::new()
+        .name("teller".into())
+        .spawn(move || println!("{text}"))
+        .unwrap()
+        .join()
+        .unwrap();
+    eprintln!("{} on stderr", 42);
+}
+
+#[wasm_bindgen]
+pub fn devloop_exit(code: i32) {
+    std::process::exit(code);
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = copy_app(DEMO_DIR, tmp_path_factory.mktemp("live") / "demo")
@@ -64,7 +84,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def set_marker(app: Path, body: str) -> None:
     original = (DEMO_DIR / "src" / "lib.rs").read_text()
-    (app / "src" / "lib.rs").write_text(original + MARKER.replace("BODY", body))
+    (app / "src" / "lib.rs").write_text(original + PRINTS + MARKER.replace("BODY", body))
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +115,20 @@ def test_rust_edit_reloads_the_page_running_the_new_code(
     tab.locator("#marker").filter(has_text="2").wait_for(timeout=REBUILD_MS)
     assert tab.evaluate("window.survivor") is None  # a new page: reloaded
     assert tab.evaluate("window.marker") == 2
+    errors.assert_none()
+
+
+def test_what_the_app_prints_reaches_the_terminal(
+    fresh_page: tuple[Page, PageErrors], live_server: DevServer
+) -> None:
+    page, errors = fresh_page
+    open_app(page, live_server)
+    page.evaluate("window.wbspawnApp.call('devloop_say', 'hello from a thread')")
+    # stdout to stdout and stderr to stderr, as `cargo run` shows a program's.
+    live_server.wait_for_out_line("[teller] hello from a thread")
+    live_server.wait_for_line(r"^\[main\] 42 on stderr$")
+    page.evaluate("window.wbspawnApp.call('devloop_exit', 4).catch(() => {})")
+    live_server.wait_for_line(r"^wbspawn: the app exited with code 4$")
     errors.assert_none()
 
 

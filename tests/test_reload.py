@@ -15,6 +15,7 @@ from websockets.typing import Origin
 from conftest import Served, serving
 from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
+from wbspawn.output import AppExit, OutputLine
 from wbspawn.serve import reload
 from wbspawn.serve.app import create_app
 from wbspawn.serve.reload import Hub, failure_message
@@ -190,3 +191,57 @@ def test_without_a_hub_there_is_no_socket(
     )
     with pytest.raises(WebSocketDisconnect):
         connect(client).__enter__()
+
+
+# --- what pages report: the app's output and its exit ------------------------------------------
+
+
+def test_what_a_page_reports_reaches_the_hubs_listener(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    heard: list[reload.PageReport] = []
+    hub = Hub(on_page=heard.append)
+    app = create_app(config, build_output, hub=hub, runtime_js_dir=runtime_js_dir)
+    with TestClient(app, base_url=ORIGIN) as test_client, connect(test_client) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        lines = [{"stream": "stderr", "thread": "printer-1", "text": "done"}]
+        ws.send_text(json.dumps({"type": "output", "lines": lines}))
+        ws.send_text("not json at all")
+        ws.send_text(json.dumps({"type": "exit", "code": 3, "aborted": False}))
+        # One more round trip: the server has read everything sent before it.
+        ws.portal.call(hub.css, "/style.css")
+        assert ws.receive_json()["type"] == "css"
+    assert heard == [[OutputLine("stderr", "printer-1", "done")], AppExit(3, False)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[]",
+        '{"type": "output"}',
+        '{"type": "output", "lines": "x"}',
+        '{"type": "exit", "code": "3", "aborted": false}',
+        '{"type": "exit", "code": true, "aborted": false}',
+        '{"type": "hello"}',
+        '{"type": "output", "lines": ['
+        + '{"stream":"stdout","thread":"m","text":"x"},' * 200_000
+        + "{}]}",
+    ],
+)
+def test_a_malformed_or_oversized_page_report_is_ignored(raw: str) -> None:
+    assert reload.parse_page_message(raw) is None
+
+
+def test_a_page_report_keeps_only_well_formed_lines() -> None:
+    raw = json.dumps(
+        {
+            "type": "output",
+            "lines": [
+                {"stream": "stdout", "thread": "main", "text": "kept"},
+                {"stream": "stdin", "thread": "main", "text": "no such stream"},
+                {"stream": "stdout", "thread": 1, "text": "a number for a name"},
+                "not a line",
+            ],
+        }
+    )
+    assert reload.parse_page_message(raw) == [OutputLine("stdout", "main", "kept")]

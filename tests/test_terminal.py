@@ -5,6 +5,7 @@ import json
 
 from wbspawn.build.pipeline import BuildResult
 from wbspawn.errors import BuildError
+from wbspawn.output import AppExit, OutputLine
 from wbspawn.terminal import CargoProgress, Terminal, wants_color
 
 
@@ -71,3 +72,19 @@ def test_a_terminal_gets_one_live_progress_line() -> None:
     assert text.count("\r\x1b[K") == 3  # each update overwrites, and the next line clears it
     assert text.endswith("\r\x1b[Kwbspawn: done\n")
     assert "2 crates done (last: b)" in text
+
+
+def test_the_apps_output_goes_to_the_stream_it_was_written_to_tagged() -> None:
+    err, out = io.StringIO(), io.StringIO()
+    terminal = Terminal(err, out, color=False)
+    terminal.app_output(
+        [OutputLine("stdout", "main", "hello"), OutputLine("stderr", "printer-2", "oops")]
+    )
+    terminal.app_exit(AppExit(3, aborted=False))
+    terminal.app_exit(AppExit(134, aborted=True))
+    assert out.getvalue() == "[main] hello\n"
+    assert err.getvalue() == (
+        "[printer-2] oops\n"
+        "wbspawn: the app exited with code 3\n"
+        "wbspawn: the app aborted (code 134)\n"
+    )

@@ -1,9 +1,11 @@
 """What the dev server tells the person at the terminal: short coloured status lines.
 
-Status goes to stderr; stdout carries only the `serving ... at URL` line, so a script can
-read the URL. Colours follow the usual conventions: on when the stream is a tty, off with
-NO_COLOR, forced on with FORCE_COLOR. While cargo runs, a tty gets one live progress line
-(crates compiled so far, from cargo's JSON messages); a log file gets only the outcome.
+Status goes to stderr; stdout carries the `serving ... at URL` line first, so a script can
+read the URL. What the app prints follows, tagged with its thread (`[main] hello`), on the
+stream it was written to, as `cargo run` shows a program's output. Colours follow the usual
+conventions: on when the stream is a tty, off with NO_COLOR, forced on with FORCE_COLOR. While
+cargo runs, a tty gets one live progress line (crates compiled so far, from cargo's JSON
+messages); a log file gets only the outcome.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TextIO
 from wbspawn import ansi
 from wbspawn.build.pipeline import BuildResult
 from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.output import AppExit, OutputLine
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
@@ -150,6 +153,21 @@ class Terminal:
     def changed(self, paths: Sequence[str], action: str) -> None:
         shown = ", ".join(paths[:3]) + (f" (+{len(paths) - 3} more)" if len(paths) > 3 else "")
         self.line(f"{shown} changed: {action}", "dim")
+
+    def app_output(self, lines: Sequence[OutputLine]) -> None:
+        """What the app printed: each line on the stream it was written to, tagged."""
+        for line in lines:
+            stream = self.out if line.stream == "stdout" else self.err
+            color = self.color if stream is self.err else wants_color(self.out)
+            tag = f"[{line.thread}]"
+            shown = f"\x1b[2m{tag}\x1b[0m" if color else tag
+            self._write(f"{shown} {line.text}", stream)
+
+    def app_exit(self, end: AppExit) -> None:
+        if end.code == 0:
+            self.line(end.describe(), "dim")
+        else:
+            self.line(end.describe(), "red")
 
     def serving(self, crate: str, url: str) -> None:
         # stdout: the one line a script may want to read (coloured only on a terminal).

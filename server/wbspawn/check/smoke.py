@@ -1,9 +1,11 @@
 """`wbspawn check APP_DIR`: the CI smoke test. Build, serve, open a headless browser, judge.
 
 The app fails on the first of: an uncaught error or unhandled rejection in the page or any
-of its workers, a `console.error`, a failed request (a network error or an HTTP status of
-400 or more), `crossOriginIsolated` false, `done(false, ...)`, or no `done(...)` within the
-timeout. Which pages must call `done`: the default page (it always does), and any app whose
+of its workers, a `console.error` (which is also how the runtime reports a program that
+ended with a non-zero code: `process::exit(3)`, `abort`), a failed request (a network error
+or an HTTP status of 400 or more), `crossOriginIsolated` false, `done(false, ...)`, or no
+`done(...)` within the timeout. A program that exits with code 0 has finished: no `done` is
+waited for then. Which pages must call `done`: the default page (it always does), and any app whose
 own scripts call `done(` (`expects_done`). A page that never calls it passes once it has run
 for the settle time without an error.
 
@@ -13,15 +15,18 @@ several, the app is built and served once and each engine judges it in turn.
 Given a dist (`wbspawn build`'s output) instead of an app, nothing is built: the dist is served
 as `wbspawn preview` serves it, so CI tests what it will deploy.
 
-The report (`Report.to_json`) names the engine and its version, and lists each error with its
-source: setup, build, uncaught, console, request, isolation, done or timeout.
+The report (`Report.to_json`) names the engine and its version, lists each error with its
+source (setup, build, uncaught, console, request, isolation, done or timeout), the lines the
+app printed (stdout and stderr, each with its thread) and its exit code, if it exited. Those
+lines are printed on stderr as they come, tagged with their thread.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +36,10 @@ from wbspawn.build import toolchain as toolchain_mod
 from wbspawn.build.pipeline import build
 from wbspawn.check import engines
 from wbspawn.check.browser import BrowserError, EngineName, Page, Problem
+from wbspawn.check.output import output_lines
 from wbspawn.config import CHECK_SETTLE_S, CHECK_TIMEOUT_S, Config
 from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.output import OutputLine
 from wbspawn.serve.app import create_app
 from wbspawn.serve.server import running
 from wbspawn.serve.watch import TOP_LEVEL_IGNORED, is_ignored_name
@@ -67,6 +74,9 @@ class Report:
     done: dict[str, Any] | None = None
     cross_origin_isolated: bool | None = None
     errors: list[Problem] = field(default_factory=list)
+    # What the app printed, in order, and the code it exited with (process::exit), if it did.
+    output: list[OutputLine] = field(default_factory=list)
+    exit_code: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,7 +152,8 @@ def check_engines(
     terminal: Terminal | None = None,
 ) -> list[Report]:
     """Build the app once, serve it, and judge it in each engine in turn: one report each."""
-    term = Terminal() if terminal is None else terminal
+    # stdout is the report's (JSON with --json); what the app prints goes to stderr.
+    term = Terminal(out=sys.stderr) if terminal is None else terminal
     started = time.monotonic()
     # Before a build of minutes: a missing browser fails fast.
     found = _find_engines(names)
@@ -172,7 +183,7 @@ def check_engines(
         report.stack_checks = result.stack_checks
     waits_for_done = expects_done(config.app_dir)
     with running(create_app(config, result)) as url:
-        _judge(found, reports, url, waits_for_done, started, timeout_s, settle_s)
+        _judge(found, reports, url, waits_for_done, started, timeout_s, settle_s, term)
     return reports
 
 
@@ -182,8 +193,10 @@ def check_dist(
     *,
     timeout_s: float = CHECK_TIMEOUT_S,
     settle_s: float = CHECK_SETTLE_S,
+    terminal: Terminal | None = None,
 ) -> list[Report]:
     """Serve a built dist as `wbspawn preview` does and judge it in each engine in turn."""
+    term = Terminal(out=sys.stderr) if terminal is None else terminal
     started = time.monotonic()
     dist = read_dist(dist_dir)
     found = _find_engines(names)
@@ -191,7 +204,7 @@ def check_dist(
     for report in reports:
         report.crate = dist.crate
     with running(preview_app(dist.root)) as url:
-        _judge(found, reports, url, dist_expects_done(dist), started, timeout_s, settle_s)
+        _judge(found, reports, url, dist_expects_done(dist), started, timeout_s, settle_s, term)
     return reports
 
 
@@ -216,17 +229,20 @@ def _judge(
     started: float,
     timeout_s: float,
     settle_s: float,
+    term: Terminal,
 ) -> None:
     """Each engine in turn opens `url` and judges the page into its report."""
     ready_s = time.monotonic() - started
     for (engine, path), report in zip(found, reports, strict=True):
+        if len(found) > 1:
+            term.line(f"running in {report.browser or engine.name}…", "dim")
         engine_started = time.monotonic()
         report.waited_for = "done" if waits_for_done else "settle"
         report.url = url
         wait_s = timeout_s if waits_for_done else settle_s
         try:
             with engine.start(path) as browser:
-                _run_page(report, browser.new_page(), url, wait_s, waits_for_done)
+                _run_page(report, browser.new_page(), url, wait_s, waits_for_done, term)
         except BrowserError as exc:
             report.errors.append(Problem("setup", str(exc)))
         report.status = "pass" if not report.errors else "fail"
@@ -237,8 +253,20 @@ def _build_text(exc: BuildError) -> str:
     return "\n".join(p for p in (ansi.plain(exc.diagnostics).strip(), str(exc)) if p)
 
 
-def _run_page(report: Report, page: Page, url: str, wait_s: float, waits_for_done: bool) -> None:
+def _run_page(
+    report: Report, page: Page, url: str, wait_s: float, waits_for_done: bool, term: Terminal
+) -> None:
     own: list[Problem] = []
+    printed = 0
+
+    def show_output() -> None:
+        # The app's lines so far, printed as they come (a long run is not silent until its
+        # end).
+        nonlocal printed
+        report.output = output_lines(page.console)
+        term.app_output(report.output[printed:])
+        printed = len(report.output)
+
     try:
         page.open(url, timeout_s=wait_s + 30)
     except BrowserError as exc:
@@ -253,22 +281,30 @@ def _run_page(report: Report, page: Page, url: str, wait_s: float, waits_for_don
                     "(check Cross-Origin-Opener-Policy/-Embedder-Policy headers)",
                 )
             )
-        report.done = _wait(page, own, wait_s, waits_for_done)
+        report.done = _wait(page, own, wait_s, waits_for_done, show_output)
+        report.exit_code = _exit_code(page)
     finally:
+        show_output()
         page.close()
     # The page's own problems come first: they are usually the cause of the rest.
     report.errors.extend([*page.problems, *own])
 
 
 def _wait(
-    page: Page, own: list[Problem], wait_s: float, waits_for_done: bool
+    page: Page,
+    own: list[Problem],
+    wait_s: float,
+    waits_for_done: bool,
+    show_output: Callable[[], None],
 ) -> dict[str, Any] | None:
-    """Until done(...), the first error, or the deadline; then a short grace for late errors."""
+    """Until done(...), the first error, the program's exit or the deadline; then a short
+    grace for late errors."""
     deadline = time.monotonic() + wait_s
     done: dict[str, Any] | None = None
     while time.monotonic() < deadline:
+        show_output()
         done = _done_state(page)
-        if done is not None or page.problems or own:
+        if done is not None or page.problems or own or _exit_code(page) is not None:
             break
         page.pause(POLL_MS / 1000)
     else:
@@ -297,6 +333,15 @@ def _done_state(page: Page) -> dict[str, Any] | None:
     return {"ok": state.get("status") == "pass", "detail": str(state.get("detail", ""))}
 
 
+def _exit_code(page: Page) -> int | None:
+    """The code the program exited with (`<html data-wbspawn-exit>`), if it has."""
+    code = _evaluate(page, "document.documentElement.dataset.wbspawnExit ?? null")
+    try:
+        return int(code) if isinstance(code, str) else None
+    except ValueError:
+        return None
+
+
 def _evaluate(page: Page, expression: str) -> Any:
     try:
         return page.evaluate(expression, timeout_s=30)
@@ -313,6 +358,8 @@ def format_report(report: Report) -> str:
         line += f" on {report.browser}"
     if report.done is not None and report.done["ok"]:
         line += f" (done: {report.done['detail']})" if report.done["detail"] else " (done)"
+    elif report.exit_code is not None:
+        line += f" (exited with code {report.exit_code})"
     elif report.status == "pass" and report.waited_for == "settle":
         line += " (no done(...) in the page's scripts; ran without errors)"
     lines = [line]

@@ -11,6 +11,12 @@ closed, reconnects, and is told the current state). Messages are JSON objects ta
     css           {"path": "/style.css"}: swap that stylesheet in place
     build-failed  {"message", "diagnostics", "html", "locations"}: rustc's errors
 
+Clients send one kind of message: what the app printed, for the terminal the server runs in
+(the page's runtime takes it from the app's threads; docs/std-threads.md):
+
+    output        {"lines": [{"stream": "stdout" | "stderr", "thread": name, "text": line}]}
+    exit          {"code": n, "aborted": bool}: the program ended (process::exit, abort)
+
 A connecting client gets `hello` and then the current state (`build-failed` if the last
 build failed, `building` if one runs), never a `reload`: connecting is not a reason to
 reload. `hello.served` names the state pages are served in now (this server, and how many
@@ -22,16 +28,18 @@ announced while the page was loading or disconnected.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wbspawn import ansi
 from wbspawn.build.pipeline import BuildResult
+from wbspawn.output import AppExit, OutputLine
 
 WS_PATH = "/_wbspawn/ws"
 
@@ -42,6 +50,41 @@ BACKLOG = 64
 _LOCATION = re.compile(r"^\s*--> (.+:\d+:\d+)\s*$", re.MULTILINE)
 
 Message = dict[str, Any]
+
+# What one message from a page may carry: a runaway program's output is cut, not buffered.
+MAX_CLIENT_MESSAGE = 1 << 20
+MAX_LINES = 10_000
+
+
+PageReport = list[OutputLine] | AppExit
+
+
+def parse_page_message(raw: str) -> PageReport | None:
+    """A page's `output` or `exit` message; None for anything else (ignored: a newer or
+    broken client must not stop the server)."""
+    if len(raw) > MAX_CLIENT_MESSAGE:
+        return None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    if message.get("type") == "exit":
+        code, aborted = message.get("code"), message.get("aborted")
+        if isinstance(code, int) and not isinstance(code, bool) and isinstance(aborted, bool):
+            return AppExit(code, aborted)
+        return None
+    if message.get("type") != "output" or not isinstance(message.get("lines"), list):
+        return None
+    lines: list[OutputLine] = []
+    for line in message["lines"][:MAX_LINES]:
+        if not isinstance(line, dict):
+            continue
+        stream, thread, text = line.get("stream"), line.get("thread"), line.get("text")
+        if stream in ("stdout", "stderr") and isinstance(thread, str) and isinstance(text, str):
+            lines.append(OutputLine(stream, thread, text))
+    return lines
 
 
 def failure_message(message: str, diagnostics: str) -> Message:
@@ -77,7 +120,9 @@ class Hub:
     Methods are called on the event loop's thread (the first build runs there too).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_page: Callable[[PageReport], None] | None = None) -> None:
+        # Where what a page reports (the app's output, its exit) goes: the terminal.
+        self.on_page = on_page
         self.server_id = uuid.uuid4().hex
         self.generation = 0  # good builds so far: what the pages are running
         self.reloads = 0  # reloads announced so far, for builds and for changed files
@@ -161,10 +206,15 @@ class Hub:
         pump = asyncio.create_task(self._pump(websocket, subscriber, self.state()))
         try:
             while True:
-                # Clients send nothing; receiving is how a disconnect is noticed.
+                # Receiving is also how a disconnect is noticed.
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                text = message.get("text")
+                if text is not None and self.on_page is not None:
+                    report = parse_page_message(text)
+                    if report is not None:
+                        self.on_page(report)
         finally:
             self.subscribers.discard(subscriber)
             pump.cancel()

@@ -29,10 +29,11 @@ from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import Toolchain
 from wbspawn.config import Config
 from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.output import AppExit
 from wbspawn.serve.app import create_app
 from wbspawn.serve.hosts import WILDCARD_HOSTS
 from wbspawn.serve.rebuild import Rebuilder, package_name
-from wbspawn.serve.reload import Hub
+from wbspawn.serve.reload import Hub, PageReport
 from wbspawn.serve.watch import Watcher, WatchPlan, plan_from_metadata
 from wbspawn.terminal import Terminal
 
@@ -136,7 +137,14 @@ def serve(config: Config, terminal: Terminal | None = None) -> None:
 async def _serve(
     config: Config, toolchain: Toolchain, sock: socket.socket, url: str, term: Terminal
 ) -> None:
-    hub = Hub()
+    def on_page(report: PageReport) -> None:
+        # What the app printed, or its exit, as its page reports it.
+        if isinstance(report, AppExit):
+            term.app_exit(report)
+        else:
+            term.app_output(report)
+
+    hub = Hub(on_page=on_page)
     rebuilder = Rebuilder(config, toolchain, hub, term, build)
     runtime_js = assets.runtime_js_dir()
     tasks: list[asyncio.Task[None]] = []
