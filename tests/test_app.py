@@ -247,6 +247,36 @@ def test_symlinks_to_private_files_inside_the_app_are_refused(
         assert_refused(client.get(path))
 
 
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [("outside", "/secret.txt"), (".git", "/config"), ("target", "/debug/x.wasm")],
+)
+def test_a_public_dir_that_leads_to_private_files_is_not_served(
+    client: TestClient, config: Config, secret: Path, target: str, path: str
+) -> None:
+    """public/ is served at the root: a symlink there must not make a web root of what it
+    points at (`ln -s /etc public` served /etc/passwd as /passwd)."""
+    app = config.app_dir
+    (app / ".git").mkdir()
+    (app / ".git" / "config").write_text("secret")
+    (app / "target" / "debug").mkdir(parents=True)
+    (app / "target" / "debug" / "x.wasm").write_text("secret")
+    link = secret.parent if target == "outside" else app / target
+    (app / "public").symlink_to(link, target_is_directory=True)
+    assert_refused(client.get(path))
+    assert_refused(client.get("/public" + path))
+
+
+def test_a_public_dir_that_is_a_symlink_to_web_files_is_served(
+    client: TestClient, config: Config
+) -> None:
+    app = config.app_dir
+    (app / "web" / "data").mkdir(parents=True)
+    (app / "web" / "data" / "input.json").write_text("{}")
+    (app / "public").symlink_to("web", target_is_directory=True)
+    assert client.get("/data/input.json").json() == {}
+
+
 def test_symlinks_to_web_files_inside_the_app_are_served(
     client: TestClient, config: Config
 ) -> None:

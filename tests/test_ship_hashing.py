@@ -277,3 +277,15 @@ def test_kept_paths_may_not_take_reserved_places(app: Path, pkg: Path) -> None:
     write(app, {"assets/page.html": "<html></html>"})
     with pytest.raises(WbspawnError, match=r"assets/page.html would sit among"):
         build(app, pkg)
+
+
+def test_a_public_dir_that_leads_outside_the_app_is_not_copied(
+    app: Path, pkg: Path, tmp_path: Path
+) -> None:
+    write(tmp_path, {"outside/passwd": "secret"})
+    write(app, {".git/config": "secret"})
+    for target in (tmp_path / "outside", app / ".git"):
+        (app / "public").symlink_to(target, target_is_directory=True)
+        result = build(app, pkg)
+        assert not any(b"secret" in content for content in result.files.values()), target
+        (app / "public").unlink()

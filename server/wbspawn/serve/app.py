@@ -72,6 +72,23 @@ APP_HIDDEN_DIRS = frozenset({"target"})
 PUBLIC_DIR = "public"
 
 
+def is_app_private(parts: Sequence[str]) -> bool:
+    """Whether a path inside the app (its parts) is never a web file: a dotfile or
+    dot-directory, or anything in a `target/`."""
+    return any(part.startswith(".") or part in APP_HIDDEN_DIRS for part in parts)
+
+
+def public_root(app_dir: Path) -> Path | None:
+    """APP_DIR/public/, resolved, if the app has one it may serve at the root: it may be a
+    symlink, but only to a directory of the app that is not private itself. Served at the
+    root, its files are judged against it, so where it leads must be judged here."""
+    root = Path(os.path.realpath(app_dir))
+    public = Path(os.path.realpath(root / PUBLIC_DIR))
+    if not public.is_relative_to(root) or is_app_private(public.relative_to(root).parts):
+        return None
+    return public if public.is_dir() else None
+
+
 def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
@@ -157,14 +174,14 @@ class AppFiles(Files):
         self.default_icon = default_icon
 
     def is_private(self, parts: Sequence[str]) -> bool:
-        return super().is_private(parts) or any(part in APP_HIDDEN_DIRS for part in parts)
+        return is_app_private(parts)
 
     def directories(self) -> list[Path]:
         # APP_DIR/public/ is served at the root first, as `wbspawn build` puts it in a dist:
         # files the app fetches by URLs no scan can see (ship/site.py).
         dirs = super().directories()
-        public = Path(str(self.directory)) / PUBLIC_DIR
-        return [public, *dirs] if public.is_dir() else dirs
+        public = public_root(Path(str(self.directory)))
+        return dirs if public is None else [public, *dirs]
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         # Browsers ask for /favicon.ico on their own; an app without one would otherwise log

@@ -126,7 +126,8 @@ class _Graph:
         self.service_worker = service_worker
         self.crate = crate
         self.glue_url = glue_url
-        self.has_public_icon = (site.public_dir / "favicon.ico").is_file()
+        public = site.public_dir
+        self.has_public_icon = public is not None and (public / "favicon.ico").is_file()
 
     # --- finding the files -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from wbspawn.serve.app import PUBLIC_DIR
+from wbspawn.serve.app import PUBLIC_DIR, public_root
 from wbspawn.ship.manifest import MANIFEST
 
 BOOTSTRAP: Final = "/_wbspawn/bootstrap.js"
@@ -57,8 +57,9 @@ class Site:
     excluded: tuple[Path, ...] = ()
 
     @property
-    def public_dir(self) -> Path:
-        return self.app_dir / PUBLIC_DIR
+    def public_dir(self) -> Path | None:
+        """public/, resolved; None if the app has none it may publish (serve/app.py)."""
+        return public_root(self.app_dir)
 
     def resolve(self, url: str, referrer: str) -> Source | None:
         """The file a URL path names (already resolved against its referrer), or None."""
@@ -76,7 +77,8 @@ class Site:
             if url.startswith(prefix):
                 return self._file(url, root, url[len(prefix) :], "asset")
         rel = url.removeprefix("/")
-        public = self._file(url, self.public_dir, rel, "public")
+        public_dir = self.public_dir
+        public = None if public_dir is None else self._file(url, public_dir, rel, "public")
         if public is not None:
             return public
         if rel.split("/", 1)[0] == PUBLIC_DIR:
@@ -127,13 +129,14 @@ class Site:
     def public_files(self) -> list[Source]:
         """public/'s files, copied into the dist as they are (no renaming, no rewriting)."""
         found: list[Source] = []
-        if not self.public_dir.is_dir():
+        public_dir = self.public_dir
+        if public_dir is None:
             return found
-        for dirpath, dirnames, filenames in os.walk(self.public_dir):
+        for dirpath, dirnames, filenames in os.walk(public_dir):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
-                rel = (Path(dirpath) / name).relative_to(self.public_dir).as_posix()
-                source = self._file("/" + rel, self.public_dir, rel, "public")
+                rel = (Path(dirpath) / name).relative_to(public_dir).as_posix()
+                source = self._file("/" + rel, public_dir, rel, "public")
                 if source is not None:
                     found.append(source)
         return found
