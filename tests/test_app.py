@@ -289,6 +289,18 @@ def test_symlinks_to_web_files_inside_the_app_are_served(
     assert client.get("/static/app.js").text == "// js"
 
 
+def test_a_symlink_loop_is_a_plain_404(client: TestClient, config: Config) -> None:
+    """Not a 500 with a traceback in the terminal for each request."""
+    app = config.app_dir
+    (app / "selfloop").symlink_to("selfloop")
+    (app / "ping").symlink_to("pong")
+    (app / "pong").symlink_to("ping")
+    for path in ("/selfloop", "/selfloop/x.js", "/ping", "/pong/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert_isolated(response)
+
+
 def test_nested_target_dirs_are_refused(client: TestClient, config: Config) -> None:
     wasm = config.app_dir / "worker" / "target" / "x.wasm"
     wasm.parent.mkdir(parents=True)

@@ -212,6 +212,14 @@ def test_preview_serves_no_private_file_through_a_symlink(dist: Path) -> None:
         assert client.get("/robots.txt").status_code == 200
 
 
+def test_preview_answers_a_symlink_loop_with_a_404(dist: Path) -> None:
+    (dist / "selfloop").symlink_to("selfloop")
+    (dist / "docs" / "loop").symlink_to("loop")
+    with TestClient(preview_app(dist), base_url="http://127.0.0.1") as client:
+        for path in ("/selfloop", "/selfloop/", "/docs/loop", "/docs/loop/index.html"):
+            assert client.get(path).status_code == 404, path
+
+
 def test_preview_answers_only_allowed_hosts(dist: Path) -> None:
     with TestClient(preview_app(dist), base_url="http://evil.example") as client:
         assert client.get("/").status_code == 400

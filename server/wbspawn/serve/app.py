@@ -138,7 +138,9 @@ class Files(StaticFiles):
                 return "", None
             try:
                 return str(full_path), full_path.stat()
-            except (FileNotFoundError, NotADirectoryError):
+            # Not found, and also a symlink loop (ELOOP) or an unreadable directory: a
+            # plain 404, never a 500 with a traceback for each request.
+            except OSError:
                 continue
         return "", None
 
