@@ -47,11 +47,32 @@ def test_wildcard_bind_is_not_a_host_name(tmp_path: Path) -> None:
         ("[::1]:8000", "[::1]"),
         ("[::1]", "[::1]"),
         ("127.0.0.1", "127.0.0.1"),
-        ("", ""),
+        ("my-host.example:65535", "my-host.example"),
     ],
 )
 def test_host_name(header: str, name: str) -> None:
     assert host_name(header) == name
+
+
+# Not a host, nor a host and a numeric port: no name is read from these.
+MALFORMED = [
+    "localhost:1@evil.com",
+    "[::1]evil.com",
+    "[::1]:evil.com",
+    "localhost:evil.com",
+    "localhost:",
+    "localhost:8000:8000",
+    "::1",
+    "[::1",
+    "evil.com/.lan",
+    "local host",
+    "",
+]
+
+
+@pytest.mark.parametrize("header", MALFORMED)
+def test_host_name_of_a_malformed_host(header: str) -> None:
+    assert host_name(header) is None
 
 
 def test_subdomain_entries() -> None:
@@ -75,13 +96,23 @@ def test_allowed_hosts_are_answered(hub_client: TestClient, host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["evil.example", "evil.example:8000", "localhost.evil.example", "127.0.0.2", ""]
+    "host", ["evil.example", "evil.example:8000", "localhost.evil.example", "127.0.0.2"]
 )
 def test_other_hosts_get_400(hub_client: TestClient, host: str) -> None:
     response = hub_client.get("/pkg/demo.js", headers={"host": host})
     assert response.status_code == 400
-    assert "--allowed-host" in response.text
+    assert f"--allowed-host {host.split(':')[0]} " in response.text
     assert "export default" not in response.text
+    assert response.headers["cross-origin-embedder-policy"] == "require-corp"
+
+
+@pytest.mark.parametrize("host", MALFORMED)
+def test_malformed_hosts_get_400(hub_client: TestClient, host: str) -> None:
+    response = hub_client.get("/pkg/demo.js", headers={"host": host})
+    assert response.status_code == 400
+    # Nothing to allow: no `--allowed-host :` for `Host: ::1`.
+    assert "--allowed-host" not in response.text
+    assert "a host, or a host and a port" in response.text
     assert response.headers["cross-origin-embedder-policy"] == "require-corp"
 
 
@@ -106,6 +137,31 @@ def test_websocket_with_another_host_is_refused_quietly(
         served.round_trip()
     assert served.complaints() == []
     assert info.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("host", ["localhost:1@evil.com", "[::1]evil.com", "localhost:evil.com"])
+def test_websocket_with_a_malformed_host_is_refused(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path, host: str
+) -> None:
+    """Its Origin matches its Host, so only the Host check stands in the way."""
+    handshake = (
+        "GET /_wbspawn/ws HTTP/1.1\r\n"
+        f"Host: {host}\r\n"
+        f"Origin: http://{host}\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    with serving(app) as served:
+        port = int(served.url.rstrip("/").rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(handshake.encode())
+            status_line = sock.makefile("rb").readline()
+        served.round_trip()
+    assert served.complaints() == []
+    assert status_line.split()[1] == b"403"
 
 
 def test_websocket_with_another_host_is_refused_in_process(hub_client: TestClient) -> None:

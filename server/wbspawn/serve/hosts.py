@@ -9,6 +9,7 @@ name; a websocket upgrade is refused the way reload.py refuses one (`REFUSED`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
@@ -31,13 +32,17 @@ def allowed_hosts(config: Config) -> tuple[str, ...]:
     return tuple(dict.fromkeys(hosts))
 
 
-def host_name(header: str) -> str:
-    """The name part of a Host header, lower case: `[::1]:8000` -> `[::1]`."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        end = header.find("]")
-        return header[: end + 1] if end != -1 else header
-    return header.rsplit(":", 1)[0] if ":" in header else header
+# What a Host header may be (RFC 9110 7.2): a name or an IPv4 address, or an IPv6 address in
+# brackets, then optionally `:` and a port. Nothing else: a lenient split would read
+# `localhost` out of `localhost:1@evil.com` or `[::1]evil.com`.
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::[0-9]{1,5})?")
+
+
+def host_name(header: str) -> str | None:
+    """The name part of a Host header, lower case (`[::1]:8000` -> `[::1]`); None unless the
+    header is a host, or a host and a numeric port."""
+    match = _HOST.fullmatch(header.strip().lower())
+    return match[1] if match else None
 
 
 def is_allowed(name: str, allowed: Iterable[str]) -> bool:
@@ -63,15 +68,17 @@ class HostsMiddleware:
             return
         header = Headers(scope=scope).get("host", "")
         name = host_name(header)
-        if name and is_allowed(name, self.allowed):
+        if name is not None and is_allowed(name, self.allowed):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": REFUSED})
             return
-        response = PlainTextResponse(
-            f"wbspawn: Host {header!r} is not allowed (DNS rebinding protection): "
-            f"restart with --allowed-host {name or 'NAME'} if you trust it\n",
-            status_code=400,
-        )
-        await response(scope, receive, send)
+        if name is None:
+            text = f"wbspawn: Host {header!r} is not a host, or a host and a port: refused\n"
+        else:
+            text = (
+                f"wbspawn: Host {header!r} is not allowed (DNS rebinding protection): "
+                f"restart with --allowed-host {name} if you trust it\n"
+            )
+        await PlainTextResponse(text, status_code=400)(scope, receive, send)
