@@ -24,6 +24,8 @@ ISOLATION = {
 def assert_isolated(response: httpx.Response) -> None:
     for name, value in ISOLATION.items():
         assert response.headers.get_list(name) == [value], name
+    # Every response is taken as the type it says it is.
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
 def assert_refused(response: httpx.Response) -> None:
@@ -60,6 +62,22 @@ def test_mjs_is_javascript(client: TestClient, config: Config) -> None:
     (config.app_dir / "extra.mjs").write_text("export {};\n")
     response = client.get("/extra.mjs")
     assert response.headers["content-type"].startswith("text/javascript")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["src/lib.rs", "Cargo.toml", "Cargo.lock", "types.d.ts", "app.ts", "README.md", "LICENSE"],
+)
+def test_sources_are_plain_text(client: TestClient, config: Config, name: str) -> None:
+    """Not whatever the machine's mime.types says (`.rs` as application/rls-services+xml,
+    `.ts` as a Qt translation file), nor octet-stream."""
+    path = config.app_dir / name
+    if not path.exists():
+        path.write_text("text\n")
+    response = client.get("/" + name)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert_isolated(response)
 
 
 def test_default_index_when_the_app_has_none(client: TestClient) -> None:

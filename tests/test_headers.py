@@ -94,8 +94,19 @@ def test_dev_server_headers(tmp_path: Path) -> None:
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cross-Origin-Embedder-Policy": "require-corp",
         "Cross-Origin-Resource-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-cache",
     }
+
+
+def test_server_errors_are_not_sniffed(tmp_path: Path) -> None:
+    headers = response_headers(Config(app_dir=tmp_path))
+    app = DevStarlette(
+        routes=[Route("/boom", boom)], headers=headers, hosts=("testserver",), hub=None
+    )
+    response = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert response.status_code == 500
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_dev_server_headers_take_coep_and_extra_headers(tmp_path: Path) -> None:

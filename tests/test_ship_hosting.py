@@ -23,6 +23,8 @@ ISOLATION = {
     "cross-origin-embedder-policy": "require-corp",
     "cross-origin-resource-policy": "same-origin",
 }
+# What every response carries from a host configured by the dist.
+EVERY = {**ISOLATION, "x-content-type-options": "nosniff"}
 HASHED = "assets/main.0123456789.js"
 WASM = "assets/app.0123456789_bg.wasm"
 
@@ -68,6 +70,7 @@ def test_rules_put_the_app_headers_after_the_isolation_ones() -> None:
     assert rules.headers == (
         ("Cross-Origin-Embedder-Policy", "credentialless"),
         ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("X-Content-Type-Options", "nosniff"),
         ("Content-Security-Policy", "script-src 'self'"),
         ("cross-origin-opener-policy", "x"),
     )
@@ -99,7 +102,7 @@ def test_netlify_headers_set_each_header_in_one_rule_only() -> None:
         else:
             name, _, value = line.strip().partition(": ")
             blocks[current][name] = value
-    assert {k.lower(): v for k, v in blocks["/*"].items()} == ISOLATION
+    assert {k.lower(): v for k, v in blocks["/*"].items()} == EVERY
     assert blocks["/assets/*"] == {"Cache-Control": hosting.IMMUTABLE}
     for url in ("/", "/index.html", "/docs/about.html", "/docs/about", "/wbspawn-sw.js"):
         assert blocks[url] == {"Cache-Control": hosting.REVALIDATE}, url
@@ -111,7 +114,7 @@ def test_vercel_json() -> None:
     data = json.loads(hosting.vercel_json(rules))
     by_source = {e["source"]: {h["key"]: h["value"] for h in e["headers"]} for e in data["headers"]}
     assert {k.lower(): v for k, v in by_source["/(.*)"].items()} == {
-        **ISOLATION,
+        **EVERY,
         "x-frame-options": "DENY",
     }
     assert by_source["/assets/(.*)"] == {"Cache-Control": hosting.IMMUTABLE}
@@ -122,7 +125,7 @@ def test_caddy_and_apache_send_every_header() -> None:
     rules = hosting.rules_for("require-corp", [("X-Quote", 'say "hi"')], ["index.html"])
     caddy = hosting.caddy_conf(rules, "app")
     apache = hosting.htaccess(rules, "app")
-    for name, value in ISOLATION.items():
+    for name, value in EVERY.items():
         title = "-".join(part.capitalize() for part in name.split("-"))
         assert f'{title} "{value}"' in caddy
         assert f'Header always set {title} "{value}"' in apache
@@ -171,7 +174,7 @@ def test_nginx_serves_the_dist_with_the_generated_headers(dist: Path, tmp_path: 
         for path, status, cache in PATHS:
             got, headers = fetch(url + path)
             assert got == status, path
-            assert {k: headers.get(k) for k in ISOLATION} == ISOLATION, path
+            assert {k: headers.get(k) for k in EVERY} == EVERY, path
             assert headers.get("cache-control") == cache, path
         _, headers = fetch(url + WASM)
         assert headers["content-type"] == "application/wasm"
@@ -181,7 +184,7 @@ def test_preview_serves_the_dist_as_nginx_does(preview: TestClient) -> None:
     for path, status, cache in PATHS:
         response = preview.get("/" + path, follow_redirects=False)
         assert response.status_code == status, path
-        assert {k: response.headers.get(k) for k in ISOLATION} == ISOLATION, path
+        assert {k: response.headers.get(k) for k in EVERY} == EVERY, path
         assert response.headers.get("cache-control") == cache, path
     assert preview.get("/" + WASM).headers["content-type"] == "application/wasm"
     assert preview.get("/" + HASHED).headers["content-type"].startswith("text/javascript")

@@ -58,12 +58,33 @@ MEDIA_TYPES: Mapping[str, str] = {
     ".wasm": "application/wasm",
     ".js": "text/javascript",
     ".mjs": "text/javascript",
+    ".cjs": "text/javascript",
     ".json": "application/json",
     ".html": "text/html",
     ".css": "text/css",
     ".map": "application/json",
     ".svg": "image/svg+xml",
 }
+# Sources and other text an app dir holds, served as plain text (starlette adds the utf-8
+# charset): the machine's mime.types knows some of these suffixes as something else
+# (`.rs` as application/rls-services+xml, `.ts` as a Qt or MPEG-TS file) and others not
+# at all (`.toml`, `.lock`: octet-stream, a download). A file without a suffix (LICENSE,
+# Makefile) is plain text too; any other type is the machine's guess.
+TEXT_TYPE = "text/plain"
+TEXT_SUFFIXES = frozenset(
+    {".rs", ".toml", ".lock", ".ts", ".mts", ".cts", ".tsx", ".jsx", ".md", ".txt"}
+    | {".py", ".sh", ".c", ".h", ".cc", ".cpp", ".hpp", ".wat", ".wgsl", ".glsl"}
+    | {".yml", ".yaml", ".ini", ".cfg", ".patch", ".diff", ".log"}
+)
+
+
+def media_type(path: str | os.PathLike[str]) -> str | None:
+    """The Content-Type for a file; None leaves it to starlette (the machine's guess)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in MEDIA_TYPES:
+        return MEDIA_TYPES[suffix]
+    return TEXT_TYPE if suffix in TEXT_SUFFIXES or not suffix else None
+
 
 # Directories that are build output, never web files (cargo's target dir, the app's own or
 # a nested crate's).
@@ -155,7 +176,7 @@ class Files(StaticFiles):
             full_path,
             status_code=status_code,
             stat_result=stat_result,
-            media_type=MEDIA_TYPES.get(Path(full_path).suffix.lower()),
+            media_type=media_type(full_path),
             # Revalidate every time (cheap 304s via ETag): a stale cached worker script
             # next to a fresh wasm module fails in confusing ways.
             headers={"cache-control": "no-cache"},

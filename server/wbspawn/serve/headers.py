@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import Final
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,13 +30,22 @@ def isolation_headers(coep: str = "require-corp") -> dict[str, str]:
 
 ISOLATION_HEADERS: Mapping[str, str] = MappingProxyType(isolation_headers())
 
+# A response is taken as the type it is served with: no browser runs a file it was told is
+# text as a script or renders it as a page.
+NOSNIFF: Final = ("X-Content-Type-Options", "nosniff")
+
+
+def base_headers(coep: str = "require-corp") -> tuple[tuple[str, str], ...]:
+    """What every response carries, from the dev server and from a host: isolation, nosniff."""
+    return (*isolation_headers(coep).items(), NOSNIFF)
+
 
 def response_headers(config: Config) -> dict[str, str]:
-    """What the dev server sets on every response: isolation, no-cache, then --header."""
+    """What the dev server sets on every response: isolation, nosniff, no-cache, --header."""
     # Every response is revalidated (a cheap 304 with its ETag): a stale cached worker script
     # next to a fresh wasm module fails in confusing ways.
     no_cache = [("Cache-Control", "no-cache")]
-    return dict(merge_headers(isolation_headers(config.coep).items(), no_cache, config.headers))
+    return dict(merge_headers(base_headers(config.coep), no_cache, config.headers))
 
 
 class HeadersMiddleware:

@@ -4,8 +4,8 @@ One set of rules, generated into the dist for every host and used by `wbspawn pr
 
 - every response: Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy:
   require-corp (or credentialless), Cross-Origin-Resource-Policy: same-origin (threads need
-  SharedArrayBuffer, which only a cross-origin isolated page gets), and the app's own
-  `headers` from `[package.metadata.wbspawn]` or `--header`;
+  SharedArrayBuffer, which only a cross-origin isolated page gets), X-Content-Type-Options:
+  nosniff, and the app's own `headers` from `[package.metadata.wbspawn]` or `--header`;
 - files under `assets/` (content-hashed, so a new build never reuses a name): cached for a
   year, `immutable`;
 - everything else (the pages, the service worker, public/'s files): `no-cache`, revalidated
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from wbspawn.config import merge_headers
-from wbspawn.serve.headers import isolation_headers
+from wbspawn.serve.headers import base_headers
 
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
 REVALIDATE: Final = "no-cache"
@@ -68,7 +68,7 @@ class Rules:
 
 
 def rules_for(coep: str, extra: Iterable[tuple[str, str]], unhashed: Iterable[str]) -> Rules:
-    headers = merge_headers(isolation_headers(coep).items(), extra)
+    headers = merge_headers(base_headers(coep), extra)
     return Rules(headers=headers, unhashed=tuple(sorted(set(unhashed))))
 
 
