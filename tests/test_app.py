@@ -307,6 +307,13 @@ def test_symlinks_to_web_files_inside_the_app_are_served(
     assert client.get("/static/app.js").text == "// js"
 
 
+def test_a_file_is_not_a_directory(client: TestClient) -> None:
+    """`lib.rs/` would make the page's relative URLs resolve under the file's name."""
+    assert client.get("/src/lib.rs").status_code == 200
+    assert client.get("/src/lib.rs/").status_code == 404
+    assert client.get("/pkg/demo.js/").status_code == 404
+
+
 def test_a_symlink_loop_is_a_plain_404(client: TestClient, config: Config) -> None:
     """Not a 500 with a traceback in the terminal for each request."""
     app = config.app_dir

@@ -3,8 +3,10 @@ and Debian's nginx serving a dist with the generated nginx.conf."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from starlette.testclient import TestClient
 
 import nginx
 from wbspawn.errors import WbspawnError
+from wbspawn.serve.server import running
 from wbspawn.ship import hosting
 from wbspawn.ship.manifest import Dist, find_dist, read_dist, write_manifest
 from wbspawn.ship.preview import preview_app
@@ -136,6 +139,16 @@ def test_caddy_and_apache_send_every_header() -> None:
     assert "AddType application/wasm .wasm" in apache
 
 
+def test_every_config_hides_the_configs_and_dot_names_at_any_depth() -> None:
+    rules = hosting.rules_for("require-corp", (), ["index.html"])
+    pattern = r"/(_headers|vercel\.json|nginx\.conf|caddy\.conf)$|/\."
+    assert f'location ~ "{pattern}" {{\n    return 404;' in hosting.nginx_conf(rules, "app")
+    assert f"@private path_regexp {pattern}\nrespond @private 404" in hosting.caddy_conf(
+        rules, "app"
+    )
+    assert f'RedirectMatch 404 "{pattern}"' in hosting.htaccess(rules, "app")
+
+
 def test_nginx_accepts_the_generated_snippet(dist: Path, tmp_path: Path) -> None:
     proc = nginx.check_config(dist, tmp_path / "nginx-t")
     assert proc.returncode == 0, proc.stderr
@@ -188,6 +201,76 @@ def test_preview_serves_the_dist_as_nginx_does(preview: TestClient) -> None:
         assert response.headers.get("cache-control") == cache, path
     assert preview.get("/" + WASM).headers["content-type"] == "application/wasm"
     assert preview.get("/" + HASHED).headers["content-type"].startswith("text/javascript")
+
+
+# Requests whose answers the generated config decides: files, pages and directories with an
+# index.html, the host configs and dotfiles at any depth, methods. Left out, where hosts differ
+# among themselves or browsers never ask: a directory without index.html (nginx 403, Caddy
+# and Netlify 404, preview 404), raw `..` segments (browsers resolve them first) and symlinks
+# (preview judges where one leads, as the dev server does; a host serves what it copied).
+AS_NGINX = [
+    *(
+        ("GET", path)
+        for path in (
+            "/",
+            "/index.html",
+            "/index.html?v=1",
+            "/docs",
+            "/docs/",
+            "/docs/index.html",
+            "/robots.txt",
+            "/robots.txt/",
+            "/index.html/",
+            "//robots.txt",
+            "/" + HASHED,
+            "/" + WASM,
+            "/missing",
+            "/assets/missing.0123456789.js",
+            *(f"/{name}" for name in [*hosting.CONFIG_FILES, ".wbspawn-dist.json"]),
+            *(f"/docs/{name}" for name in [*hosting.CONFIG_FILES, ".wbspawn-dist.json"]),
+            "/docs/%5fheaders",
+            "/docs/nginx.conf/",
+            "/.env",
+            "/docs/.env",
+            "/.git/config",
+            "/docs/.hidden/note.txt",
+            "/nginx.conf.d/note.txt",
+        )
+    ),
+    ("HEAD", "/"),
+    ("HEAD", "/docs/nginx.conf"),
+    ("POST", "/"),
+    ("DELETE", "/robots.txt"),
+]
+
+
+def answer(base_url: str, method: str, path: str) -> tuple[int, str | None, dict[str, str]]:
+    """Status, redirect target (its path) and the headers the config sets, for `path` sent
+    exactly as written."""
+    host, port = base_url.removeprefix("http://").rstrip("/").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, headers={"Host": "localhost"})
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    location = response.getheader("location")
+    names = [*EVERY, "cache-control"]
+    headers = {name: value for name in names if (value := response.getheader(name)) is not None}
+    return response.status, urllib.parse.urlsplit(location).path if location else None, headers
+
+
+def test_preview_answers_as_nginx_with_the_generated_config(dist: Path, tmp_path: Path) -> None:
+    for name in [*hosting.CONFIG_FILES, ".wbspawn-dist.json", ".env", "index.html"]:
+        (dist / "docs" / name).write_text("a copy")
+    for name in (".git/config", ".env", "docs/.hidden/note.txt", "nginx.conf.d/note.txt"):
+        (dist / name).parent.mkdir(parents=True, exist_ok=True)
+        (dist / name).write_text("x")
+    with nginx.serving(dist, tmp_path / "nginx") as host, running(preview_app(dist)) as preview:
+        for method, path in AS_NGINX:
+            expected = answer(host, method, path)
+            assert answer(preview, method, path) == expected, (method, path)
 
 
 def test_preview_injects_nothing_and_answers_like_a_static_host(preview: TestClient) -> None:

@@ -142,7 +142,9 @@ class Files(StaticFiles):
         # The path is already percent-decoded here, so `%2e%2e` arrives as `..`.
         if self.is_private(route_path.split("/")) or "\\" in route_path:
             raise HTTPException(status_code=404)
-        return super().get_path(scope)
+        path = super().get_path(scope)
+        # normpath drops a trailing slash, which says the URL names a directory: kept.
+        return path + "/" if route_path.endswith("/") and path != "." else path
 
     def directories(self) -> list[Path]:
         return [Path(d) for d in self.all_directories]
@@ -158,11 +160,16 @@ class Files(StaticFiles):
             if self.is_private(full_path.relative_to(root).parts):
                 return "", None
             try:
-                return str(full_path), full_path.stat()
+                stat_result = full_path.stat()
             # Not found, and also a symlink loop (ELOOP) or an unreadable directory: a
             # plain 404, never a 500 with a traceback for each request.
             except OSError:
                 continue
+            # `robots.txt/` names a directory, and a file is none (as hosts answer it: the
+            # page's relative URLs would resolve under the file's name).
+            if path.endswith("/") and not stat.S_ISDIR(stat_result.st_mode):
+                continue
+            return str(full_path), stat_result
         return "", None
 
     def file_response(

@@ -137,8 +137,10 @@ _GZIP_TYPES = (
     "image/svg+xml"
 )
 
-# Never part of the site, though they sit in its directory.
-_PRIVATE_PATTERN = r"/(_headers|vercel\.json|nginx\.conf|caddy\.conf|\.[^/]*)$"
+# Never part of the site, though they sit in its directory: the host configs at any depth, and
+# anything under a name that starts with a dot (`.wbspawn-dist.json`, `.git/`), as `wbspawn
+# preview` and the dev server refuse them.
+_PRIVATE_PATTERN = r"/(_headers|vercel\.json|nginx\.conf|caddy\.conf)$|/\."
 
 
 def nginx_conf(rules: Rules, crate: str) -> str:
@@ -228,8 +230,11 @@ Header set Cache-Control {_quoted(REVALIDATE)}
 AddType application/wasm .wasm
 AddType text/javascript .js .mjs
 
-# The host configs beside the site are not part of it (Apache hides .ht* itself).
-<FilesMatch "^(_headers|vercel\\.json|nginx\\.conf|caddy\\.conf|\\.wbspawn-dist\\.json)$">
+# The host configs beside the site are not part of it, nor anything under a dot-name
+# (.wbspawn-dist.json, a .git/): 404, as the other configs and `wbspawn preview` answer; and
+# the configs are denied by name too, whatever URL reaches them.
+RedirectMatch 404 "{_PRIVATE_PATTERN}"
+<FilesMatch "^(_headers|vercel\\.json|nginx\\.conf|caddy\\.conf)$">
     Require all denied
 </FilesMatch>
 """

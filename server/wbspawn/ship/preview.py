@@ -3,8 +3,9 @@
 The headers are the generated configs' (hosting.py): COOP/COEP/CORP and the app's own on
 every response, errors included; `immutable` caching for assets/, `no-cache` for the rest.
 Files are served as they are: no watching, no build, no script injected into pages.
-Like a static host: `/` and `/dir/` serve `index.html`, `/dir` redirects to `/dir/`, a
-`404.html` at the root answers misses, dotfiles and the host configs are never served.
+Like a static host: `/` and `/dir/` serve `index.html`, `/dir` redirects to `/dir/` (301),
+a `404.html` at the root answers misses, and what the generated configs hide is never
+served: dotfiles and dot-directories, and the host configs, at any depth.
 The Host allow-list of the dev server applies (a preview runs on a developer's machine).
 
 `preview_app(dist_dir)` is the ASGI app, for `wbspawn check DIST_DIR` too.
@@ -20,6 +21,7 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,12 +38,20 @@ _HIDDEN = frozenset({*hosting.CONFIG_FILES})
 
 class DistFiles(Files):
     """The dev server's files as a static host serves a dist: index.html for directories, our
-    media types, nothing private (dotfiles, and the host configs at the root), whether asked
-    for by URL or reached through a symlink."""
+    media types, nothing private (dotfiles and dot-directories, and the host configs at any
+    depth, as the generated configs hide them), whether asked for by URL or reached through a
+    symlink."""
 
     def is_private(self, parts: Sequence[str]) -> bool:
         names = [p for p in parts if p]
-        return super().is_private(parts) or (len(names) == 1 and names[0] in _HIDDEN)
+        return super().is_private(parts) or (bool(names) and names[-1] in _HIDDEN)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if isinstance(response, RedirectResponse):
+            # `/dir` -> `/dir/` as nginx, Apache and Netlify send it (starlette's is a 307).
+            return RedirectResponse(response.headers["location"], status_code=301)
+        return response
 
 
 class HostHeadersMiddleware:
