@@ -264,6 +264,11 @@ class DevStarlette(Starlette):
         self._hub = hub
         super().__init__(**kwargs)
 
+    @property
+    def fixed_headers(self) -> tuple[tuple[str, str], ...]:
+        """What every response carries, for those the server makes itself (protocols.py)."""
+        return tuple(self._extra_headers.items())
+
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
         if self._hub is not None:

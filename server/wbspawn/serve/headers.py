@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,6 +48,20 @@ def response_headers(config: Config) -> dict[str, str]:
     return dict(merge_headers(base_headers(config.coep), no_cache, config.headers))
 
 
+@runtime_checkable
+class SetsHeaders(Protocol):
+    """An app that sets `fixed_headers` on every response it makes, errors included."""
+
+    @property
+    def fixed_headers(self) -> tuple[tuple[str, str], ...]: ...
+
+
+def fixed_headers(app: ASGIApp) -> tuple[tuple[str, str], ...]:
+    """What `app` sets on every error response, for those the server makes without it (a
+    request it cannot parse: protocols.py); base_headers() for an app that does not say."""
+    return app.fixed_headers if isinstance(app, SetsHeaders) else base_headers()
+
+
 class HeadersMiddleware:
     """Set fixed headers on every HTTP response; other scope types pass through."""
 
@@ -59,6 +73,10 @@ class HeadersMiddleware:
         self.app = app
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         self.headers: tuple[tuple[str, str], ...] = tuple(pairs)
+
+    @property
+    def fixed_headers(self) -> tuple[tuple[str, str], ...]:
+        return self.headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

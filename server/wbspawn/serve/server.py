@@ -31,7 +31,9 @@ from wbspawn.config import Config
 from wbspawn.errors import BuildError, WbspawnError
 from wbspawn.output import AppExit
 from wbspawn.serve.app import create_app
+from wbspawn.serve.headers import fixed_headers
 from wbspawn.serve.hosts import WILDCARD_HOSTS
+from wbspawn.serve.protocols import protocols
 from wbspawn.serve.rebuild import Rebuilder, package_name
 from wbspawn.serve.reload import Hub, PageReport
 from wbspawn.serve.watch import Watcher, WatchPlan, plan_from_metadata
@@ -80,9 +82,11 @@ def url_for(host: str, sock: socket.socket) -> str:
 
 
 def uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    # websockets' sans-I/O protocol: "auto" picks websockets' legacy one, which warns.
+    # h11 and websockets' sans-I/O protocol ("auto" picks websockets' legacy one, which
+    # warns), with the app's headers on the answers uvicorn makes itself (protocols.py).
+    http, ws = protocols(fixed_headers(app))
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", ws="websockets-sansio", lifespan="auto"
+        app, host=host, port=port, log_level="warning", http=http, ws=ws, lifespan="auto"
     )
 
 

@@ -62,6 +62,11 @@ class HostHeadersMiddleware:
         self.app = app
         self.rules = rules
 
+    @property
+    def fixed_headers(self) -> tuple[tuple[str, str], ...]:
+        """What every response carries, for those the server makes itself (protocols.py)."""
+        return self.rules.headers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -1,0 +1,104 @@
+"""uvicorn's HTTP/1.1 (h11) and websocket protocols, with the server's rules where uvicorn
+answers on its own, before (or without) the ASGI app and so outside every middleware:
+
+- a request it cannot parse (no Host or two, a bad request line, a head over h11's 16 KiB):
+  its 400 carries the headers every response carries (`fixed_headers`), and the connection
+  lingers a moment before it closes, reading what the client still sends, so that the
+  client reads the 400 instead of a reset;
+- refused websocket handshakes (403 for a socket the app closed before accepting, 400 for a
+  malformed one, 500) carry the headers too.
+
+Subclasses of uvicorn's own (tested with uvicorn 0.55): `protocols()` makes the pair for one
+server, for `uvicorn.Config(http=..., ws=...)`.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Response
+from websockets.server import ServerProtocol
+
+# How long a connection refused with a 400 keeps reading before it closes.
+LINGER_S = 2.0
+
+Headers = Sequence[tuple[str, str]]
+
+
+class HttpProtocol(H11Protocol):
+    # Set per server by `protocols()`.
+    fixed_headers: ClassVar[tuple[tuple[bytes, bytes], ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lingering = False
+
+    # --- requests h11 cannot parse --------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # the rest of a refused request
+        super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"connection", b"close"),
+            *self.fixed_headers,
+        ]
+        events = [
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=msg.encode("ascii")),
+            h11.EndOfMessage(),
+        ]
+        self.transport.write(b"".join(self.conn.send(event) or b"" for event in events))
+        self.linger()
+
+    def linger(self) -> None:
+        """Close without losing the 400: closing a socket with unread data makes the kernel
+        reset the connection, and the client may then never read the answer (a 1 MB head
+        gets a reset, not a 400). So: end our side, read and drop the rest for a while."""
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.lingering = True
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    # Set per server by `protocols()`.
+    server_protocol: ClassVar[type[ServerProtocol]] = ServerProtocol
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn builds websockets' ServerProtocol itself; every refusal it sends is made by
+        # that object's `reject`, which the subclass gives the fixed headers.
+        self.conn.__class__ = self.server_protocol
+
+
+def protocols(headers: Headers) -> tuple[type[HttpProtocol], type[WebSocketProtocol]]:
+    """The HTTP and websocket protocols of a server whose responses all carry `headers`."""
+    encoded = tuple((name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in headers)
+    pairs = tuple(headers)
+
+    class Rejecting(ServerProtocol):
+        def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
+            response = super().reject(status, text)
+            for name, value in pairs:
+                response.headers[name] = value
+            return response
+
+    class Http(HttpProtocol):
+        fixed_headers = encoded
+
+    class WebSocket(WebSocketProtocol):
+        server_protocol = Rejecting
+
+    return Http, WebSocket

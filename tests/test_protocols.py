@@ -1,0 +1,103 @@
+"""What uvicorn answers on its own, before or without the app (serve/protocols.py): requests
+it cannot parse, refused websocket handshakes. Each test talks to a real server over a raw
+socket, as such clients do."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
+
+from conftest import Served, serving
+from test_ship_hosting import make_dist
+from wbspawn.build.pipeline import BuildResult
+from wbspawn.config import Config
+from wbspawn.serve.app import create_app
+from wbspawn.serve.headers import response_headers
+from wbspawn.serve.reload import Hub
+from wbspawn.ship import hosting
+from wbspawn.ship.preview import preview_app
+
+
+@pytest.fixture
+def served(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> Iterator[Served]:
+    """The dev server, with the reload websocket, on a real uvicorn."""
+    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    with serving(app) as server:
+        yield server
+
+
+def address(served: Served) -> tuple[str, int]:
+    host, port = served.url.removeprefix("http://").rstrip("/").split(":")
+    return host, int(port)
+
+
+def exchange(served: Served, request: bytes) -> bytes:
+    """Sends `request` as it is and reads until the server closes the connection."""
+    with socket.create_connection(address(served), timeout=30) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_and_headers(response: bytes) -> tuple[int, dict[str, str]]:
+    head = response.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), {k.lower(): v for k, v in headers.items()}
+
+
+def assert_said_at_most_one_line(served: Served) -> None:
+    """No traceback and no ERROR in the terminal: one warning line at most."""
+    served.round_trip()
+    assert all(r.exc_info is None and r.levelno < logging.ERROR for r in served.records)
+    assert len(served.complaints()) <= 1
+
+
+UNPARSABLE = {
+    "no Host": b"GET / HTTP/1.1\r\n\r\n",
+    "two Hosts": b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n",
+    "a bad request line": b"GET /\r\nHost: localhost\r\n\r\n",
+    "a 1 MB header": b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: "
+    + b"x" * 1_000_000
+    + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", UNPARSABLE.values(), ids=UNPARSABLE.keys())
+def test_a_request_uvicorn_refuses_carries_every_header(
+    served: Served, config: Config, request_bytes: bytes
+) -> None:
+    status, headers = status_and_headers(exchange(served, request_bytes))
+    assert status == 400
+    for name, value in response_headers(config).items():
+        assert headers.get(name.lower()) == value, name
+    assert_said_at_most_one_line(served)
+
+
+def test_preview_refusals_carry_the_dist_headers(tmp_path: Path) -> None:
+    rules = hosting.rules_for("credentialless", [("X-Frame-Options", "DENY")], ["index.html"])
+    with serving(preview_app(make_dist(tmp_path / "dist", rules))) as served:
+        status, headers = status_and_headers(exchange(served, UNPARSABLE["no Host"]))
+    assert status == 400
+    for name, value in rules.headers:
+        assert headers.get(name.lower()) == value, name
+
+
+def test_a_refused_websocket_carries_every_header(served: Served, config: Config) -> None:
+    host, port = address(served)
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(
+            f"ws://{host}:{port}/_wbspawn/ws", origin=Origin("http://evil.example"), proxy=None
+        ).close()
+    response = info.value.response
+    assert response.status_code == 403
+    for name, value in response_headers(config).items():
+        assert response.headers.get(name) == value, name
