@@ -1,6 +1,6 @@
 """What uvicorn answers on its own, before or without the app (serve/protocols.py): requests
-it cannot parse, refused websocket handshakes. Each test talks to a real server over a raw
-socket, as such clients do."""
+it cannot parse, malformed bodies and websocket messages, refused websocket handshakes. Each
+test talks to a real server over a raw socket, as such clients do."""
 
 from __future__ import annotations
 
@@ -89,6 +89,48 @@ def test_preview_refusals_carry_the_dist_headers(tmp_path: Path) -> None:
     assert status == 400
     for name, value in rules.headers:
         assert headers.get(name.lower()) == value, name
+
+
+def test_a_malformed_chunked_body_is_a_400_and_at_most_a_line(served: Served) -> None:
+    """The app answers the request while h11 finds its body malformed: the 400 goes out, the
+    app's answer is dropped (it failed in h11 with a 60-line traceback)."""
+    request = (
+        b"GET /_wbspawn/app.json HTTP/1.1\r\nHost: localhost\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nnot-a-size\r\nhello\r\n0\r\n\r\n"
+    )
+    status, headers = status_and_headers(exchange(served, request))
+    assert status == 400
+    assert headers["cross-origin-embedder-policy"] == "require-corp"
+    assert_said_at_most_one_line(served)
+
+
+def open_websocket(served: Served) -> socket.socket:
+    """A raw socket past the reload websocket's handshake."""
+    host, port = address(served)
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.sendall(
+        f"GET /_wbspawn/ws HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: http://{host}:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def test_a_text_message_that_is_not_utf8_is_closed_with_1007_and_a_line(served: Served) -> None:
+    with open_websocket(served) as sock:
+        payload, mask = b"\xff\xfe", b"\x01\x02\x03\x04"
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    # The server's close frame, after whatever it sent before (hello): opcode 8, code 1007.
+    assert b"\x88\x02\x03\xef" in received
+    assert_said_at_most_one_line(served)
 
 
 def test_a_refused_websocket_carries_every_header(served: Served, config: Config) -> None:

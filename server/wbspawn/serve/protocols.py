@@ -5,8 +5,14 @@ answers on its own, before (or without) the ASGI app and so outside every middle
   its 400 carries the headers every response carries (`fixed_headers`), and the connection
   lingers a moment before it closes, reading what the client still sends, so that the
   client reads the 400 instead of a reset;
-- refused websocket handshakes (403 for a socket the app closed before accepting, 400 for a
-  malformed one, 500) carry the headers too.
+- a body found malformed (bad chunked encoding) while the app answers the request: the 400
+  alone; the app's answer is dropped instead of failing in h11 with a logged traceback;
+- a websocket text message that is not UTF-8: closed with 1007 and one line in the log, not
+  a traceback; refused handshakes (403 for a socket the app closed before accepting, 400 for
+  a malformed one, 500) carry the headers too.
+
+Where no answer can be given, none is: a malformed body once the app's response has begun
+just ends the connection.
 
 Subclasses of uvicorn's own (tested with uvicorn 0.55): `protocols()` makes the pair for one
 server, for `uvicorn.Config(http=..., ws=...)`.
@@ -46,6 +52,14 @@ class HttpProtocol(H11Protocol):
         super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # Its body was malformed: the app's answer is not sent (h11 would refuse it).
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            self.transport.close()  # a response has begun: too late for a 400
+            return
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"connection", b"close"),
@@ -81,6 +95,19 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         # uvicorn builds websockets' ServerProtocol itself; every refusal it sends is made by
         # that object's `reject`, which the subclass gives the fixed headers.
         self.conn.__class__ = self.server_protocol
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                # What uvicorn does, with one line instead of a traceback.
+                self.frames = []
+                self.logger.warning("Invalid UTF-8 in a websocket text message: closed (1007)")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
 
 
 def protocols(headers: Headers) -> tuple[type[HttpProtocol], type[WebSocketProtocol]]:
