@@ -39,6 +39,7 @@ from wbspawn.check.browser import Page as EnginePage
 from wbspawn.check.chromium import LAUNCH_ARGS, find_chromium
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
+from wbspawn.serve.protocols import HEADER_TIMEOUT_S
 from wbspawn.serve.server import running
 
 FAKES = Path(__file__).parent / "fakes"
@@ -296,7 +297,7 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(app: ASGIApp) -> Iterator[Served]:
+def serving(app: ASGIApp, header_timeout: float = HEADER_TIMEOUT_S) -> Iterator[Served]:
     """`running(app)` with uvicorn's log (the "uvicorn.error" logger) collected."""
 
     class Collect(logging.Handler):
@@ -304,7 +305,7 @@ def serving(app: ASGIApp) -> Iterator[Served]:
             served.records.append(record)
 
     handler = Collect()
-    with running(app) as url:
+    with running(app, header_timeout=header_timeout) as url:
         served = Served(url)
         # Added once uvicorn has configured its logging (it replaces its loggers' handlers).
         logger = logging.getLogger("uvicorn.error")

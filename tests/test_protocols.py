@@ -1,11 +1,12 @@
 """What uvicorn answers on its own, before or without the app (serve/protocols.py): requests
-it cannot parse, malformed bodies and websocket messages, refused websocket handshakes. Each
-test talks to a real server over a raw socket, as such clients do."""
+it cannot parse, heads that never end, malformed bodies and websocket messages. Each test
+talks to a real server over a raw socket, as such clients do."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,64 @@ def test_a_refused_websocket_carries_every_header(served: Served, config: Config
     assert response.status_code == 403
     for name, value in response_headers(config).items():
         assert response.headers.get(name) == value, name
+
+
+# --- a request's head must arrive within the header timeout ----------------------------------
+
+TIMEOUT_S = 0.5
+
+
+@pytest.fixture
+def impatient(config: Config, build_output: BuildResult, runtime_js_dir: Path) -> Iterator[Served]:
+    """The dev server with a header timeout of half a second."""
+    app = create_app(config, build_output, hub=Hub(), runtime_js_dir=runtime_js_dir)
+    with serving(app, header_timeout=TIMEOUT_S) as server:
+        yield server
+
+
+def seconds_until_closed(sock: socket.socket) -> float:
+    """How long the server takes to close `sock`, reading (and dropping) what it sends."""
+    started = time.monotonic()
+    sock.settimeout(30)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+HALF_A_REQUEST = b"GET /pkg/demo.js HTTP/1.1\r\nHost: local"
+
+
+@pytest.mark.parametrize("sent", [b"", HALF_A_REQUEST], ids=["nothing", "half a request"])
+def test_a_head_that_never_ends_is_closed(impatient: Served, sent: bytes) -> None:
+    with socket.create_connection(address(impatient), timeout=30) as sock:
+        sock.sendall(sent)
+        assert TIMEOUT_S * 0.8 < seconds_until_closed(sock) < TIMEOUT_S + 5
+    assert_said_at_most_one_line(impatient)
+
+
+def test_a_kept_alive_connection_gets_the_same_time_for_its_next_head(impatient: Served) -> None:
+    with socket.create_connection(address(impatient), timeout=30) as sock:
+        sock.sendall(b"GET /pkg/demo.js HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        first = b""
+        while b"export default" not in first:
+            first += sock.recv(65536)
+        sock.sendall(HALF_A_REQUEST)
+        assert seconds_until_closed(sock) < TIMEOUT_S + 5
+
+
+def test_slow_but_whole_heads_and_websockets_outlive_the_header_timeout(
+    impatient: Served,
+) -> None:
+    with socket.create_connection(address(impatient), timeout=30) as sock:
+        sock.sendall(HALF_A_REQUEST)
+        time.sleep(TIMEOUT_S / 2)
+        sock.sendall(b"host\r\n\r\n")
+        status, _ = status_and_headers(sock.recv(65536))
+        assert status == 200
+    with ws_connect(impatient.ws_url, origin=Origin(impatient.url.rstrip("/")), proxy=None) as ws:
+        assert '"hello"' in str(ws.recv(timeout=30))
+        time.sleep(TIMEOUT_S * 3)
+        assert ws.ping().wait(30)

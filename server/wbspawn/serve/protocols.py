@@ -5,14 +5,17 @@ answers on its own, before (or without) the ASGI app and so outside every middle
   its 400 carries the headers every response carries (`fixed_headers`), and the connection
   lingers a moment before it closes, reading what the client still sends, so that the
   client reads the 400 instead of a reset;
+- a request whose head never completes: closed once `header_timeout` seconds have passed
+  since the connection opened or the last response ended (uvicorn has a keep-alive timeout
+  only, which the first byte of a request cancels, and none before the first request);
 - a body found malformed (bad chunked encoding) while the app answers the request: the 400
   alone; the app's answer is dropped instead of failing in h11 with a logged traceback;
 - a websocket text message that is not UTF-8: closed with 1007 and one line in the log, not
   a traceback; refused handshakes (403 for a socket the app closed before accepting, 400 for
   a malformed one, 500) carry the headers too.
 
-Where no answer can be given, none is: a malformed body once the app's response has begun
-just ends the connection.
+Where no answer can be given, none is: a request that times out before its head is complete,
+and a malformed body once the app's response has begun, just end the connection.
 
 Subclasses of uvicorn's own (tested with uvicorn 0.55): `protocols()` makes the pair for one
 server, for `uvicorn.Config(http=..., ws=...)`.
@@ -20,6 +23,7 @@ server, for `uvicorn.Config(http=..., ws=...)`.
 
 from __future__ import annotations
 
+import asyncio
 import http
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -30,6 +34,9 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
 
+# How long a client may take to send a request's head (request line and headers). A browser
+# sends one at once; on loopback anything slower is a client that will not finish.
+HEADER_TIMEOUT_S = 10.0
 # How long a connection refused with a 400 keeps reading before it closes.
 LINGER_S = 2.0
 
@@ -39,10 +46,47 @@ Headers = Sequence[tuple[str, str]]
 class HttpProtocol(H11Protocol):
     # Set per server by `protocols()`.
     fixed_headers: ClassVar[tuple[tuple[bytes, bytes], ...]] = ()
+    header_timeout: ClassVar[float] = HEADER_TIMEOUT_S
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.head_timer: asyncio.TimerHandle | None = None
         self.lingering = False
+
+    # --- each request's head within header_timeout --------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.await_head()
+
+    def on_response_complete(self) -> None:
+        # Before uvicorn's own, which may go on to a pipelined request (and end the wait).
+        if not self.transport.is_closing():
+            self.await_head()
+        super().on_response_complete()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a request's head arrived
+            self.stop_waiting()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self.stop_waiting()
+        super().handle_websocket_upgrade(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_waiting()
+        super().connection_lost(exc)
+
+    def await_head(self) -> None:
+        self.stop_waiting()
+        self.head_timer = self.loop.call_later(self.header_timeout, self.transport.close)
+
+    def stop_waiting(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
 
     # --- requests h11 cannot parse --------------------------------------------------------
 
@@ -52,6 +96,7 @@ class HttpProtocol(H11Protocol):
         super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
+        self.stop_waiting()
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # Its body was malformed: the app's answer is not sent (h11 would refuse it).
@@ -110,10 +155,13 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().send_receive_event_to_app()
 
 
-def protocols(headers: Headers) -> tuple[type[HttpProtocol], type[WebSocketProtocol]]:
+def protocols(
+    headers: Headers, header_timeout: float = HEADER_TIMEOUT_S
+) -> tuple[type[HttpProtocol], type[WebSocketProtocol]]:
     """The HTTP and websocket protocols of a server whose responses all carry `headers`."""
     encoded = tuple((name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in headers)
     pairs = tuple(headers)
+    timeout = header_timeout
 
     class Rejecting(ServerProtocol):
         def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
@@ -124,6 +172,7 @@ def protocols(headers: Headers) -> tuple[type[HttpProtocol], type[WebSocketProto
 
     class Http(HttpProtocol):
         fixed_headers = encoded
+        header_timeout = timeout
 
     class WebSocket(WebSocketProtocol):
         server_protocol = Rejecting

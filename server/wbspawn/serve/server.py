@@ -33,7 +33,7 @@ from wbspawn.output import AppExit
 from wbspawn.serve.app import create_app
 from wbspawn.serve.headers import fixed_headers
 from wbspawn.serve.hosts import WILDCARD_HOSTS
-from wbspawn.serve.protocols import protocols
+from wbspawn.serve.protocols import HEADER_TIMEOUT_S, protocols
 from wbspawn.serve.rebuild import Rebuilder, package_name
 from wbspawn.serve.reload import Hub, PageReport
 from wbspawn.serve.watch import Watcher, WatchPlan, plan_from_metadata
@@ -81,10 +81,12 @@ def url_for(host: str, sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
-def uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, host: str, port: int, *, header_timeout: float = HEADER_TIMEOUT_S
+) -> uvicorn.Config:
     # h11 and websockets' sans-I/O protocol ("auto" picks websockets' legacy one, which
     # warns), with the app's headers on the answers uvicorn makes itself (protocols.py).
-    http, ws = protocols(fixed_headers(app))
+    http, ws = protocols(fixed_headers(app), header_timeout)
     return uvicorn.Config(
         app, host=host, port=port, log_level="warning", http=http, ws=ws, lifespan="auto"
     )
@@ -229,13 +231,19 @@ async def _feed(watcher: Watcher, rebuilder: Rebuilder) -> None:
 
 
 @contextlib.contextmanager
-def running(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def running(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    header_timeout: float = HEADER_TIMEOUT_S,
+) -> Iterator[str]:
     """Serve `app` in a background thread; yields the base URL ("http://127.0.0.1:PORT/").
 
     For tests: port 0 picks a free port without a race.
     """
     sock = bind_socket(host, port)
-    server = uvicorn.Server(uvicorn_config(app, host, port))
+    server = uvicorn.Server(uvicorn_config(app, host, port, header_timeout=header_timeout))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="wbspawn-server", daemon=True
     )
