@@ -10,9 +10,11 @@ URL layout (first match wins):
     /                      APP_DIR/index.html, else the default page
     /...                   APP_DIR/public/..., else the app's own web files under APP_DIR
 
-Every response carries the cross-origin isolation headers and `Cache-Control: no-cache`
-(headers.py), and every 200 an ETag (etag.py). A missing file is a plain-text 404, never
-an HTML fallback: a browser that asked for a script must not get a page back ("MIME type
+Every response carries the cross-origin isolation headers, `X-Content-Type-Options:
+nosniff` and `Cache-Control: no-cache` (headers.py), and every 200 an ETag (etag.py); the
+answers uvicorn makes itself get the same headers (protocols.py). Files have our media types,
+sources are plain text (`media_type`). A missing file is a plain-text 404, never an HTML
+fallback: a browser that asked for a script must not get a page back ("MIME type
 text/html"). Only Host names on the allow-list are answered (hosts.py). With a Hub, every
 HTML page gets the reload client (inject.py).
 

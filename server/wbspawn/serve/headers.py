@@ -1,9 +1,11 @@
-"""Response headers that make the page cross-origin isolated.
+"""Response headers that make the page cross-origin isolated, and keep types as given.
 
 SharedArrayBuffer (the wasm module's shared memory) exists only in a cross-origin
 isolated page, and a worker only gets it if its own script response carries the
 headers too. Peers set them on 200s only and break on 304s, 404s and worker scripts,
-so this middleware sets them on every HTTP response, errors included.
+so this middleware sets them on every HTTP response, errors included; `nosniff` with
+them. An app that sets such headers says which (`SetsHeaders`), so the server can put
+them on the answers it makes without the app (protocols.py).
 """
 
 from __future__ import annotations

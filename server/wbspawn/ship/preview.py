@@ -1,7 +1,8 @@
 """`wbspawn preview DIR`: a built dist, served the way a production host serves it.
 
-The headers are the generated configs' (hosting.py): COOP/COEP/CORP and the app's own on
-every response, errors included; `immutable` caching for assets/, `no-cache` for the rest.
+The headers are the generated configs' (hosting.py): COOP/COEP/CORP, nosniff and the app's
+own on every response, errors included (also uvicorn's own 400s: serve/protocols.py);
+`immutable` caching for assets/, `no-cache` for the rest.
 Files are served as they are: no watching, no build, no script injected into pages.
 Like a static host: `/` and `/dir/` serve `index.html`, `/dir` redirects to `/dir/` (301),
 a `404.html` at the root answers misses, and what the generated configs hide is never
