@@ -157,12 +157,23 @@ class FakeTools:
     env: dict[str, str]
 
 
+# Answers as a compiler does where the build asks (its version, its sysroot: one without
+# std's sources, so std threads are off and the fake cargo makes the std).
+FAKE_RUSTC = """#!/bin/sh
+case "$*" in
+  -vV) printf 'rustc 1.96.0 (fake)\\nrelease: 1.96.0\\ncommit-hash: 0123456789abcdef\\n' ;;
+  "--print sysroot") echo SYSROOT/fake-sysroot ;;
+  *) echo rustc 1.96.0 ;;
+esac
+"""
+
+
 @pytest.fixture
 def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
     """Fake cargo, rustc, wasm-bindgen and wasm-opt, selected through WBSPAWN_* variables."""
     bin_dir = tmp_path / "fake-bin"
     cargo = python_wrapper(bin_dir / "cargo", FAKES / "cargo.py")
-    rustc = write_executable(bin_dir / "rustc", "#!/bin/sh\necho rustc 1.96.0\n")
+    rustc = write_executable(bin_dir / "rustc", FAKE_RUSTC.replace("SYSROOT", str(tmp_path)))
     wasm_bindgen = python_wrapper(bin_dir / "wasm-bindgen", FAKES / "wasm_bindgen.py")
     wasm_opt = python_wrapper(bin_dir / "wasm-opt", FAKES / "wasm_opt.py")
     cargo_log = tmp_path / "cargo-calls.jsonl"

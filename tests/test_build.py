@@ -25,7 +25,14 @@ from wbspawn.build.cargo import (
     crate_info_from_metadata,
     wasm_artifact,
 )
-from wbspawn.build.pipeline import BuildResult, build, cache_key, output_dir, target_dir
+from wbspawn.build.pipeline import (
+    BuildResult,
+    build,
+    cache_key,
+    output_dir,
+    std_key,
+    target_dir,
+)
 from wbspawn.build.process import (
     BuildJob,
     BuildStopped,
@@ -44,6 +51,11 @@ def toolchain(fake_tools: FakeTools) -> Toolchain:
     return discover()
 
 
+def key(config: Config) -> str:
+    """What names the dirs of `config`'s builds: the std it builds against."""
+    return std_key(config, discover())
+
+
 def cargo_calls(tools: FakeTools) -> list[dict[str, Any]]:
     return [json.loads(line) for line in tools.cargo_log.read_text().splitlines()]
 
@@ -58,7 +70,8 @@ def test_build_runs_cargo_then_wasm_bindgen(
         "demo.js",
         "demo_bg.wasm",
     )
-    assert result.out_dir == output_dir(config, "demo")
+    assert result.sysroot is not None
+    assert result.out_dir == output_dir(config, "demo", result.sysroot.key)
     assert sorted(p.name for p in result.out_dir.iterdir()) == [
         "demo.d.ts",
         "demo.js",
@@ -66,14 +79,22 @@ def test_build_runs_cargo_then_wasm_bindgen(
     ]
     assert result.duration_s >= result.cargo_s + result.bindgen_s
 
-    metadata, cargo_build = cargo_calls(fake_tools)
+    metadata, std_build, cargo_build = cargo_calls(fake_tools)
     assert metadata["args"] == ["metadata", "--format-version", "1", "--no-deps"]
     assert metadata["cwd"] == str(config.app_dir)
+    # std first, once, into the sysroot every app's build uses...
+    assert std_build["args"] == flags.sysroot_build_args("abort")
+    assert "-Zbuild-std=std,panic_abort,test" in std_build["args"]
+    assert std_build["env"]["RUSTFLAGS"] == flags.RUSTFLAGS + " -C embed-bitcode=yes"
+    # ...then the app against it, with nothing of std's to build.
     assert cargo_build["args"] == flags.cargo_build_args(release=False)
-    assert cargo_build["env"]["RUSTFLAGS"] == flags.RUSTFLAGS
+    assert not any(arg.startswith("-Zbuild-std") for arg in cargo_build["args"])
+    sysroot = result.sysroot.path
+    assert sysroot == config.cache_dir / "sysroot" / sysroot.name
+    assert cargo_build["env"]["RUSTFLAGS"] == f"{flags.RUSTFLAGS} --sysroot={sysroot}"
     assert cargo_build["env"]["RUSTC_BOOTSTRAP"] == "1"
     assert cargo_build["env"]["RUSTC"] == str(fake_tools.rustc)
-    assert cargo_build["env"]["CARGO_TARGET_DIR"] == str(target_dir(config, "demo"))
+    assert cargo_build["env"]["CARGO_TARGET_DIR"] == str(target_dir(config, result.sysroot.key))
 
 
 def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Path) -> None:
@@ -81,15 +102,14 @@ def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Pat
     release = Config(app_dir=crate_dir, cache_dir=cache_dir, release=True)
     copy = Config(app_dir=crate_dir.parent, cache_dir=cache_dir)
 
-    assert cache_key(debug, "demo") == "demo-debug"
-    assert cache_key(release, "demo") == "demo-release"
-    assert cache_key(debug, "other") == "other-debug"
-    unwind = Config(app_dir=crate_dir, cache_dir=cache_dir, panic="unwind")
-    assert cache_key(unwind, "demo") == "demo-debug-unwind"
-    # A copy of the app elsewhere shares the target dir (std is built once), not the path.
-    assert cache_key(copy, "demo") == cache_key(debug, "demo")
-    assert target_dir(debug, "demo") == cache_dir / "target" / "demo-debug"
-    assert target_dir(copy, "demo") == target_dir(debug, "demo")
+    assert cache_key(debug) == "debug"
+    assert cache_key(release) == "release"
+    # A build against another std (compiler, patch, panic mode: the sysroot) has its own.
+    assert cache_key(debug, "0f1e2d3c4b") == "debug-0f1e2d3c4b"
+    # Every app shares the target dir (dependencies are built once), but not the output.
+    assert cache_key(copy) == cache_key(debug)
+    assert target_dir(debug) == cache_dir / "target" / "debug"
+    assert target_dir(copy) == target_dir(debug)
     # ...but never its output: that is served, and each server serves its own app.
     assert output_dir(debug, "demo").parent.name.startswith("demo-debug-")
     assert output_dir(debug, "demo").name == "pkg"
@@ -99,7 +119,7 @@ def test_cache_dirs_are_keyed_by_app_and_profile(crate_dir: Path, cache_dir: Pat
     )
     assert output_dir(release, "demo") != output_dir(debug, "demo")
     # Outside the app: a watcher on APP_DIR never sees build output.
-    assert not target_dir(debug, "demo").is_relative_to(crate_dir)
+    assert not target_dir(debug).is_relative_to(crate_dir)
     assert not output_dir(debug, "demo").is_relative_to(crate_dir)
 
 
@@ -158,7 +178,7 @@ def test_a_build_holds_the_shared_target_dir_until_wasm_bindgen_has_read_the_was
     build_in_thread(config)
     try:
         # The first build is past cargo (its staging dir waits for wasm-bindgen) and held.
-        staging = output_dir(config, "demo").parent
+        staging = output_dir(config, "demo", key(config)).parent
         deadline = time.monotonic() + 30
         while not (staging.is_dir() and any(staging.iterdir())):
             assert time.monotonic() < deadline, "the first build never reached wasm-bindgen"
@@ -186,11 +206,14 @@ def test_release_build(crate_dir: Path, cache_dir: Path, fake_tools: FakeTools) 
 
 def test_unwinding_build(crate_dir: Path, cache_dir: Path, fake_tools: FakeTools) -> None:
     config = Config(app_dir=crate_dir, cache_dir=cache_dir, panic="unwind")
-    build(config, discover())
-    call = cargo_calls(fake_tools)[-1]
-    assert "-Zbuild-std=std,panic_unwind" in call["args"]
-    assert call["env"]["RUSTFLAGS"] == flags.UNWIND_RUSTFLAGS
-    assert call["env"]["CARGO_TARGET_DIR"] == str(target_dir(config, "demo"))
+    result = build(config, discover())
+    std_build, call = cargo_calls(fake_tools)[-2:]
+    assert "-Zbuild-std=std,panic_unwind,test" in std_build["args"]
+    assert std_build["env"]["RUSTFLAGS"].startswith(flags.UNWIND_RUSTFLAGS)
+    assert result.sysroot is not None
+    assert "-unwind-" in result.sysroot.path.name
+    assert call["env"]["RUSTFLAGS"] == f"{flags.UNWIND_RUSTFLAGS} --sysroot={result.sysroot.path}"
+    assert call["env"]["CARGO_TARGET_DIR"] == str(target_dir(config, result.sysroot.key))
 
 
 def test_rebuild_replaces_the_output(config: Config, toolchain: Toolchain) -> None:
@@ -498,7 +521,7 @@ def gated_cargo_env(config: Config, gate: Path) -> dict[str, str]:
     return {
         **os.environ,
         "FAKE_CARGO_GATE": str(gate),
-        "CARGO_TARGET_DIR": str(target_dir(config, "demo")),
+        "CARGO_TARGET_DIR": str(target_dir(config, key(config))),
     }
 
 
@@ -589,7 +612,7 @@ def test_a_stopped_build_ends_cargo_and_its_children_and_serves_nothing(
     assert wait_gone(pids["cargo"])
     assert wait_gone(pids["child"]), "cargo's child was left running"
     assert errors  # cargo's exit (or BuildStopped), never a result
-    assert not output_dir(config, "demo").exists()
+    assert not output_dir(config, "demo", key(config)).exists()
 
 
 def test_a_stopped_job_starts_nothing_and_a_done_one_cannot_be_stopped(

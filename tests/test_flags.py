@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from wbspawn.build import flags
 
-# Copied from the toolchain notes: a byte of difference recompiles std on every build.
+# Copied from the toolchain notes: a byte of difference recompiles every crate.
 EXPECTED_RUSTFLAGS = (
     "-C target-feature=+atomics,+bulk-memory "
     "-C link-arg=--shared-memory -C link-arg=--max-memory=1073741824 -C link-arg=--import-memory "
@@ -14,7 +14,7 @@ EXPECTED_RUSTFLAGS = (
 
 def test_rustflags_are_byte_stable() -> None:
     assert flags.RUSTFLAGS == EXPECTED_RUSTFLAGS
-    assert flags.build_env() == {"RUSTFLAGS": EXPECTED_RUSTFLAGS}
+    assert flags.build_env("x --sysroot=/s") == {"RUSTFLAGS": "x --sysroot=/s"}
 
 
 def test_target() -> None:
@@ -27,7 +27,6 @@ def test_debug_build_args() -> None:
         "--lib",
         "--target",
         "wasm32-unknown-unknown",
-        "-Zbuild-std=std,panic_abort",
         "-Zchecksum-freshness",
         "--message-format=json-render-diagnostics",
         "--color=always",
@@ -37,7 +36,7 @@ def test_debug_build_args() -> None:
 def test_release_build_args() -> None:
     args = flags.cargo_build_args(release=True)
     assert "--release" in args
-    assert args[:6] == flags.cargo_build_args(release=False)[:6]
+    assert args[:5] == flags.cargo_build_args(release=False)[:5]
 
 
 def test_encoded_rustflags_are_dropped() -> None:
@@ -50,7 +49,11 @@ def test_unwinding_adds_exception_handling_and_the_unwind_runtime() -> None:
     assert flags.rustflags("unwind") == (
         EXPECTED_RUSTFLAGS + " -C panic=unwind -C target-feature=+exception-handling"
     )
-    assert flags.build_env("unwind") == {"RUSTFLAGS": flags.UNWIND_RUSTFLAGS}
-    args = flags.cargo_build_args(release=False, panic="unwind")
-    assert "-Zbuild-std=std,panic_unwind" in args
-    assert "-Zbuild-std=std,panic_abort" not in args
+    args = flags.sysroot_build_args("unwind")
+    assert "-Zbuild-std=std,panic_unwind,test" in args
+    assert "-Zbuild-std=std,panic_abort,test" in flags.sysroot_build_args("abort")
+
+
+def test_the_std_is_built_once_for_release_and_apps_build_without_build_std() -> None:
+    assert "--release" in flags.sysroot_build_args()
+    assert not any(a.startswith("-Zbuild-std") for a in flags.cargo_build_args(release=True))

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 /// Stack of a pool worker. wasm-bindgen allocates it once per instance, so it is fixed per worker.
 pub(crate) const DEFAULT_STACK_SIZE: u32 = 2 << 20;
@@ -90,6 +90,28 @@ pub fn available_parallelism() -> io::Result<NonZeroUsize> {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the std hooks
 pub(crate) fn parallelism() -> usize {
     available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// Whether the build uses wbspawn's patched std, whose threads, clock and output are this
+/// crate's (`docs/std-threads.md`): the patched std asks this crate for the parallelism, the
+/// unpatched one answers "unsupported" by itself. Never on a native host.
+pub(crate) fn patched_std() -> bool {
+    if cfg!(not(target_arch = "wasm32")) {
+        return false;
+    }
+    const UNKNOWN: u8 = 0;
+    const ON: u8 = 1;
+    const OFF: u8 = 2;
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match STATE.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::thread::available_parallelism().is_ok();
+            STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
 }
 
 /// Rounds a requested stack size up to whole wasm pages, at least the default.

@@ -48,5 +48,5 @@ pub use thread::{current, spawn, Builder};
 /// Whether `std::thread` runs on wbspawn's workers in this build (the build used wbspawn's
 /// patched std; see `docs/std-threads.md`). Without it, `wbspawn::spawn` still works.
 pub fn std_threads_enabled() -> bool {
-    std_threads::enabled()
+    config::patched_std()
 }

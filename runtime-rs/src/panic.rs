@@ -42,7 +42,7 @@ fn report(info: &PanicHookInfo<'_>) {
             // A warning, not an error: the panic reaches `join` as a value the program can
             // handle. Only without the patched std: with it, std's default hook writes the
             // panic to stderr, which the runtime passes on (stdio.rs), as on a native host.
-            if cfg!(target_arch = "wasm32") && !crate::std_threads::enabled() {
+            if cfg!(target_arch = "wasm32") && !crate::config::patched_std() {
                 crate::platform::warn(&format!(
                     "wbspawn: thread '{}' panicked{at}:\n{message}",
                     record.name_for_messages()

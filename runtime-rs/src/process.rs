@@ -99,9 +99,11 @@ mod hooks {
     /// aborts (the target's default) ends only its thread, whose joiner gets the panic.
     #[no_mangle]
     pub fn __wbspawn_abort() -> ! {
-        if !std::thread::panicking() {
-            super::end(super::ABORT_CODE, true);
+        if std::thread::panicking() {
+            // The thread's death, which its worker reports to the joiner.
+            core::arch::wasm32::unreachable()
         }
+        super::end(super::ABORT_CODE, true);
         stop()
     }
 

@@ -6,17 +6,11 @@
 //! `extern "Rust"` on both sides: std and this crate are built by the same compiler in the same
 //! build (-Zbuild-std), so Rust types may cross.
 //!
-//! Without the patch nothing here is called, and `enabled()` says so: `wbspawn::spawn` then
-//! runs its threads on the pool directly.
+//! Without the patch nothing here is called, and `config::patched_std()` says so:
+//! `wbspawn::spawn` then runs its threads on the pool directly.
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use imp::*;
-
-/// Whether std's threads are wbspawn's (the build used the patched std).
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn enabled() -> bool {
-    false
-}
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -24,7 +18,6 @@ mod imp {
     use std::io;
     use std::num::NonZeroU64;
     use std::ptr::NonNull;
-    use std::sync::atomic::{AtomicU8, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -37,24 +30,6 @@ mod imp {
         // The record of the thread this thread just spawned through std: `wbspawn::spawn` hands
         // it to its JoinHandle (std's own handle does not expose it).
         static LAST_SPAWNED: RefCell<Option<Arc<Record>>> = const { RefCell::new(None) };
-    }
-
-    /// Whether std's threads are wbspawn's: the patched std asks this crate for the
-    /// parallelism, the unpatched one answers "unsupported" by itself.
-    pub(crate) fn enabled() -> bool {
-        const UNKNOWN: u8 = 0;
-        const ON: u8 = 1;
-        const OFF: u8 = 2;
-        static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-        match STATE.load(Ordering::Relaxed) {
-            ON => true,
-            OFF => false,
-            _ => {
-                let on = std::thread::available_parallelism().is_ok();
-                STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
-                on
-            }
-        }
     }
 
     /// The record of the thread the last std spawn on this thread created.

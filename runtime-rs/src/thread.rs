@@ -22,7 +22,7 @@ std::thread_local! {
 
 fn unspawned_id() -> ThreadId {
     #[cfg(target_arch = "wasm32")]
-    if crate::std_threads::enabled() {
+    if crate::config::patched_std() {
         return ThreadId::from_std(std::thread::current().id().as_u64());
     }
     ThreadId::next()
@@ -112,7 +112,7 @@ impl Builder {
     /// As `spawn_unchecked`.
     unsafe fn start<'a>(self, body: impl FnOnce() + Send + 'a) -> io::Result<Arc<Record>> {
         #[cfg(target_arch = "wasm32")]
-        if crate::std_threads::enabled() {
+        if crate::config::patched_std() {
             let mut builder = std::thread::Builder::new();
             if let Some(name) = self.name {
                 builder = builder.name(name);

@@ -197,17 +197,18 @@ def cargo_build(
     on_line: LineSink | None = None,
     stream: StreamRunner = run_streaming,
     target: Path,
+    rustflags: str,
 ) -> tuple[Path, str]:
-    """Build the lib for wasm into the `target` dir: the .wasm cargo reports, and rustc's
-    warnings."""
+    """Build the lib for wasm into the `target` dir, with `rustflags` (the shared-memory
+    flags and the sysroot): the .wasm cargo reports, and rustc's warnings."""
     build_env = {
         **env,
-        **flags.build_env(config.panic),
+        **flags.build_env(rustflags),
         "CARGO_TARGET_DIR": str(target),
     }
     args = [
         str(toolchain.cargo),
-        *flags.cargo_build_args(release=config.release, panic=config.panic),
+        *flags.cargo_build_args(release=config.release),
         *runtime_patch_args(crate),
     ]
     if on_line is None:

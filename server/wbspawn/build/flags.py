@@ -1,7 +1,8 @@
 """Compiler flags for wasm with shared memory.
 
-Cargo fingerprints RUSTFLAGS: any byte that differs between two builds recompiles the
-whole std (build-std), so these strings are constants and never assembled from options.
+Cargo fingerprints RUSTFLAGS: any byte that differs between two builds rebuilds every crate,
+so these strings are constants and never assembled from options (the sysroot's path, the one
+part that varies, is the same for every build against that std: sysroot.py).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ RUSTFLAGS: Final = " ".join(
 # Not the default: the code is larger and slower, and the browsers that run it fewer.
 UNWIND_RUSTFLAGS: Final = RUSTFLAGS + " -C panic=unwind -C target-feature=+exception-handling"
 
-# No precompiled std has atomics, so std is rebuilt with the flags above, with the panic
-# runtime that matches the strategy.
-BUILD_STD_ARGS: Final = ("-Zbuild-std=std,panic_abort",)
-UNWIND_BUILD_STD_ARGS: Final = ("-Zbuild-std=std,panic_unwind",)
+# No precompiled std has atomics, so std is built with the flags above (once, into a sysroot
+# every app's build uses: sysroot.py), with the panic runtime that matches the strategy, and
+# libtest for `wbspawn test`.
+BUILD_STD_CRATES: Final = "std,panic_abort,test"
+UNWIND_BUILD_STD_CRATES: Final = "std,panic_unwind,test"
 
 # Cargo judges a path crate fresh by mtimes, and two checkouts of one project (clones, git
 # worktrees) share the target dir of their crate name with the same artifact names: the one
@@ -52,23 +54,34 @@ def rustflags(panic: Panic = "abort") -> str:
     return UNWIND_RUSTFLAGS if panic == "unwind" else RUSTFLAGS
 
 
-def cargo_build_args(*, release: bool, panic: Panic = "abort") -> list[str]:
-    """Arguments after `cargo` for the library build."""
-    build_std = UNWIND_BUILD_STD_ARGS if panic == "unwind" else BUILD_STD_ARGS
-    args = ["build", "--lib", "--target", TARGET, *build_std, *FRESHNESS_ARGS]
+def build_std_crates(panic: Panic = "abort") -> str:
+    return UNWIND_BUILD_STD_CRATES if panic == "unwind" else BUILD_STD_CRATES
+
+
+# Cargo renders rustc's diagnostics to stderr (kept for the user) and writes only
+# machine-readable artifact messages to stdout (parsed for the .wasm path and progress).
+# Colours always: stderr is a pipe, and the overlay shows them (ansi.py); a terminal that is
+# not a tty gets them stripped. Not part of cargo's fingerprint: no rebuild.
+MESSAGE_ARGS: Final = ("--message-format=json-render-diagnostics", "--color=always")
+
+
+def cargo_build_args(*, release: bool) -> list[str]:
+    """Arguments after `cargo` for the library build (against a sysroot: `build_env`)."""
+    args = ["build", "--lib", "--target", TARGET, *FRESHNESS_ARGS]
     if release:
         args.append("--release")
-    # Cargo renders rustc's diagnostics to stderr (kept for the user) and writes only
-    # machine-readable artifact messages to stdout (parsed for the .wasm path and progress).
-    # Colours always: stderr is a pipe, and the overlay shows them (ansi.py); a terminal that
-    # is not a tty gets them stripped. Not part of cargo's fingerprint: no rebuild.
-    args += ["--message-format=json-render-diagnostics", "--color=always"]
-    return args
+    return [*args, *MESSAGE_ARGS]
 
 
-def build_env(panic: Panic = "abort") -> dict[str, str]:
+def sysroot_build_args(panic: Panic = "abort") -> list[str]:
+    """Arguments after `cargo` for the build that compiles std into a sysroot."""
+    build_std = f"-Zbuild-std={build_std_crates(panic)}"
+    return ["build", "--lib", "--release", "--target", TARGET, build_std, *MESSAGE_ARGS]
+
+
+def build_env(rustflags_with_sysroot: str) -> dict[str, str]:
     """Environment for `cargo build`, on top of the toolchain's."""
-    return {"RUSTFLAGS": rustflags(panic)}
+    return {"RUSTFLAGS": rustflags_with_sysroot}
 
 
 # Cargo takes CARGO_ENCODED_RUSTFLAGS over RUSTFLAGS: one left in the user's shell would

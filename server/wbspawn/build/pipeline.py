@@ -1,5 +1,6 @@
-"""One build of the app crate: cargo (shared-memory wasm, std patched for threads), then
-wasm-bindgen (--target web), then the stack checks; where each build's files go."""
+"""One build of the app crate: std (once per machine: sysroot.py), cargo (shared-memory wasm
+against that std), then wasm-bindgen (--target web), then the stack checks; where each
+build's files go."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import flags, stackcheck, stdpatch
+from wbspawn.build import flags, stackcheck, stdpatch, sysroot
 from wbspawn.build.bindgen import (
     check_wasm_bindgen_version,
     locked_wasm_bindgen_version,
@@ -51,20 +52,35 @@ class BuildResult:
     stack_checks: str = ""
     # cargo's .wasm, before wasm-bindgen.
     cargo_wasm: Path | None = None
+    # The std it was built against.
+    sysroot: sysroot.Sysroot | None = None
 
 
-def cache_key(config: Config, crate_name: str, std_key: str = "") -> str:
-    # One target dir per crate name and profile: RUSTFLAGS and build-std make a target dir
-    # expensive to fill (minutes), and mixing profiles would thrash it. Not keyed by the
-    # app's path: a copy of an app (a test fixture, a second checkout) reuses the built std
-    # and its dependencies, and cargo keeps each path's own crates apart by package id.
-    # Sharing is made safe by `target_dir_lock`.
-    # An unwinding build has other RUSTFLAGS and another std: a target dir of its own; so has
-    # a build with a patched std (`std_key` names the patch: cargo does not notice when std's
-    # source changes, so a new patch must not find the old std built).
-    suffix = "-unwind" if config.panic == "unwind" else ""
-    std = f"-{std_key}" if std_key else ""
-    return f"{crate_name}-{config.profile}{suffix}{std}"
+def cache_key(config: Config, sysroot_key: str = "") -> str:
+    # One target dir per profile and std, shared by every app on the machine: a new app finds
+    # its dependencies (wasm-bindgen and its macros, rayon, ...) built by the apps before it
+    # and compiles only its own crates, as every project sharing a CARGO_TARGET_DIR does;
+    # cargo keeps apart what differs (versions, features, each path's own crates). Sharing is
+    # made safe by `target_dir_lock` and `claim_artifact`; builds of two apps take turns.
+    # Mixing profiles would thrash it, and a build against another std (another sysroot:
+    # another compiler, std patch or panic mode) rebuilds every crate (RUSTFLAGS name the
+    # sysroot): a target dir each.
+    std = f"-{sysroot_key}" if sysroot_key else ""
+    return f"{config.profile}{std}"
+
+
+def std_threads(config: Config, toolchain: Toolchain) -> stdpatch.StdThreads:
+    """The std a build of `config` uses: patched for threads, or as it ships."""
+    if not config.std_threads:
+        return stdpatch.disabled("turned off by --no-std-threads or std-threads = false")
+    return stdpatch.prepare(toolchain, config.cache_dir)
+
+
+def std_key(config: Config, toolchain: Toolchain) -> str:
+    """What names the target and output dirs of `config`'s builds: its std (`sysroot.py`)."""
+    rustc = stdpatch.rustc_info(toolchain)
+    key = sysroot.sysroot_key(rustc, std_threads(config, toolchain), config.panic)
+    return sysroot.short_key(key)
 
 
 def app_key(config: Config) -> str:
@@ -72,40 +88,40 @@ def app_key(config: Config) -> str:
     return hashlib.sha256(str(config.app_dir).encode()).hexdigest()[:12]
 
 
-def target_dir(config: Config, crate_name: str, std_key: str = "") -> Path:
-    return config.cache_dir / "target" / cache_key(config, crate_name, std_key)
+def target_dir(config: Config, sysroot_key: str = "") -> Path:
+    return config.cache_dir / "target" / cache_key(config, sysroot_key)
 
 
-def output_dir(config: Config, crate_name: str, std_key: str = "") -> Path:
+def output_dir(config: Config, crate_name: str, sysroot_key: str = "") -> Path:
     # Unlike the target dir, one per app and build flavour: what one server serves at /pkg/
-    # must never be replaced by another app's build that has the same crate name, nor by a
-    # build of this app with other settings (another std, no stack checks).
+    # must never be replaced by another app's build, nor by a build of this app with other
+    # settings (another std, no stack checks).
     checks = "" if config.stack_check else "-nocheck"
-    key = f"{cache_key(config, crate_name, std_key)}{checks}-{app_key(config)}"
+    key = f"{crate_name}-{cache_key(config, sysroot_key)}{checks}-{app_key(config)}"
     return config.cache_dir / "out" / key / "pkg"
 
 
-def lock_path(config: Config, crate_name: str, std_key: str = "") -> Path:
-    key = cache_key(config, crate_name, std_key)
-    return target_dir(config, crate_name, std_key).with_name(f"{key}.lock")
+def lock_path(config: Config, sysroot_key: str = "") -> Path:
+    key = cache_key(config, sysroot_key)
+    return target_dir(config, sysroot_key).with_name(f"{key}.lock")
 
 
 @contextlib.contextmanager
 def target_dir_lock(
-    config: Config, crate_name: str, job: BuildJob | None = None, std_key: str = ""
+    config: Config, job: BuildJob | None = None, sysroot_key: str = ""
 ) -> Iterator[None]:
     """Holds the shared target dir from `cargo build` until wasm-bindgen has read the .wasm.
 
-    Every app with this crate name (another server, `wbspawn check`, a copy of the app)
-    builds in the same target dir, and cargo writes the same `<lib>.wasm` path for all of
-    them. Cargo's own lock covers its run only: between its end and wasm-bindgen reading
-    the file, another app's cargo could overwrite it, and this app would serve the other's
-    code. An exclusive lock across processes (flock, released by the kernel if a holder
-    dies) makes the two steps one. It is held until the output is swapped in, too: two
-    servers on one app would otherwise race to rename the same output dir. Waiting polls,
-    so a stopped build stops waiting too.
+    Every app (another server, `wbspawn check`, a copy of the app) builds in the same target
+    dir, and cargo writes the same `<lib>.wasm` path for all apps of one crate name. Cargo's
+    own lock covers its run only: between its end and wasm-bindgen reading the file, another
+    app's cargo could overwrite it, and this app would serve the other's code. An exclusive
+    lock across processes (flock, released by the kernel if a holder dies) makes the two
+    steps one. It is held until the output is swapped in, too: two servers on one app would
+    otherwise race to rename the same output dir. Waiting polls, so a stopped build stops
+    waiting too.
     """
-    path = lock_path(config, crate_name, std_key)
+    path = lock_path(config, sysroot_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as file:
         while True:
@@ -171,30 +187,38 @@ def build(
 
     if crate is None:
         crate = read_crate_info(config.app_dir, toolchain, env, run=run)
-    threads = (
-        stdpatch.prepare(toolchain, config.cache_dir)
-        if config.std_threads
-        else stdpatch.disabled("turned off by --no-std-threads or std-threads = false")
-    )
+    threads = std_threads(config, toolchain)
     checks = (
         stackcheck.find()
         if config.stack_check
         else stackcheck.turned_off("turned off by --no-stack-check")
     )
+    std = sysroot.prepare(
+        toolchain,
+        stdpatch.rustc_info(toolchain),
+        threads,
+        config.panic,
+        config.cache_dir,
+        run=run,
+        stream=stream,
+        on_line=on_cargo_line,
+        job=job,
+    )
 
-    with target_dir_lock(config, crate.name, job, threads.key):
-        target = target_dir(config, crate.name, threads.key)
+    with target_dir_lock(config, job, std.key):
+        target = target_dir(config, std.key)
         claim_artifact(target, crate, config)
         cargo_started = time.monotonic()
         wasm, diagnostics = cargo_build(
             config,
             toolchain,
             crate,
-            {**env, **threads.cargo_env()},
+            env,
             run=run,
             on_line=on_cargo_line,
             stream=stream,
             target=target,
+            rustflags=std.rustflags(config.panic),
         )
         cargo_s = time.monotonic() - cargo_started
 
@@ -202,7 +226,7 @@ def build(
         required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
         bindgen = find_wasm_bindgen(version=required)
         check_wasm_bindgen_version(bindgen, required, env, config.app_dir, run=run)
-        out_dir = output_dir(config, crate.name, threads.key)
+        out_dir = output_dir(config, crate.name, std.key)
         wasm_opt = checks.wasm_opt
 
         def finish(staging: Path) -> None:
@@ -237,6 +261,7 @@ def build(
         std_threads=threads.describe(),
         stack_checks=checks.describe(),
         cargo_wasm=wasm,
+        sysroot=std,
     )
 
 
