@@ -15,8 +15,14 @@ serve: setup
 
 test: setup lint test-rust test-python
 
+# The stack-check pass is a crate of its own (stackcheck/, which wbspawn's package carries and
+# builds for the machine); its target dir stays out of the directory that is shipped.
+STACKCHECK := --manifest-path stackcheck/Cargo.toml
+STACKCHECK_TARGET := CARGO_TARGET_DIR=target/stackcheck
+
 test-rust:
 	cargo test -p wbspawn
+	$(STACKCHECK_TARGET) cargo test $(STACKCHECK)
 
 test-python:
 	$(VENV)/pytest
@@ -35,8 +41,10 @@ BENCH_RS = bench/apps/*/src/*.rs bench/apps/common/*.rs
 
 lint-rust:
 	cargo fmt --all --check
+	cargo fmt $(STACKCHECK) --check
 	rustfmt --check --edition 2021 $(BENCH_RS)
 	cargo clippy --workspace --all-targets -- -D warnings
+	$(STACKCHECK_TARGET) cargo clippy $(STACKCHECK) --all-targets -- -D warnings
 
 # The wasm-only code (platform/wasm.rs) is linted with Debian's clippy against the real target.
 lint-wasm:
@@ -59,6 +67,7 @@ bench-devloop: setup
 
 fmt:
 	cargo fmt --all
+	cargo fmt $(STACKCHECK)
 	rustfmt --edition 2021 $(BENCH_RS)
 	$(VENV)/ruff format server tests bench
 	$(VENV)/ruff check --fix server tests bench

@@ -14,6 +14,8 @@ ASSET_DIRS = {
     "static": "wbspawn/_assets/static",
     # `wbspawn new`'s template and the dist's isolation gate and service worker.
     "ship": "wbspawn/_assets/ship",
+    # The stack-check pass's source, built for the machine by the first build (rusttool.py).
+    "stackcheck": "wbspawn/_assets/stackcheck",
 }
 
 

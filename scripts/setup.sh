@@ -56,8 +56,8 @@ if [ "$have" != "$want" ]; then
   cargo_bin=$(command -v cargo || echo /usr/bin/cargo)
   "$cargo_bin" install -q wasm-bindgen-cli --version "=$want" --locked
 fi
-# binaryen's wasm-opt adds the stack overflow checks (server/wbspawn/build/stackcheck.py). npm's
-# package is current and installs in a second; Debian 12's binaryen (108) breaks
+# binaryen's wasm-opt optimizes `wbspawn build`'s release wasm (server/wbspawn/ship/wasmopt.py).
+# npm's package is current and installs in a second; Debian 12's binaryen (108) breaks
 # wasm-bindgen's output and must not be the one on PATH.
 BINARYEN_VERSION=132
 have_opt=$(wasm-opt --version 2>/dev/null | awk '{ print $3 }' || true)

@@ -170,18 +170,22 @@ esac
 
 @pytest.fixture
 def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
-    """Fake cargo, rustc, wasm-bindgen and wasm-opt, selected through WBSPAWN_* variables."""
+    """Fake cargo, rustc, wasm-bindgen, wasm-opt and stack-check pass, selected through
+    WBSPAWN_* variables."""
     bin_dir = tmp_path / "fake-bin"
     cargo = python_wrapper(bin_dir / "cargo", FAKES / "cargo.py")
     rustc = write_executable(bin_dir / "rustc", FAKE_RUSTC.replace("SYSROOT", str(tmp_path)))
     wasm_bindgen = python_wrapper(bin_dir / "wasm-bindgen", FAKES / "wasm_bindgen.py")
     wasm_opt = python_wrapper(bin_dir / "wasm-opt", FAKES / "wasm_opt.py")
+    stackcheck = python_wrapper(bin_dir / "wbspawn-stackcheck", FAKES / "stackcheck.py")
     cargo_log = tmp_path / "cargo-calls.jsonl"
     selection = {
         "WBSPAWN_CARGO": str(cargo),
         "WBSPAWN_RUSTC": str(rustc),
         "WBSPAWN_WASM_BINDGEN": str(wasm_bindgen),
         "WBSPAWN_WASM_OPT": str(wasm_opt),
+        "WBSPAWN_STACKCHECK": str(stackcheck),
+        "FAKE_STACKCHECK_LOG": str(tmp_path / "stackcheck-calls.log"),
         "FAKE_WASM_OPT_LOG": str(tmp_path / "wasm-opt-calls.log"),
         "WBSPAWN_CACHE_DIR": str(cache_dir),
         "FAKE_CARGO_LOG": str(cargo_log),

@@ -323,3 +323,20 @@ def test_check_takes_a_browser_engine_or_all() -> None:
     proc = wbspawn("check", ".", "--browser", "netscape")
     assert proc.returncode == 2
     assert "invalid choice: 'netscape'" in proc.stderr
+
+
+def test_clean_removes_the_cache_and_says_what_it_freed(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "sysroot" / "1.96.0-abort").mkdir(parents=True)
+    (cache / "sysroot" / "1.96.0-abort" / "libstd.rlib").write_bytes(b"x" * (2 << 20))
+    (cache / "target" / "debug").mkdir(parents=True)
+    env = {**os.environ, "WBSPAWN_CACHE_DIR": str(cache)}
+    proc = wbspawn("clean", env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("  removed sysroot/ (2 MiB): std for wasm")
+    assert lines[1].startswith("  removed target/ (0 MiB): cargo's target dirs")
+    assert lines[-1].startswith(f"wbspawn: removed 2 MiB from {cache}")
+    assert not (cache / "sysroot").exists() and not (cache / "target").exists()
+    again = wbspawn("clean", env=env)
+    assert again.stdout == f"wbspawn: nothing to remove in {cache}\n"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_DIR, FakeTools, write_executable
-from wbspawn.check.doctor import Finding, diagnose
+from wbspawn.build.toolchain import discover
+from wbspawn.check.doctor import Finding, check_built_std, check_stack_checks, diagnose
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,7 +75,7 @@ def test_a_missing_firefox_or_webkit_is_said_with_its_fix_but_does_not_fail(
     assert "apt-get install libwebkit2gtk-4.1-0 xvfb" in out
     assert out.splitlines()[-1] == (
         "wbspawn doctor: the build and `wbspawn check` have what they need; not installed: "
-        "firefox, webkit (only for `wbspawn check --browser`)"
+        "firefox, webkit (only for `wbspawn check --browser` and `wbspawn build`'s optimizer)"
     )
 
 
@@ -118,3 +119,35 @@ def test_no_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert not findings["compiler"].ok
     assert "set both WBSPAWN_CARGO and WBSPAWN_RUSTC" in findings["compiler"].fix
     assert not findings["std sources"].ok
+
+
+def test_before_the_first_build_the_manifests_pin_is_what_is_checked(
+    crate_dir: Path, fake_tools: FakeTools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (crate_dir / "Cargo.lock").unlink()  # a fresh app: never built
+    finding = by_name(diagnose(crate_dir))["wasm-bindgen"]
+    assert finding.ok
+    assert "matches the version the app's Cargo.toml pins (no Cargo.lock yet" in finding.detail
+    assert "cannot read" not in finding.detail
+    monkeypatch.setenv("FAKE_WASM_BINDGEN_VERSION", "0.2.99")
+    finding = by_name(diagnose(crate_dir))["wasm-bindgen"]
+    assert not finding.ok
+    assert finding.fix == "run `cargo install wasm-bindgen-cli --version =0.2.100 --locked`"
+
+
+def test_what_wbspawn_builds_for_the_machine_is_shown_with_its_size(
+    fake_tools: FakeTools, cache_dir: Path
+) -> None:
+    std = check_built_std(cache_dir)
+    assert std.ok
+    assert std.detail.startswith("not built yet: the first build compiles it")
+    assert "built with cargo by the first build" in check_stack_checks(discover(), cache_dir).detail
+    root = cache_dir / "sysroot" / "1.96.0-x-plain-abort-debug-y"
+    (root / "lib").mkdir(parents=True)
+    (root / "lib" / "libstd.rlib").write_bytes(b"x" * (3 << 20))
+    (root / ".wbspawn-sysroot.json").write_text(
+        '{"rustc": "1.96.0", "panic": "abort", "profile": "debug"}'
+    )
+    std = check_built_std(cache_dir)
+    assert std.detail.startswith("built: rustc 1.96.0 abort debug (3 MiB), 3 MiB in ")
+    assert std.detail.endswith("`wbspawn clean` removes it")

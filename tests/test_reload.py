@@ -75,7 +75,13 @@ def test_messages_reach_every_client(
             assert built["type"] == "reload"
             assert built["reason"] == "build"
             assert built["build"]["generation"] == 1
-            assert set(built["build"]) == {"generation", "duration_s", "cargo_s", "bindgen_s"}
+            assert set(built["build"]) == {
+                "generation",
+                "duration_s",
+                "cargo_s",
+                "bindgen_s",
+                "stackcheck_s",
+            }
             assert ws.receive_json() == {
                 "type": "reload",
                 "reason": "change",

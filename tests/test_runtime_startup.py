@@ -162,7 +162,10 @@ def test_a_missing_wasm_fails_start_with_its_url(new_lab: OpenLab) -> None:
             {"idleTimeoutMs": "50"},
             'option idleTimeoutMs must be a whole number from 1 to 2147483647, not "50"',
         ),
-        ({"maxworkers": 4}, "start() has no option maxworkers (it takes wasmUrl, maxWorkers,"),
+        (
+            {"maxworkers": 4},
+            "start() has no option maxworkers (it takes wasmUrl, args, maxWorkers,",
+        ),
     ],
     ids=["zero-cap", "negative", "string", "misspelt"],
 )

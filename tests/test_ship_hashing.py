@@ -14,7 +14,7 @@ from wbspawn.errors import WbspawnError
 from wbspawn.ship.hashing import Assembled, assemble
 from wbspawn.ship.site import Site, resolve_url
 
-GLUE = """import { waitAsync } from './snippets/wbspawn-0123456789abcdef/src/wait_async.js';
+GLUE = """import { waitAsync } from './snippets/wbspawn-0123456789abcdef/src/platform.js';
 export default async function init(module_or_path) {
     if (module_or_path === undefined) module_or_path = new URL('app_bg.wasm', import.meta.url);
 }
@@ -65,7 +65,7 @@ def pkg(tmp_path: Path) -> Path:
             "app.js": GLUE,
             "app_bg.wasm": b"\0asm\x01\0\0\0wasm-one",
             "app.d.ts": "export {};",
-            "snippets/wbspawn-0123456789abcdef/src/wait_async.js": "export function waitAsync() {}",
+            "snippets/wbspawn-0123456789abcdef/src/platform.js": "export function waitAsync() {}",
         },
     )
     return root
@@ -136,7 +136,7 @@ def test_references_are_rewritten_relative_to_the_file_that_holds_them(
     assert f"url(./{Path(names['/img/bg.png']).name})" in text(result, "/style.css")
     glue_text = text(result, "/pkg/app.js")
     assert (
-        f"from './{Path(names['/pkg/snippets/wbspawn-0123456789abcdef/src/wait_async.js']).name}'"
+        f"from './{Path(names['/pkg/snippets/wbspawn-0123456789abcdef/src/platform.js']).name}'"
         in glue_text
     )
     assert f"new URL('./{Path(names['/pkg/app_bg.wasm']).name}', import.meta.url)" in glue_text

@@ -21,7 +21,9 @@ from wbspawn.build.cargo import (
     manifest_patch_args,
     runtime_patch_args,
 )
+from wbspawn.build.pipeline import build
 from wbspawn.build.toolchain import discover
+from wbspawn.config import Config, default_cache_dir
 from wbspawn.errors import WbspawnError
 from wbspawn.ship.template import crate_name, new_app, runtime_versions
 
@@ -150,6 +152,17 @@ def test_a_crates_io_dependency_on_wbspawn_is_built_from_the_packaged_crate() ->
     assert runtime_patch_args(path) == []
 
 
+@pytest.mark.build
+def test_a_new_apps_build_says_nothing_about_the_patch(tmp_path: Path) -> None:
+    """The crates.io patch is used, and cargo has no warning about it. It had one for every
+    build while std was built inside the app's build (-Zbuild-std): the patch also applied
+    to std's own crate graph, where wbspawn is not used."""
+    app = new_app(tmp_path / "fresh")
+    result = build(Config(app_dir=app.dir, cache_dir=default_cache_dir()), discover())
+    assert "was not used in the crate graph" not in result.diagnostics
+    assert result.crate is not None and result.crate.runtime_from_registry
+
+
 def test_the_watcher_finds_the_same_from_the_manifest(tmp_path: Path) -> None:
     def manifest(deps: str) -> list[str]:
         (tmp_path / "Cargo.toml").write_text(f"[package]\nname = 'a'\n{deps}")
@@ -198,7 +211,7 @@ def test_cargo_package_passes(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     crate = tmp_path / "target" / "package" / "wbspawn-0.1.0"
-    for name in ("README.md", "LICENSE-MIT", "LICENSE-APACHE", "src/lib.rs", "src/wait_async.js"):
+    for name in ("README.md", "LICENSE-MIT", "LICENSE-APACHE", "src/lib.rs", "src/platform.js"):
         assert (crate / name).is_file(), name
     assert not (crate / "std-patches").exists()
 

@@ -82,7 +82,8 @@ def test_system_time_is_the_wall_clock(lab: Page) -> None:
     rust_ms, js_ms = lab.evaluate(
         "() => window.wbspawnApp.call('system_time_ms').then((ms) => [ms, Date.now()])"
     )
-    assert 0 <= js_ms - rust_ms < 5000
+    # Date.now() on both sides, one of them through nanoseconds and back: equal or later.
+    assert -0.01 < js_ms - rust_ms < 5000
 
 
 @pytest.mark.parametrize("on_app_thread", [True, False])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,40 +62,44 @@ def test_std_is_built_once_for_every_app(
     assert not any("wbspawn_sysroot" in name for name in names)  # the seed crate is not std
 
 
-def test_each_panic_mode_has_its_own_std(
+def test_each_panic_mode_and_profile_has_its_own_std(
     config: Config, toolchain: Toolchain, fake_tools: FakeTools
 ) -> None:
     abort = build(config, toolchain)
-    unwind = build(
-        Config(app_dir=config.app_dir, cache_dir=config.cache_dir, panic="unwind"), toolchain
-    )
-    assert [call["args"][-3] for call in std_builds(fake_tools)] == [
-        "-Zbuild-std=std,panic_abort,test",
-        "-Zbuild-std=std,panic_unwind,test",
+    unwind = build(replace(config, panic="unwind"), toolchain)
+    release = build(replace(config, release=True), toolchain)
+    assert [(c["args"][4], "--release" in c["args"]) for c in std_builds(fake_tools)] == [
+        ("-Zbuild-std=std,panic_abort,test", False),
+        ("-Zbuild-std=std,panic_unwind,test", False),
+        ("-Zbuild-std=std,panic_abort,test", True),
     ]
-    assert abort.sysroot is not None and unwind.sysroot is not None
-    assert abort.sysroot.key != unwind.sysroot.key
+    sysroots = [result.sysroot for result in (abort, unwind, release)]
+    assert len({s.key for s in sysroots if s is not None}) == 3
     assert abort.out_dir != unwind.out_dir
 
 
 RUSTC = Rustc(release="1.96.0", commit="0123456789abcdef", sysroot=Path("/nowhere"))
 
 
-def test_the_key_names_the_compiler_the_std_and_the_panic_mode() -> None:
-    plain = disabled("off")
-    key = sysroot.sysroot_key(RUSTC, plain, "abort")
-    assert key.startswith("1.96.0-0123456789ab-plain-abort-")
+PLAIN = sysroot.Flavour(disabled("off"), "abort", release=False)
+
+
+def test_the_key_names_the_compiler_the_std_the_panic_mode_and_the_profile() -> None:
+    key = sysroot.sysroot_key(RUSTC, PLAIN)
+    assert key.startswith("1.96.0-0123456789ab-plain-abort-debug-")
     newer = Rustc(release="1.96.1", commit="fedcba9876543210", sysroot=Path("/nowhere"))
-    assert sysroot.sysroot_key(newer, plain, "abort") != key
-    assert sysroot.sysroot_key(RUSTC, plain, "unwind") != key
+    assert sysroot.sysroot_key(newer, PLAIN) != key
+    assert sysroot.sysroot_key(RUSTC, replace(PLAIN, panic="unwind")) != key
+    assert sysroot.sysroot_key(RUSTC, replace(PLAIN, release=True)).startswith(
+        "1.96.0-0123456789ab-plain-abort-release-"
+    )
 
 
 def prepare(toolchain: Toolchain, cache_dir: Path) -> sysroot.Sysroot:
     return sysroot.prepare(
         toolchain,
         RUSTC,
-        disabled("off"),
-        "abort",
+        PLAIN,
         cache_dir,
         run=run_captured,
         stream=run_streaming,
@@ -130,7 +135,7 @@ def test_builds_at_once_make_one_std(
 def test_an_interrupted_build_leaves_nothing_that_is_used(
     toolchain: Toolchain, fake_tools: FakeTools, cache_dir: Path
 ) -> None:
-    key = sysroot.sysroot_key(RUSTC, disabled("off"), "abort")
+    key = sysroot.sysroot_key(RUSTC, PLAIN)
     folder = sysroot.sysroots_dir(cache_dir)
     half = folder / f"{key}.staging-x1"
     (half / "sysroot").mkdir(parents=True)  # what a killed build left

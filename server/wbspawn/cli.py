@@ -6,6 +6,7 @@
     wbspawn new DIR [--name NAME]
     wbspawn build APP_DIR [--out DIR] [--wasm-opt LEVEL]
     wbspawn preview DIR [--host HOST] [--port PORT]
+    wbspawn clean
 
 Options left out stay None, so `config.settings` can tell them from the defaults and let
 `[package.metadata.wbspawn]` in the app's Cargo.toml fill them in.
@@ -359,6 +360,27 @@ def run_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options: it removes the whole cache
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    from wbspawn.build import cache
+    from wbspawn.config import default_cache_dir
+
+    del args
+    cache_dir = default_cache_dir()
+    removed = cache.clean(cache_dir)
+    if not removed:
+        print(f"wbspawn: nothing to remove in {cache_dir}")
+        return 0
+    for part in removed:
+        print(f"  removed {part.name}/ ({part.size_bytes / (1 << 20):.0f} MiB): {part.about}")
+    total = sum(part.size_bytes for part in removed) / (1 << 20)
+    print(f"wbspawn: removed {total:.0f} MiB from {cache_dir}; the next build makes what it needs")
+    return 0
+
+
 def _report(exc: WbspawnError) -> None:
     if isinstance(exc, BuildError) and exc.diagnostics.strip():
         from wbspawn.terminal import Terminal
@@ -448,6 +470,15 @@ COMMANDS = (
         run_build,
     ),
     Subcommand(
+        "clean",
+        "remove wbspawn's cache: std for wasm, target dirs, built output",
+        "Remove everything wbspawn keeps in its cache (WBSPAWN_CACHE_DIR, else "
+        "~/.cache/wbspawn): std built for wasm, the stack-check pass, cargo's target dirs and "
+        "each app's built output. All of it is made again by the next build, more slowly.",
+        add_clean_arguments,
+        run_clean,
+    ),
+    Subcommand(
         "preview",
         "serve a built dist as a production host would",
         "Serve a dist built by `wbspawn build` with the headers its host configs send: "
@@ -459,7 +490,7 @@ COMMANDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`wbspawn serve|check|doctor|new|build|preview ...`"""
+    """`wbspawn serve|check|doctor|new|build|preview|clean ...`"""
     parser = argparse.ArgumentParser(prog="wbspawn")
     parser.add_argument("--version", action="version", version=f"wbspawn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -131,9 +131,10 @@ class Terminal:
         crates = ""
         if progress is not None and progress.compiled:
             crates = f", {progress.compiled} crate{'s' if progress.compiled != 1 else ''} compiled"
+        checks = f", stack checks {result.stackcheck_s:.2f} s" if result.stackcheck_s else ""
         self.line(
-            f"built {result.crate_name} in {result.duration_s:.1f} s "
-            f"(cargo {result.cargo_s:.1f} s, wasm-bindgen {result.bindgen_s:.1f} s{crates})",
+            f"built {result.crate_name} in {result.duration_s:.1f} s (cargo "
+            f"{result.cargo_s:.1f} s, wasm-bindgen {result.bindgen_s:.1f} s{checks}{crates})",
             "green",
         )
 

@@ -153,7 +153,8 @@ def wasm_module(owner: str) -> bytes:
 def build_std(args: list[str]) -> int:
     """A `-Zbuild-std` build (the sysroot's): an rlib for each crate asked for."""
     crates = next(a for a in args if a.startswith("-Zbuild-std=")).split("=", 1)[1]
-    deps = Path(os.environ["CARGO_TARGET_DIR"]) / "wasm32-unknown-unknown" / "release" / "deps"
+    profile = "release" if "--release" in args else "debug"
+    deps = Path(os.environ["CARGO_TARGET_DIR"]) / "wasm32-unknown-unknown" / profile / "deps"
     deps.mkdir(parents=True, exist_ok=True)
     for name in [*crates.split(","), "core", "alloc", "wbspawn_sysroot"]:
         print(f"   Compiling {name} v0.0.0", file=sys.stderr)

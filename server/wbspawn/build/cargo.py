@@ -107,6 +107,21 @@ def manifest_patch_args(app_dir: Path) -> list[str]:
     return []
 
 
+def wasm_bindgen_requirement(manifest: Path) -> str | None:
+    """The wasm-bindgen version `manifest` pins exactly (`"=0.2.129"`, as `wbspawn new`
+    writes it), if it does: what its first build will lock."""
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    spec = data.get("dependencies", {}).get("wasm-bindgen")
+    if isinstance(spec, dict):
+        spec = spec.get("version")
+    if isinstance(spec, str) and spec.startswith("="):
+        return spec[1:].strip()
+    return None
+
+
 def read_crate_info(
     app_dir: Path, toolchain: Toolchain, env: Mapping[str, str], *, run: Runner = run_captured
 ) -> CrateInfo:

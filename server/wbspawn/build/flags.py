@@ -73,10 +73,13 @@ def cargo_build_args(*, release: bool) -> list[str]:
     return [*args, *MESSAGE_ARGS]
 
 
-def sysroot_build_args(panic: Panic = "abort") -> list[str]:
+def sysroot_build_args(panic: Panic = "abort", *, release: bool = True) -> list[str]:
     """Arguments after `cargo` for the build that compiles std into a sysroot."""
     build_std = f"-Zbuild-std={build_std_crates(panic)}"
-    return ["build", "--lib", "--release", "--target", TARGET, build_std, *MESSAGE_ARGS]
+    args = ["build", "--lib", "--target", TARGET, build_std]
+    if release:
+        args.append("--release")
+    return [*args, *MESSAGE_ARGS]
 
 
 def build_env(rustflags_with_sysroot: str) -> dict[str, str]:

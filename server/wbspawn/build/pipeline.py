@@ -5,7 +5,6 @@ build's files go."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import flags, stackcheck, stdpatch, sysroot
+from wbspawn.build import flags, locking, stackcheck, stdpatch, sysroot
 from wbspawn.build.bindgen import (
     check_wasm_bindgen_version,
     locked_wasm_bindgen_version,
@@ -43,6 +42,7 @@ class BuildResult:
     duration_s: float
     cargo_s: float
     bindgen_s: float
+    stackcheck_s: float = 0.0
     # rustc's warnings (rendered, with colours) when the build succeeded with some.
     diagnostics: str = ""
     # What `cargo metadata` said, for the next build to reuse.
@@ -79,8 +79,11 @@ def std_threads(config: Config, toolchain: Toolchain) -> stdpatch.StdThreads:
 def std_key(config: Config, toolchain: Toolchain) -> str:
     """What names the target and output dirs of `config`'s builds: its std (`sysroot.py`)."""
     rustc = stdpatch.rustc_info(toolchain)
-    key = sysroot.sysroot_key(rustc, std_threads(config, toolchain), config.panic)
-    return sysroot.short_key(key)
+    return sysroot.short_key(sysroot.sysroot_key(rustc, std_flavour(config, toolchain)))
+
+
+def std_flavour(config: Config, toolchain: Toolchain) -> sysroot.Flavour:
+    return sysroot.Flavour(std_threads(config, toolchain), config.panic, config.release)
 
 
 def app_key(config: Config) -> str:
@@ -121,21 +124,8 @@ def target_dir_lock(
     otherwise race to rename the same output dir. Waiting polls, so a stopped build stops
     waiting too.
     """
-    path = lock_path(config, sysroot_key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as file:
-        while True:
-            try:
-                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if job is not None:
-                    job.check()
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+    with locking.held(lock_path(config, sysroot_key), job):
+        yield
 
 
 def claim_artifact(target: Path, crate: CrateInfo, config: Config) -> None:
@@ -188,16 +178,16 @@ def build(
     if crate is None:
         crate = read_crate_info(config.app_dir, toolchain, env, run=run)
     threads = std_threads(config, toolchain)
+    rustc = stdpatch.rustc_info(toolchain)
     checks = (
-        stackcheck.find()
+        stackcheck.prepare(toolchain, config.cache_dir, rustc.release, run=run, job=job)
         if config.stack_check
         else stackcheck.turned_off("turned off by --no-stack-check")
     )
     std = sysroot.prepare(
         toolchain,
-        stdpatch.rustc_info(toolchain),
-        threads,
-        config.panic,
+        rustc,
+        sysroot.Flavour(threads, config.panic, config.release),
         config.cache_dir,
         run=run,
         stream=stream,
@@ -227,13 +217,18 @@ def build(
         bindgen = find_wasm_bindgen(version=required)
         check_wasm_bindgen_version(bindgen, required, env, config.app_dir, run=run)
         out_dir = output_dir(config, crate.name, std.key)
-        wasm_opt = checks.wasm_opt
+        check_tool = checks.tool
+        stackcheck_s = 0.0
 
         def finish(staging: Path) -> None:
-            if wasm_opt is not None:
+            nonlocal stackcheck_s
+            if check_tool is not None:
                 if job is not None:
                     job.check()
-                stackcheck.instrument(staging / f"{crate.lib_name}_bg.wasm", wasm_opt)
+                pass_started = time.monotonic()
+                wasm_file = staging / f"{crate.lib_name}_bg.wasm"
+                stackcheck.instrument(wasm_file, check_tool, env, run=run)
+                stackcheck_s = time.monotonic() - pass_started
 
         run_wasm_bindgen(
             bindgen,
@@ -246,7 +241,7 @@ def build(
             job=job,
             finish=finish,
         )
-        bindgen_s = time.monotonic() - bindgen_started
+        bindgen_s = time.monotonic() - bindgen_started - stackcheck_s
 
     return BuildResult(
         out_dir=out_dir,
@@ -256,6 +251,7 @@ def build(
         duration_s=time.monotonic() - started,
         cargo_s=cargo_s,
         bindgen_s=bindgen_s,
+        stackcheck_s=stackcheck_s,
         diagnostics=diagnostics,
         crate=crate,
         std_threads=threads.describe(),

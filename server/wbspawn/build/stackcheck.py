@@ -2,31 +2,38 @@
 
 A wasm thread's stack is a block of the shared heap with nothing below it but other data, so
 an overflow silently overwrites the heap (other threads' stacks, the allocator, the pool) and
-the app fails later in ways that point nowhere near the cause. binaryen's `--stack-check`
-pass puts a bounds check before every write of the stack pointer and exports
-`__set_stack_limits(base, limit)`; a write out of bounds traps at once, before any memory is
-touched. The runtime's workers set their own stack's bounds after they start
-(`runtime-js/instance.js`), and the crash handler turns such a trap into an error that names
-`Builder::stack_size`.
+the app fails later in ways that point nowhere near the cause. The stack-check pass
+(`stackcheck/`, a small Rust tool wbspawn builds for the machine: rusttool.py) puts a bounds
+check before every write of the stack pointer and exports `__set_stack_limits(base, limit)`,
+as binaryen's `--stack-check` does, in a fraction of its time (binaryen compiled to JavaScript,
+the one this project's machines can install, took 1.3 s on a debug build). A write out of
+bounds traps at once, before any memory is touched. The runtime's workers set their own
+stack's bounds after they start (`runtime-js/instance.js`), and the crash handler turns such a
+trap into an error that names `Builder::stack_size`.
 
-The pass runs on wasm-bindgen's output (wasm-bindgen cannot interpret instrumented
-descriptor functions), where the instance's start function already moves the stack pointer
-before anyone can set bounds. So the pass's two bounds globals, which start at 0 (every
-check fails), are patched to start wide open: `__stack_base` = 0xFFFFFFFF.
+The pass runs on wasm-bindgen's output (wasm-bindgen cannot interpret instrumented descriptor
+functions), where the instance's start function already moves the stack pointer before anyone
+can set bounds: the bounds start wide open (base 0xFFFFFFFF, limit 0).
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import binaryen
-from wbspawn.build.toolchain import Which
+from wbspawn.build import rusttool
+from wbspawn.build.process import BuildJob, Runner, run_captured
+from wbspawn.build.toolchain import Toolchain
 from wbspawn.errors import WbspawnError
 
 SET_LIMITS = "__set_stack_limits"
+# The pass's crate (wbspawn's `stackcheck/` assets) and its binary.
+TOOL_CRATE = "stackcheck"
+TOOL_BINARY = "wbspawn-stackcheck"
+# A stack-check pass to use instead of building one (tests use a stand-in).
+TOOL_ENV = "WBSPAWN_STACKCHECK"
 
 
 class StackCheckError(WbspawnError):
@@ -35,52 +42,64 @@ class StackCheckError(WbspawnError):
 
 @dataclass(frozen=True)
 class StackChecks:
-    """Whether builds get stack checks: the wasm-opt that adds them, or why they are off."""
+    """Whether builds get stack checks: the pass that adds them, or why they are off."""
 
-    tool: binaryen.WasmOpt
-
-    @property
-    def wasm_opt(self) -> Path | None:
-        return self.tool.path
+    tool: Path | None
+    reason: str = ""
 
     @property
     def enabled(self) -> bool:
-        return self.tool.path is not None
+        return self.tool is not None
 
     def describe(self) -> str:
         if self.enabled:
-            return f"stack overflow checks: on (wasm-opt {self.tool.version})"
-        return f"stack overflow checks: off ({self.tool.reason})"
+            return "stack overflow checks: on"
+        return f"stack overflow checks: off ({self.reason})"
 
 
-def find(environ: Mapping[str, str] | None = None, *, which: Which = shutil.which) -> StackChecks:
-    """The wasm-opt to use, or why there is none (a missing one is not an error: the build
-    goes on without checks and says so)."""
-    return StackChecks(binaryen.find(environ, which=which))
+def prepare(
+    toolchain: Toolchain,
+    cache_dir: Path,
+    compiler: str,
+    *,
+    run: Runner = run_captured,
+    job: BuildJob | None = None,
+) -> StackChecks:
+    """The pass, built first if the cache has none for this compiler; if it cannot be built,
+    no checks and why (the build goes on and says so)."""
+    if override := os.environ.get(TOOL_ENV):
+        path = Path(override)
+        if not path.is_file():
+            raise WbspawnError(f"{TOOL_ENV}={override} does not exist: unset it")
+        return StackChecks(path)
+    try:
+        return StackChecks(
+            rusttool.built_tool(
+                TOOL_CRATE, TOOL_BINARY, toolchain, cache_dir, run=run, compiler=compiler, job=job
+            )
+        )
+    except WbspawnError as exc:
+        return StackChecks(None, f"the stack-check pass could not be built: {exc}")
 
 
 def turned_off(reason: str) -> StackChecks:
-    return StackChecks(binaryen.WasmOpt(None, reason=reason))
+    return StackChecks(None, reason=reason)
 
 
-def instrument(wasm: Path, wasm_opt: Path) -> bool:
+def instrument(
+    wasm: Path, tool: Path, env: Mapping[str, str] | None = None, *, run: Runner = run_captured
+) -> bool:
     """Adds the stack checks to `wasm` in place (wasm-bindgen's output); False for a module
     with no stack pointer to check (left as it was)."""
-    staged = wasm.with_name(wasm.name + ".stack-check")
-    # -g keeps the names for stack traces.
-    failure = binaryen.run(wasm_opt, ["-g", "--stack-check"], wasm, staged, timeout_s=300)
-    if failure is not None:
-        staged.unlink(missing_ok=True)
-        raise StackCheckError(f"`wasm-opt --stack-check` {failure}: pass --no-stack-check")
     try:
-        data = bytearray(staged.read_bytes())
-        if not open_limits(data):
-            return False
-        staged.write_bytes(bytes(data))
-        staged.replace(wasm)
-        return True
-    finally:
-        staged.unlink(missing_ok=True)
+        proc = run([str(tool), str(wasm)], wasm.parent, dict(os.environ if env is None else env))
+    except OSError as exc:
+        raise StackCheckError(f"could not run {tool} ({exc}): pass --no-stack-check") from exc
+    if proc.returncode != 0:
+        said = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        said = said.removeprefix(f"{TOOL_BINARY}: error: ")
+        raise StackCheckError(f"the stack-check pass failed: {said}; pass --no-stack-check")
+    return proc.stdout.startswith("checked ")
 
 
 # --- the module's binary format -----------------------------------------------------------------
@@ -233,35 +252,6 @@ def _limit_globals(data: bytearray, span: tuple[int, int], code_index: int) -> t
     if [op for op, _ in code] != [0x20, 0x24, 0x20, 0x24] or code[0][1] != 0:
         raise StackCheckError("__set_stack_limits is not the function binaryen writes")
     return code[1][1], code[3][1]
-
-
-def open_limits(data: bytearray) -> bool:
-    """Makes the bounds globals start wide open (base 0xFFFFFFFF, limit 0), in place; False
-    if the pass added none (the module has no stack pointer)."""
-    sections = _sections(data)
-    functions, imported_globals = _imports(data, sections.get(_IMPORT))
-    if _EXPORT not in sections or _CODE not in sections or _GLOBAL not in sections:
-        return False
-    function = _export_function(data, sections[_EXPORT], SET_LIMITS)
-    if function is None:
-        return False
-    base, _limit = _limit_globals(data, sections[_CODE], function - functions)
-    reader = _Reader(data, *sections[_GLOBAL])
-    count = reader.uleb()
-    wanted = base - imported_globals
-    if not 0 <= wanted < count:
-        raise StackCheckError("the stack base is not a global of the module")
-    for index in range(count):
-        reader.byte()  # value type
-        reader.byte()  # mutability
-        if index == wanted:
-            at = reader.pos
-            if bytes(data[at : at + 3]) != b"\x41\x00\x0b":
-                raise StackCheckError("the stack base does not start at i32.const 0")
-            data[at + 1] = 0x7F  # i32.const -1: same length, so no size changes
-            return True
-        _skip_init_expr(reader)
-    return False
 
 
 def checks_state(data: bytes | bytearray) -> bool | None:

@@ -4,39 +4,44 @@ No std for wasm32 with atomics can be downloaded, so std is compiled from source
 -Zbuild-std). Compiled inside an app's target dir, it was compiled again for every new app,
 every panic mode and every fresh cache: a minute and more on 2 cores before a user saw
 anything. Here it is compiled once per compiler, std source (patched or as it ships), panic
-mode and flags, into a sysroot in the cache (`lib/rustlib/wasm32-unknown-unknown/lib/*.rlib`,
-the layout rustc reads), and every app's build points rustc at it (`--sysroot` in RUSTFLAGS):
-cargo then builds only the app's own crate graph. (xargo and cargo-xbuild worked this way
+mode, profile and flags, into a sysroot in the cache
+(`lib/rustlib/wasm32-unknown-unknown/lib/*.rlib`, the layout rustc reads), and every app's
+build points rustc at it (`--sysroot` in RUSTFLAGS): cargo then builds only the app's own
+crate graph. (xargo and cargo-xbuild worked this way
 before build-std existed; no maintained tool shares a build-std std between projects.)
 
 - Honest fingerprints: a sysroot never changes once made. Its directory is named by its key
-  (compiler version and commit, the std patch's hash or "plain", panic mode, a hash of the
-  flags), and that name is in RUSTFLAGS, which cargo fingerprints: an app built against
+  (compiler version and commit, the std patch's hash or "plain", panic mode, profile, a hash
+  of the flags), and that name is in RUSTFLAGS, which cargo fingerprints: an app built against
   another std is rebuilt, never linked against a std it was not compiled for.
 - Concurrent builds: one builds (an flock held across the build), the others wait and find it
   made. A build happens in a staging dir renamed into place only when complete; what an
   interrupted build left is removed by the next.
 - Contents: std, core, alloc, the panic runtime, libtest (for `wbspawn test`) and their
-  dependencies, compiled in release mode with bitcode embedded (as Rust's own sysroots are:
-  an app may use `lto = true`). The host's part of the real sysroot (rust-lld, host libs) is
-  linked in beside it, so rustc still finds its linker in a rustup toolchain.
+  dependencies, with bitcode embedded (as Rust's own sysroots are: an app may use `lto =
+  true`). The host's part of the real sysroot (rust-lld, host libs) is linked in beside it,
+  so rustc still finds its linker in a rustup toolchain.
+- Profiles: a release build gets an optimized std, as Rust ships; a debug build a std built
+  as cargo's dev profile builds it, without debug info (what `-Zbuild-std` gave a debug build
+  before, and smaller). Not one optimized std for both: WebKitGTK 2.50 mishandles wasm
+  exceptions in the optimized std's unwinding now and then (a caught panic loses its payload,
+  or the app freezes; one run in five of the demo's unwinding build), which a debug build's
+  std never showed in dozens of runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import flags
+from wbspawn.build import flags, locking
 from wbspawn.build.flags import Panic
 from wbspawn.build.process import BuildJob, LineSink, Runner, StreamRunner
 from wbspawn.build.stdpatch import Rustc, StdThreads
@@ -57,15 +62,35 @@ publish = false
 [lib]
 path = "lib.rs"
 
-# std as Rust ships its own: optimized, without debug assertions.
+# For release builds: std as Rust ships its own, optimized, without debug assertions.
 [profile.release]
 opt-level = 3
 debug = false
 debug-assertions = false
 overflow-checks = false
+
+# For debug builds: as the dev profile builds it (what -Zbuild-std gave), without debug info.
+[profile.dev]
+opt-level = 0
+debug = false
+debug-assertions = true
+overflow-checks = true
 """
 # Bitcode in every rlib, for apps that link with LTO (cargo's own builds leave it out).
 _EMBED_BITCODE = "-C embed-bitcode=yes"
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """Which std: its source (patched for threads, or not), panic mode and profile."""
+
+    threads: StdThreads
+    panic: Panic
+    release: bool
+
+    @property
+    def profile(self) -> str:
+        return "release" if self.release else "debug"
 
 
 @dataclass(frozen=True)
@@ -77,20 +102,20 @@ class Sysroot:
         return f"{flags.rustflags(panic)} --sysroot={self.path}"
 
 
-def sysroot_key(rustc: Rustc, threads: StdThreads, panic: Panic) -> str:
-    """The name of the sysroot for this compiler, std source and panic mode."""
-    flavour = json.dumps(
+def sysroot_key(rustc: Rustc, flavour: Flavour) -> str:
+    """The name of the sysroot for this compiler, std source, panic mode and profile."""
+    recipe = json.dumps(
         {
-            "rustflags": flags.rustflags(panic),
-            "crates": flags.build_std_crates(panic),
+            "rustflags": flags.rustflags(flavour.panic),
+            "args": flags.sysroot_build_args(flavour.panic, release=flavour.release),
             "seed": _SEED_MANIFEST,
             "embed": _EMBED_BITCODE,
         },
         sort_keys=True,
     )
-    digest = hashlib.sha256(flavour.encode()).hexdigest()[:8]
-    std = threads.key if threads.enabled else "plain"
-    return f"{rustc.release}-{rustc.commit[:12]}-{std}-{panic}-{digest}"
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:8]
+    std = flavour.threads.key if flavour.threads.enabled else "plain"
+    return f"{rustc.release}-{rustc.commit[:12]}-{std}-{flavour.panic}-{flavour.profile}-{digest}"
 
 
 def short_key(key: str) -> str:
@@ -105,8 +130,7 @@ def sysroots_dir(cache_dir: Path) -> Path:
 def prepare(
     toolchain: Toolchain,
     rustc: Rustc,
-    threads: StdThreads,
-    panic: Panic,
+    flavour: Flavour,
     cache_dir: Path,
     *,
     run: Runner,
@@ -114,44 +138,23 @@ def prepare(
     on_line: LineSink | None = None,
     job: BuildJob | None = None,
 ) -> Sysroot:
-    """The sysroot for this std and panic mode, built first if the cache has none."""
-    key = sysroot_key(rustc, threads, panic)
+    """The sysroot for this std flavour, built first if the cache has none."""
+    key = sysroot_key(rustc, flavour)
     root = sysroots_dir(cache_dir) / key
     sysroot = Sysroot(root, short_key(key))
     if (root / _READY).is_file():
         return sysroot
-    with _lock(root.with_name(f"{key}.lock"), job):
+    with locking.held(root.with_name(f"{key}.lock"), job, poll_s=0.1):
         if (root / _READY).is_file():  # another build made it while this one waited
             return sysroot
-        _build(toolchain, rustc, threads, panic, root, run, stream, on_line)
+        _build(toolchain, rustc, flavour, root, run, stream, on_line)
     return sysroot
-
-
-@contextlib.contextmanager
-def _lock(path: Path, job: BuildJob | None) -> Iterator[None]:
-    """An exclusive lock across processes (released by the kernel if the holder dies);
-    waiting polls, so a stopped build stops waiting too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as file:
-        while True:
-            try:
-                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if job is not None:
-                    job.check()
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
 def _build(
     toolchain: Toolchain,
     rustc: Rustc,
-    threads: StdThreads,
-    panic: Panic,
+    flavour: Flavour,
     root: Path,
     run: Runner,
     stream: StreamRunner,
@@ -171,8 +174,11 @@ def _build(
         seed.mkdir()
         (seed / "Cargo.toml").write_text(_SEED_MANIFEST, encoding="utf-8")
         (seed / "lib.rs").write_text("#![no_std]\n", encoding="utf-8")
-        env = _build_env(toolchain, threads, panic, staging / "target")
-        args = [str(toolchain.cargo), *flags.sysroot_build_args(panic)]
+        env = _build_env(toolchain, flavour, staging / "target")
+        args = [
+            str(toolchain.cargo),
+            *flags.sysroot_build_args(flavour.panic, release=flavour.release),
+        ]
         proc = run(args, seed, env) if on_line is None else stream(args, seed, env, on_line)
         if proc.returncode != 0:
             raise BuildError(
@@ -180,7 +186,7 @@ def _build(
                 "`wbspawn doctor` checks the toolchain",
                 proc.stderr,
             )
-        deps = staging / "target" / flags.TARGET / "release" / "deps"
+        deps = staging / "target" / flags.TARGET / flavour.profile / "deps"
         libs = staging / "sysroot" / "lib" / "rustlib" / flags.TARGET / "lib"
         libs.mkdir(parents=True)
         copied = 0
@@ -193,7 +199,14 @@ def _build(
         _link_host(rustc, staging / "sysroot")
         built = staging / "sysroot"
         (built / _READY).write_text(
-            json.dumps({"rustc": rustc.release, "std": threads.describe(), "panic": panic}),
+            json.dumps(
+                {
+                    "rustc": rustc.release,
+                    "std": flavour.threads.describe(),
+                    "panic": flavour.panic,
+                    "profile": flavour.profile,
+                }
+            ),
             encoding="utf-8",
         )
         try:
@@ -210,14 +223,12 @@ def _build(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _build_env(
-    toolchain: Toolchain, threads: StdThreads, panic: Panic, target: Path
-) -> dict[str, str]:
+def _build_env(toolchain: Toolchain, flavour: Flavour, target: Path) -> dict[str, str]:
     env = toolchain.subprocess_env()
     for name in flags.OVERRIDING_ENV:
         env.pop(name, None)
-    env.update(threads.cargo_env())
-    env["RUSTFLAGS"] = f"{flags.rustflags(panic)} {_EMBED_BITCODE}"
+    env.update(flavour.threads.cargo_env())
+    env["RUSTFLAGS"] = f"{flags.rustflags(flavour.panic)} {_EMBED_BITCODE}"
     env["CARGO_TARGET_DIR"] = str(target)
     return env
 

@@ -2,8 +2,10 @@
 
 Each check is independent (one missing piece does not hide the others) and prints either
 what it found or what is missing and the command that fixes it. Firefox and WebKit are needed
-only for `wbspawn check --browser firefox|webkit|all` (and this repo's `make test`): a missing
-one is reported with its fix but does not fail the doctor.
+only for `wbspawn check --browser firefox|webkit|all` (and this repo's `make test`), wasm-opt
+only for `wbspawn build`'s optimizer: a missing one is reported with its fix but does not fail
+the doctor. What wbspawn builds for the machine itself (std for wasm, the stack-check pass)
+is shown with where it is and its size, or as what the first build will make.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import binaryen, stackcheck, stdpatch, toolchain
+from wbspawn.build import binaryen, rusttool, stackcheck, stdpatch, sysroot, toolchain
 from wbspawn.build.bindgen import locked_wasm_bindgen_version
-from wbspawn.build.cargo import read_crate_info
+from wbspawn.build.cargo import read_crate_info, wasm_bindgen_requirement
 from wbspawn.build.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
 from wbspawn.check import engines
 from wbspawn.config import default_cache_dir
@@ -114,9 +116,24 @@ def check_wasm_bindgen(tc: Toolchain | None, app_dir: Path | None) -> Finding:
     if app_dir is not None and tc is not None:
         try:
             crate = read_crate_info(app_dir, tc, tc.subprocess_env())
-            required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
         except WbspawnError as exc:
-            note = f" (cannot read the app's Cargo.lock: {exc})"
+            note = f" (cannot read the app's Cargo.toml: {exc})"
+        else:
+            if crate.lockfile.is_file():
+                try:
+                    required = locked_wasm_bindgen_version(crate.lockfile, crate.name)
+                except WbspawnError as exc:
+                    note = f" (cannot read the app's Cargo.lock: {exc})"
+            else:
+                # Before the first build there is no lockfile: the manifest's exact pin
+                # (`wbspawn new` writes one) says what the build will lock, if it pins.
+                required = wasm_bindgen_requirement(app_dir / "Cargo.toml")
+                note = (
+                    " the app's Cargo.toml pins (no Cargo.lock yet: the first build locks it)"
+                    if required
+                    else "; the app has no Cargo.lock yet: its first build locks a "
+                    "wasm-bindgen version, which this CLI must equal"
+                )
     pin = f" --version ={required}" if required else ""
     fix = f"run `cargo install wasm-bindgen-cli{pin} --locked`"
     try:
@@ -131,7 +148,9 @@ def check_wasm_bindgen(tc: Toolchain | None, app_dir: Path | None) -> Finding:
             f"{found} ({path}) but {app_dir}'s Cargo.lock has wasm-bindgen {required}",
             fix,
         )
-    matches = ", matches Cargo.lock" if required else ""
+    matches = (
+        ", matches the version" if required and note else ", matches Cargo.lock" if required else ""
+    )
     return Finding("wasm-bindgen", True, f"{found} ({path}){matches}{note}")
 
 
@@ -151,16 +170,61 @@ def check_std_threads(tc: Toolchain | None, cache_dir: Path | None = None) -> Fi
     return Finding("std threads", True, threads.describe().removeprefix("std threads: "))
 
 
-def check_stack_checks() -> Finding:
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB"
+
+
+def check_built_std(cache_dir: Path | None = None) -> Finding:
+    """std for wasm, built once per machine (build/sysroot.py): which, where, how big."""
+    cache = default_cache_dir() if cache_dir is None else cache_dir
+    built = sysroot.cached(cache)
+    if not built:
+        return Finding(
+            "std for wasm",
+            True,
+            f"not built yet: the first build compiles it into {sysroot.sysroots_dir(cache)} "
+            "(about a minute on 2 cores; once per compiler, std patch and panic mode)",
+        )
+    each = ", ".join(
+        f"rustc {s.about.get('rustc', '?')} {s.about.get('panic', '?')} "
+        f"{s.about.get('profile', '?')} ({_mib(s.size_bytes)})"
+        for s in built
+    )
+    total = _mib(sum(s.size_bytes for s in built))
+    return Finding(
+        "std for wasm",
+        True,
+        f"built: {each}, {total} in {sysroot.sysroots_dir(cache)}; `wbspawn clean` removes it",
+    )
+
+
+def check_stack_checks(tc: Toolchain | None, cache_dir: Path | None = None) -> Finding:
+    """The stack-check pass: built, or built by the first build."""
+    cache = default_cache_dir() if cache_dir is None else cache_dir
+    fix = f"a host toolchain builds it: {SETUP_HINT}"
+    if tc is None:
+        return Finding("stack checks", False, "no compiler to build the pass with", fix)
+    built = sorted(rusttool.tools_dir(cache).glob(f"{stackcheck.TOOL_BINARY}-*"))
+    if built:
+        return Finding("stack checks", True, f"wbspawn's pass ({built[-1]})")
+    return Finding(
+        "stack checks",
+        True,
+        f"wbspawn's pass, built with cargo by the first build into {rusttool.tools_dir(cache)} "
+        "(about 20 s)",
+    )
+
+
+def check_wasm_opt() -> Finding:
+    """binaryen's wasm-opt: `wbspawn build`'s optimizer, nothing else."""
     try:
-        checks = stackcheck.find()
+        found = binaryen.find()
     except WbspawnError as exc:
-        return Finding("wasm-opt", False, str(exc), binaryen.INSTALL_HINT)
-    if not checks.enabled:
-        return Finding("wasm-opt", False, checks.describe(), binaryen.INSTALL_HINT)
-    tool = checks.tool
-    found = f"binaryen {tool.version} ({tool.path}): stack overflow checks"
-    return Finding("wasm-opt", True, found)
+        return Finding("wasm-opt", False, str(exc), binaryen.INSTALL_HINT, required=False)
+    if found.path is None:
+        detail = f"{found.reason.split(':')[0]} (needed for `wbspawn build`'s optimizer)"
+        return Finding("wasm-opt", False, detail, binaryen.INSTALL_HINT, required=False)
+    return Finding("wasm-opt", True, f"binaryen {found.version} ({found.path}): release builds")
 
 
 def check_browser(name: str) -> Finding:
@@ -197,7 +261,9 @@ def diagnose(app_dir: Path | None = None) -> list[Finding]:
         check_linker(tc),
         check_wasm_bindgen(tc, app_dir),
         check_std_threads(tc),
-        check_stack_checks(),
+        check_built_std(),
+        check_stack_checks(tc),
+        check_wasm_opt(),
         *(check_browser(name) for name in engines.ENGINES),
         check_playwright(),
     ]
@@ -228,7 +294,8 @@ def report(findings: list[Finding], terminal: Terminal, write: Callable[[str], N
     if absent:
         write(
             "wbspawn doctor: the build and `wbspawn check` have what they need; "
-            f"not installed: {', '.join(absent)} (only for `wbspawn check --browser`)"
+            f"not installed: {', '.join(absent)} (only for `wbspawn check --browser` "
+            "and `wbspawn build`'s optimizer)"
         )
         return 0
     write("wbspawn doctor: everything the build and `wbspawn check` need is here")

@@ -155,6 +155,7 @@ class Hub:
                     "duration_s": round(result.duration_s, 3),
                     "cargo_s": round(result.cargo_s, 3),
                     "bindgen_s": round(result.bindgen_s, 3),
+                    "stackcheck_s": round(result.stackcheck_s, 3),
                 },
             }
         )
