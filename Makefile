@@ -3,9 +3,6 @@
 	bench bench-runtime bench-rayon bench-devloop
 
 VENV := .venv/bin
-# Debian's compiler first for wasm builds (see docs/architecture.md, "Toolchain").
-WASM_ENV := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-	RUSTFLAGS="$$($(VENV)/python -c 'from wbspawn.build.flags import RUSTFLAGS; print(RUSTFLAGS)')"
 
 setup:
 	@scripts/setup.sh
@@ -46,10 +43,11 @@ lint-rust:
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(STACKCHECK_TARGET) cargo clippy $(STACKCHECK) --all-targets -- -D warnings
 
-# The wasm-only code (platform/wasm.rs) is linted with Debian's clippy against the real target.
+# The wasm-only code (platform/wasm.rs) is linted with Debian's clippy against the real target,
+# with the std wbspawn's builds use (`wbspawn env`: built once, shared with them).
 lint-wasm:
-	$(WASM_ENV) cargo clippy --workspace --target wasm32-unknown-unknown \
-		-Zbuild-std=std,panic_abort --target-dir target/wasm-clippy -- -D warnings
+	eval "$$($(VENV)/wbspawn env)" && cargo clippy --workspace --target-dir target/wasm-clippy \
+		-- -D warnings
 
 # Measurements, not tests: numbers for the README (bench/results.json).
 bench: bench-runtime bench-rayon bench-devloop

@@ -5,9 +5,12 @@
   (rayon's global pool on std threads, no set-up) against wasm-bindgen-rayon 1.3
   (`initThreadPool(n)` in a module worker, as its README shows) and the same kernels as a
   native program on this machine.
-- start-up: navigation to a ready app, and navigation to the first parallel result, against
-  wasm-bindgen-rayon, a bare module worker that only instantiates the same wasm, and that
-  worker with a second (empty) worker started beside it.
+- clocks: ns per `Instant::now()` with wbspawn (std's own, one clock for every thread) beside
+  the `web-time` crate (each worker's `performance.now()`) and a native `Instant::now()`.
+- start-up: navigation to a ready app, and navigation to the first parallel result (the page
+  asks for it the moment its app is ready and times the answer itself: no driver round trip
+  counts), against wasm-bindgen-rayon, a bare module worker that only instantiates the same
+  wasm, and that worker with a second (empty) worker started beside it.
 
 Same compiler, profile (release) and wasm-bindgen for all; wbspawn's build has its default
 stack checks, the peer none (they need wbspawn's workers). Every measurement gets a fresh page
@@ -47,12 +50,6 @@ from wbspawn.serve.server import running
 THREADS = (1, 2)
 PEER = "wasm-bindgen-rayon 1.3"
 
-# Resolves with the page's clock when an export's call has answered.
-CALL_THEN_CLOCK = """async ([name, args]) => {
-    await window.bench.call(name, ...args);
-    return performance.now();
-}"""
-
 
 def build_apps(toolchain: Toolchain) -> dict[str, Path]:
     ours = build(Config(app_dir=APPS / "wbspawn-bench", release=True), toolchain)
@@ -88,20 +85,13 @@ def run_native(binary: Path, runs: int) -> dict[str, dict[str, float]]:
             )
             line: dict[str, float] = json.loads(proc.stdout)
             for key, value in line.items():
-                if key.endswith(("_ms", "_us")):
+                if key.endswith(("_ms", "_us", "_ns")):
                     best[key] = min(value, best.get(key, value))
                 else:
                     best[key] = value
         results[str(threads)] = best
         print(f"  native     {threads} thread(s)   {best}", file=sys.stderr, flush=True)
     return results
-
-
-def clock_after(session: Session, name: str, *args: Any) -> float:
-    try:
-        return float(session.evaluate(CALL_THEN_CLOCK, [name, list(args)]))
-    except Failed as failure:  # a failed call in the page: recorded, not fatal
-        raise Failed(f"{name}: {failure}") from failure
 
 
 def ready_ms(session: Session) -> float:
@@ -126,19 +116,15 @@ def startup(drivers: Sequence[Driver], runs: int) -> dict[str, dict[str, Any]]:
                     record(driver, "ready", driver.results["ready"]["ms"])
                 continue
             for threads in THREADS:
-                args: tuple[Any, ...]
-                if driver.runtime == "wbspawn":
-                    name, args = "rayon_first", (threads,)
-                else:
-                    name, args = "rayon_first_result", ()
 
-                def first(
-                    s: Session, name: str = name, args: tuple[Any, ...] = args
-                ) -> dict[str, Any]:
-                    return {"ready_ms": ready_ms(s), "first_ms": clock_after(s, name, *args)}
+                def first(s: Session) -> dict[str, Any]:
+                    return {
+                        "ready_ms": ready_ms(s),
+                        "first_ms": float(s.evaluate("window.benchFirst")),
+                    }
 
                 key = f"first_{threads}"
-                driver.measure(key, first, query=f"threads={threads}")
+                driver.measure(key, first, query=f"threads={threads}&first=1")
                 result = driver.results[key]
                 if "error" not in result:
                     record(driver, f"ready_{threads}", result["ready_ms"])
@@ -170,6 +156,20 @@ def kernels(driver: Driver, reps: int) -> dict[str, Any]:
         driver.measure(f"kernels_{threads}", run, query=f"threads={threads}")
         out[str(threads)] = driver.results[f"kernels_{threads}"]
     return out
+
+
+def clocks(driver: Driver) -> dict[str, Any]:
+    """ns per clock reading on the app's thread: std's Instant (wbspawn's clock), web-time's,
+    std's SystemTime; the best of 5 runs of a million readings on one fresh page."""
+
+    def run(s: Session) -> dict[str, Any]:
+        runs = [s.call("bench_clocks", 1_000_000) for _ in range(5)]
+        names = ("instant_ns", "web_time_ns", "system_time_ns")
+        return {name: min(r[i] for r in runs) for i, name in enumerate(names)}
+
+    driver.measure("clocks", run)
+    measured: dict[str, Any] = driver.results["clocks"]
+    return measured
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -208,6 +208,17 @@ def print_tables(results: dict[str, Any]) -> None:
         p = lookup(peer, "startup", f"first_{threads}", "median_ms")
         what = f"navigation -> first rayon result, {threads} thread(s)"
         print(f"| {what} | {fmt(o, 'ms')} | {fmt(p, 'ms')} | | |")
+    clock = ours.get("clocks", {})
+    print(
+        "\n| clock reading (ns per call) | wbspawn `std::time::Instant` | `web_time::Instant` "
+        "| wbspawn `SystemTime` | native `Instant` |"
+    )
+    print("|---|---|---|---|---|")
+    print(
+        f"| app's thread, Chromium | {fmt(clock.get('instant_ns'), 'ns')} "
+        f"| {fmt(clock.get('web_time_ns'), 'ns')} | {fmt(clock.get('system_time_ns'), 'ns')} "
+        f"| {fmt(lookup(native, '1', 'instant_ns'), 'ns')} |"
+    )
     checksums = {
         (name, kernel): lookup(
             res, *(["kernels"] if name != "native" else []), str(t), f"{kernel}_checksum"
@@ -246,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not driver.runtime.startswith("bare"):
                 print(f"bench: kernels on {driver.runtime}", file=sys.stderr, flush=True)
                 results[driver.runtime]["kernels"] = kernels(driver, reps)
+                if driver.runtime == "wbspawn":
+                    results[driver.runtime]["clocks"] = clocks(driver)
     print_tables(results)
     report = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

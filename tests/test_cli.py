@@ -340,3 +340,18 @@ def test_clean_removes_the_cache_and_says_what_it_freed(tmp_path: Path) -> None:
     assert not (cache / "sysroot").exists() and not (cache / "target").exists()
     again = wbspawn("clean", env=env)
     assert again.stdout == f"wbspawn: nothing to remove in {cache}\n"
+
+
+def test_env_prints_what_a_plain_cargo_needs_to_build_as_wbspawn_does(
+    crate_dir: Path, fake_tools: FakeTools
+) -> None:
+    proc = wbspawn("env", str(crate_dir), "--panic", "unwind", env=fake_tools.env)
+    assert proc.returncode == 0, proc.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in proc.stdout.splitlines())
+    assert exports["CARGO_BUILD_TARGET"] == "wasm32-unknown-unknown"
+    flags = exports["RUSTFLAGS"].strip("'")
+    assert flags.startswith("-C target-feature=+atomics,+bulk-memory ")
+    assert "-C panic=unwind" in flags
+    sysroot = Path(flags.rsplit("--sysroot=", 1)[1])
+    assert "-unwind-debug-" in sysroot.name
+    assert (sysroot / "lib" / "rustlib" / "wasm32-unknown-unknown" / "lib").is_dir()

@@ -8,7 +8,10 @@
 //   bare-pair    the same, with a second module worker (one that loads nothing) started at the
 //                same moment: the floor for a runtime that needs a second worker at start-up,
 //                as one whose app may block needs a worker to start threads for it.
-// `window.benchReady` is when the app could take its first call (ms since navigation).
+// `window.benchReady` is when the app could take its first call (ms since navigation). With
+// `?first=1` the page makes its first parallel call the moment it is ready, as an app would,
+// and `window.benchFirst` is when the result came (ms since navigation): no driver round trip
+// in between, and no pause a real page does not have.
 import { done, start } from "/_wbspawn/bootstrap.js";
 
 const params = new URLSearchParams(location.search);
@@ -67,10 +70,21 @@ async function main() {
   throw new Error(`unknown runtime ${runtime}`);
 }
 
+// The first parallel result of each runtime's app (a rayon pool of `threads`).
+function firstResult(app) {
+  const runtime = params.get("runtime");
+  if (runtime === "wbspawn") return app.call("rayon_first", Number(params.get("threads") || 0));
+  return app.call("rayon_first_result");
+}
+
 main().then(
-  (app) => {
+  async (app) => {
     window.benchReady = performance.now();
     window.bench = app;
+    if (params.has("first")) {
+      await firstResult(app);
+      window.benchFirst = performance.now();
+    }
     done(true, "ready");
   },
   (error) => done(false, String(error)),

@@ -7,6 +7,7 @@
     wbspawn build APP_DIR [--out DIR] [--wasm-opt LEVEL]
     wbspawn preview DIR [--host HOST] [--port PORT]
     wbspawn clean
+    wbspawn env [APP_DIR] [--release] [--panic abort|unwind]
 
 Options left out stay None, so `config.settings` can tell them from the defaults and let
 `[package.metadata.wbspawn]` in the app's Cargo.toml fill them in.
@@ -360,6 +361,32 @@ def run_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "app_dir",
+        metavar="APP_DIR",
+        type=Path,
+        nargs="?",
+        default=Path(),
+        help="the crate whose [package.metadata.wbspawn] settings apply (default: here)",
+    )
+    parser.add_argument("--release", action="store_const", const=True, help="release std")
+    _flavour_arguments(parser)
+
+
+def run_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from wbspawn.build import toolchain as toolchain_mod
+    from wbspawn.build.pipeline import cargo_env
+
+    names = ("release", "panic", "std_threads")
+    config = settings(_existing_app_dir(args), _cli_settings(args, names))
+    for name, value in cargo_env(config, toolchain_mod.discover()).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
     del parser  # no options: it removes the whole cache
 
@@ -470,6 +497,16 @@ COMMANDS = (
         run_build,
     ),
     Subcommand(
+        "env",
+        "print the environment to run cargo yourself against wbspawn's std",
+        'Print shell `export` lines (for `eval "$(wbspawn env)"`) that make a plain `cargo '
+        "check`, `cargo clippy` or rust-analyzer build for wasm as wbspawn's builds do: the "
+        "toolchain, the wasm target, the shared-memory flags and the std built for wasm (built "
+        "first if the cache has none).",
+        add_env_arguments,
+        run_env,
+    ),
+    Subcommand(
         "clean",
         "remove wbspawn's cache: std for wasm, target dirs, built output",
         "Remove everything wbspawn keeps in its cache (WBSPAWN_CACHE_DIR, else "
@@ -490,7 +527,7 @@ COMMANDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`wbspawn serve|check|doctor|new|build|preview|clean ...`"""
+    """`wbspawn serve|check|doctor|new|build|preview|clean|env ...`"""
     parser = argparse.ArgumentParser(prog="wbspawn")
     parser.add_argument("--version", action="version", version=f"wbspawn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

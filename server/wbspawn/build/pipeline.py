@@ -261,6 +261,28 @@ def build(
     )
 
 
+def cargo_env(
+    config: Config, toolchain: Toolchain, *, run: Runner = run_captured
+) -> dict[str, str]:
+    """What a shell needs to run cargo itself (check, clippy, rust-analyzer) as wbspawn's build
+    does: the toolchain, the target, and the flags with the sysroot (built first if missing)."""
+    rustc = stdpatch.rustc_info(toolchain)
+    std = sysroot.prepare(
+        toolchain,
+        rustc,
+        std_flavour(config, toolchain),
+        config.cache_dir,
+        run=run,
+        stream=run_streaming,
+    )
+    env = {name: value for name, value in toolchain.env.items() if name != "PATH"}
+    if toolchain.path:
+        env["PATH"] = toolchain.path
+    env["CARGO_BUILD_TARGET"] = flags.TARGET
+    env["RUSTFLAGS"] = std.rustflags(config.panic)
+    return env
+
+
 def _tracked(run: Runner, stream: StreamRunner, job: BuildJob) -> tuple[Runner, StreamRunner]:
     """The runners, made to start no tool once the job is stopped and to hand it each one."""
 

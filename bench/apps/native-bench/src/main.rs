@@ -47,8 +47,16 @@ fn main() {
         std::thread::spawn(|| 1u32).join().expect("joined");
     }
     let spawn_us = t0.elapsed().as_secs_f64() * 1e6 / 2000.0;
+    // Instant::now: nanoseconds per reading over a million.
+    const READS: u32 = 1_000_000;
+    let t0 = Instant::now();
+    for _ in 0..READS {
+        std::hint::black_box(Instant::now());
+    }
+    let instant_ns = t0.elapsed().as_secs_f64() * 1e9 / f64::from(READS);
     println!(
         "{{\"threads\": {threads}, \"mandelbrot_ms\": {mandelbrot_ms}, \"mandelbrot_checksum\": {mandelbrot_sum}, \
-         \"sort_ms\": {sort_ms}, \"sort_checksum\": {sort_sum}, \"spawn_join_us\": {spawn_us}}}"
+         \"sort_ms\": {sort_ms}, \"sort_checksum\": {sort_sum}, \"spawn_join_us\": {spawn_us}, \
+         \"instant_ns\": {instant_ns}}}"
     );
 }

@@ -82,3 +82,21 @@ pub fn rayon_first(threads: u32) -> f64 {
 pub fn live_workers() -> u32 {
     wbspawn::pool_stats().live as u32
 }
+
+/// Nanoseconds per reading of each clock, over `n` readings on the calling thread:
+/// `[std::time::Instant::now (wbspawn's clock), web_time::Instant::now, SystemTime::now]`.
+#[wasm_bindgen]
+pub fn bench_clocks(n: u32) -> Vec<f64> {
+    fn per_call<T>(n: u32, read: impl Fn() -> T) -> f64 {
+        let t0 = now();
+        for _ in 0..n {
+            std::hint::black_box(read());
+        }
+        (now() - t0) * 1e6 / f64::from(n)
+    }
+    vec![
+        per_call(n, std::time::Instant::now),
+        per_call(n, web_time::Instant::now),
+        per_call(n, std::time::SystemTime::now),
+    ]
+}

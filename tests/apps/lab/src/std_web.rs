@@ -257,8 +257,9 @@ pub fn parking_lot_timeouts(timeout_ms: u32) -> Vec<f64> {
 // --- output -----------------------------------------------------------------------------------
 
 /// Prints from the app's thread and from `threads` named threads, `lines` lines each, in
-/// every way std has: println!, print! in pieces, eprintln!, dbg!, and io::stdout()/stderr()
-/// writes. Each line says who wrote it and its number.
+/// every way std has: println!, a line in pieces under stdout's lock, eprint! and eprintln!
+/// (pieces of one stderr line, which wbspawn keeps together per thread), dbg!, and
+/// io::stdout()/stderr() writes. Each line says who wrote it and its number.
 #[wasm_bindgen]
 pub fn print_from_threads(threads: u32, lines: u32) {
     println!("main says hello");
@@ -271,9 +272,13 @@ pub fn print_from_threads(threads: u32, lines: u32) {
                         match i % 4 {
                             0 => println!("printer-{t} line {i}"),
                             1 => {
-                                print!("printer-{t} ");
-                                print!("line ");
-                                println!("{i}");
+                                // Pieces of one line under one lock, as on any platform: std's
+                                // stdout is one buffer, and another thread's print! may come
+                                // between two of this one's.
+                                let mut out = std::io::stdout().lock();
+                                write!(out, "printer-{t} ").unwrap();
+                                write!(out, "line ").unwrap();
+                                writeln!(out, "{i}").unwrap();
                             }
                             2 => {
                                 let mut out = std::io::stdout();
