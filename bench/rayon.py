@@ -124,7 +124,12 @@ def startup(drivers: Sequence[Driver], runs: int) -> dict[str, dict[str, Any]]:
                     }
 
                 key = f"first_{threads}"
-                driver.measure(key, first, query=f"threads={threads}&first=1")
+                query = f"threads={threads}&first=1"
+                if driver.runtime == "wbspawn":
+                    # As the peer's initThreadPool(threads) is told its pool's size: the
+                    # workers to start ahead are the pool's.
+                    query += f"&prestart={threads}"
+                driver.measure(key, first, query=query)
                 result = driver.results[key]
                 if "error" not in result:
                     record(driver, f"ready_{threads}", result["ready_ms"])

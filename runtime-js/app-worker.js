@@ -18,6 +18,8 @@ self.onmessage = ({ data }) => {
     );
   } else if (data.type === "relay") {
     relayDecided(data.instead);
+  } else if (data.type === "early") {
+    earlyDecided[data.index](data.loaded);
   } else if (data.type === "wasm") {
     wasmArrived(data);
   } else if (data.type === "call") {
@@ -33,11 +35,18 @@ const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
 // instead.
 let relayDecided;
 const relayDecision = new Promise((resolve) => (relayDecided = resolve));
+// From the page: whether each of the other prestarted workers loaded (then it is booted from
+// here), by index.
+const earlyDecided = [];
+const earlyDecisions = [];
 
 // The glue once loaded, for a failed start to read the program's end and output from.
 let loading = null;
 
-async function start({ pkgUrl, settings, relay }) {
+async function start({ pkgUrl, settings, relay, early }) {
+  for (let index = 0; index < early.length; index += 1) {
+    earlyDecisions.push(new Promise((resolve) => (earlyDecided[index] = resolve)));
+  }
   // For env::args() in `#[wasm_bindgen(start)]`, which runs before the runtime is configured.
   self.wbspawnArgs = settings.args;
   const [module, loaded] = await Promise.all([compile(), import(pkgUrl)]);
@@ -54,7 +63,7 @@ async function start({ pkgUrl, settings, relay }) {
     settings.prestart,
     settings.args,
   );
-  await handOver(loaded, shared, relay);
+  await handOver(loaded, shared, relay, early);
   glue = loaded;
   return Object.keys(glue).filter(
     (name) =>
@@ -74,21 +83,29 @@ async function compile() {
   return WebAssembly.compileStreaming(new Response(fetched.body, { headers }));
 }
 
-// Sends the memory and the prestarted workers' boot requests on their way to the dispatcher
-// before the app is ready, and does not wait for them to arrive (only for the page to say
-// where they go, normally long settled): the app may spawn at once, its threads queue until
-// the workers are up (a few ms later), and its joins wait for them. The port is
-// the first thread worker's, which keeps the first request, boots itself with it and passes
-// the rest on once the page has started the dispatcher (bootstrap.js says why not now); it is
-// the dispatcher's own if that worker could not load.
-async function handOver(glue, shared, relay) {
+// Sends the memory and the prestarted workers' boot requests on their way before the app is
+// ready, and does not wait for them to arrive (only for the page to say where they go,
+// normally long settled): the app may spawn at once, its threads queue until the workers are
+// up (a few ms later), and its joins wait for them. The first request and the memory go to
+// the first thread worker (the relay), which boots itself with it and passes the memory and
+// whatever else it got on to the dispatcher once the page has started that (bootstrap.js says
+// why not now), or to the dispatcher itself if that worker could not load. Each of the other
+// prestarted workers gets its own request, or, if it could not load, the relay passes that on
+// too.
+async function handOver(glue, shared, relay, early) {
   glue.__wbspawn_dispatcher_started();
   const requests = [];
   for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
     requests.push({ request, stackSize: glue.__wbspawn_boot_stack_size(request) });
   }
+  const own = requests.splice(1, early.length);
   const port = (await relayDecision) ?? relay;
   port.postMessage({ shared, requests });
+  own.forEach((request, index) => {
+    earlyDecisions[index].then((loaded) =>
+      (loaded ? early[index] : port).postMessage({ shared, requests: [request] }),
+    );
+  });
 }
 
 // A value the structured clone cannot carry (a function, a DOM node, a WebAssembly object)

@@ -56,15 +56,16 @@ export async function start(pkgUrl, options = {}) {
   // never does. So the dispatcher asks the page for each thread worker, with the port it
   // drives that worker through.
   //
-  // Only the app worker and the first thread worker start now: on few cores every worker
-  // started with the app delays the app's own start (docs/architecture.md, "What start-up
-  // costs"). The dispatcher and the other prestarted workers start once the app is ready. The
-  // app's module and memory never pass through the page (Firefox refuses a WebAssembly.Module
-  // to a page whose CSP lacks 'wasm-unsafe-eval'), and no message is posted on a port before
-  // it has reached the worker that reads it (Firefox did not always deliver one that was;
-  // docs/browsers.md). So the app worker hands them to the first thread worker over a channel
-  // the page made with both, and that worker passes them on to the dispatcher when the page
-  // has made it.
+  // The app worker and the prestarted thread workers start now; the dispatcher once the app
+  // is ready (docs/architecture.md, "What start-up costs": on few cores every worker started
+  // with the app delays the app's own start, but rayon's first job waits for every thread of
+  // its pool, so the workers it needs must not start late). The app's module and memory never
+  // pass through the page (Firefox refuses a WebAssembly.Module to a page whose CSP lacks
+  // 'wasm-unsafe-eval'), and no message is posted on a port before it has reached the worker
+  // that reads it (Firefox did not always deliver one that was; docs/browsers.md). So the app
+  // worker hands them, with a boot request each, to the prestarted workers over channels the
+  // page made with both, once each has loaded; the first of them (the relay) passes the memory
+  // on to the dispatcher when the page has made it, and each tells the dispatcher it booted.
   const worker = new Worker(appWorkerUrl, { type: "module", name: "wbspawn-app" });
   const threadWorkers = new Map();
   const calls = new Map();
@@ -114,6 +115,10 @@ export async function start(pkgUrl, options = {}) {
   const relayChannel = new MessageChannel();
   const relayToDispatcher = new MessageChannel();
   let relayState = "loading";
+  // The other prestarted workers, booted by the app worker directly (not by the dispatcher,
+  // which is not there yet): each one's channel from the app worker, its port to the
+  // dispatcher, and whether it has loaded.
+  const early = [];
   // Set once start() has failed: a late event must not start workers nothing would end.
   let stopped = false;
   // A browser may queue a worker without starting it (Firefox past its per-site cap, which
@@ -135,16 +140,24 @@ export async function start(pkgUrl, options = {}) {
     threadWorkers.set(id, thread);
     thread.onmessage = ({ data: note }) => {
       if (note.type === "exit") threadWorkers.delete(id);
-      else if (note.type === "connected" && relayState === "loading") {
+      else if (note.type === "connected" && id === RELAY && relayState === "loading") {
         relayState = "connected";
         clearTimeout(relayLate);
         worker.postMessage({ type: "relay" });
+      } else if (note.type === "connected") {
+        decideEarly(id, true);
       }
     };
     thread.onerror = (event) => {
       event.preventDefault();
       const message = event.message || `could not load ${threadWorkerUrl}`;
       if (stopped) return;
+      if (decideEarly(id, false)) {
+        // Its boot request goes the dispatcher's way instead (the app worker sends it).
+        thread.terminate();
+        threadWorkers.delete(id);
+        return;
+      }
       if (id === RELAY && relayState === "loading") {
         // The app worker then hands its memory straight to the dispatcher, started now; the
         // threads' workers will fail to load the same way, and their spawns say so.
@@ -163,18 +176,29 @@ export async function start(pkgUrl, options = {}) {
   };
   // The workers the page makes before the dispatcher asks for any take the first ids.
   let pageMade = 0;
-  const createStandby = () => {
-    const channel = new MessageChannel();
-    pageMade += 1;
-    const standby = { id: pageMade, name: `wbspawn-worker-${pageMade}`, port: channel.port2 };
-    createThreadWorker(standby.id, standby.name, { port: channel.port1 });
-    return standby;
-  };
   pageMade += 1;
   createThreadWorker(RELAY, `wbspawn-worker-${RELAY}`, {
     app: relayChannel.port1,
     port: relayToDispatcher.port2,
   });
+  const prestart = Math.min(settings.prestart, settings.maxWorkers);
+  for (let index = 0; index < prestart - 1; index += 1) {
+    pageMade += 1;
+    const id = pageMade;
+    const fromApp = new MessageChannel();
+    const toDispatcher = new MessageChannel();
+    early.push({ id, name: `wbspawn-worker-${id}`, port: toDispatcher.port1, appPort: fromApp.port2, state: "loading" });
+    createThreadWorker(id, `wbspawn-worker-${id}`, { app: fromApp.port1, port: toDispatcher.port2 });
+  }
+  // Tells the app worker whether prestarted worker `id` loaded (it then boots it) or not (its
+  // request goes to the dispatcher); false if `id` is not one still loading.
+  function decideEarly(id, loaded) {
+    const index = early.findIndex((each) => each.id === id && each.state === "loading");
+    if (index < 0) return false;
+    early[index].state = loaded ? "connected" : "failed";
+    worker.postMessage({ type: "early", index, loaded });
+    return true;
+  }
 
   // `from`: where the dispatcher gets the app's memory (the relay, or the app worker itself).
   const startDispatcher = (from, transfer) => {
@@ -197,19 +221,22 @@ export async function start(pkgUrl, options = {}) {
       failAll(error);
       endStates(error);
     };
-    // The other prestarted workers; the relay boots the first itself.
-    const prestart = Math.min(settings.prestart, settings.maxWorkers);
-    const standbys = Array.from({ length: Math.max(prestart - 1, 0) }, createStandby);
+    // The prestarted workers booted by the app worker, which report to the dispatcher.
+    const booted = early
+      .filter((each) => each.state !== "failed")
+      .map(({ id, name, port }) => ({ id, name, port }));
     dispatcher.postMessage(
-      { type: "app", pkgUrl: glueUrl.href, ...from, standbys, pageMade },
-      [...transfer, ...standbys.map((standby) => standby.port)],
+      { type: "app", pkgUrl: glueUrl.href, ...from, early: booted, standbys: [], pageMade },
+      [...transfer, ...booted.map((each) => each.port)],
     );
     for (const message of forDispatcher.splice(0)) dispatcher.postMessage(message);
   };
   const startDispatcherForRelay = () => {
     const port = relayToDispatcher.port1;
     startDispatcher({ relay: { id: RELAY, name: `wbspawn-worker-${RELAY}`, port } }, [port]);
-    threadWorkers.get(RELAY)?.postMessage({ type: "go" });
+    for (const id of [RELAY, ...early.map((each) => each.id)]) {
+      threadWorkers.get(id)?.postMessage({ type: "go" });
+    }
   };
 
   const started = new Promise((resolve, reject) => {
@@ -246,9 +273,11 @@ export async function start(pkgUrl, options = {}) {
       failAll(error);
       reject(error);
     };
-    worker.postMessage({ type: "start", pkgUrl: glueUrl.href, settings, relay: relayChannel.port2 }, [
-      relayChannel.port2,
-    ]);
+    const earlyPorts = early.map((each) => each.appPort);
+    worker.postMessage(
+      { type: "start", pkgUrl: glueUrl.href, settings, relay: relayChannel.port2, early: earlyPorts },
+      [relayChannel.port2, ...earlyPorts],
+    );
   });
   sendWasm(worker, wasmUrl);
   let exports;

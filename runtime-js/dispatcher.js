@@ -10,9 +10,9 @@
 // It keeps standby workers: started, their scripts and the app's glue loaded, but with no wasm
 // instance (so no stack in the shared memory). A boot request goes to a standby, which only
 // has to instantiate the module; a new standby is started right away. The page starts this
-// dispatcher once the app is ready, with the other prestarted workers as standbys. The first
-// thread worker (the page made it with the app) brings the memory and the prestart requests:
-// the app worker gave them to it, and it has kept the first for itself.
+// dispatcher once the app is ready. The prestarted workers (the page made them with the app,
+// and the app worker booted each with a request) report here; the first brings the memory
+// and any prestart requests left over.
 import { describe, joinMemory } from "./instance.js";
 import { printOutput } from "./stdio.js";
 
@@ -41,9 +41,20 @@ self.onmessage = ({ data }) => {
     glueLoaded.catch(() => {});
     workersCreated = data.pageMade;
     for (const standby of data.standbys) standbys.push(createWorker(standby));
-    const appArrived = ({ shared, requests }) => begin(shared, requests, glueLoaded);
-    if (data.relay) createWorker(data.relay, appArrived);
+    // The memory comes with the first message of any prestarted worker (or of the app
+    // worker's port, if none loaded); later messages only bring boot requests.
+    let began = false;
+    const appArrived = ({ shared, requests }) => {
+      if (began) {
+        for (const { request, stackSize } of requests) boot(request, stackSize, shared);
+        return;
+      }
+      began = true;
+      begin(shared, requests, glueLoaded);
+    };
+    if (data.relay) createWorker(data.relay, appArrived, true);
     else data.appPort.onmessage = ({ data: app }) => appArrived(app);
+    for (const booted of data.early) createWorker(booted, appArrived);
   } else if (data.type === "worker-error") {
     unsettled.get(data.id)?.fail(data.message);
   } else if (data.type === "state") {
@@ -247,10 +258,11 @@ function requestWorker() {
 
 // A worker with its scripts and the glue loading: one the page made with the app or with this
 // dispatcher, or one it is asked for now. Its handlers report to `record.request` once it is
-// given one; before that, a failure only retires the standby. The first worker's first
-// message is the app's memory, for `appArrived`, saying which request it boots with (0: none,
-// it is a standby).
-function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
+// given one; before that, a failure only retires the standby. A prestarted worker's first
+// message is the app's memory, for `appArrived`, saying which request it booted with (0:
+// none, it is a standby); `relays` marks the one that also passes the memory on, without
+// which no thread past the prestarted ones can start.
+function createWorker({ id, name, port } = requestWorker(), appArrived = null, relays = false) {
   const record = { name, port, request: 0, since: 0, settled: false, slow: null };
   // Without what the first worker relays no thread past the first can start: say so if it
   // fails or never comes, rather than hang in silence.
@@ -260,7 +272,7 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
       `wbspawn: ${name} did not pass the app's memory on (${why}); no new thread can start`,
     );
   };
-  if (appArrived) {
+  if (relays) {
     relayWait = setTimeout(() => relayLost(`nothing within ${BOOT_WARNING_MS / 1000} s`), BOOT_WARNING_MS);
   }
   const settle = () => {
@@ -300,6 +312,8 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null) {
         record.untimed = true;
       }
       else standbys.unshift(record);
+      appArrived(data);
+    } else if (data.type === "requests") {
       appArrived(data);
     } else if (data.type === "started") {
       // Only a worker given a boot request is told to start, so `since` is set.

@@ -41,14 +41,20 @@ self.onmessage = ({ data }) => {
   }
 };
 
-// The first worker: the app worker sends it the memory and the prestart requests as soon as
-// its instance is up. It keeps the first request and boots with it at once (the app's first
-// spawn needs no one else), and passes the memory and the other requests on to the
-// dispatcher, which the page starts once the app is ready (bootstrap.js says why).
+// A prestarted worker: the app worker sends it the memory and its boot request as soon as its
+// instance is up, and it boots at once (the app's first spawns need no one else). It tells the
+// dispatcher, which the page starts once the app is ready (bootstrap.js says why), that it
+// booted; the first of them also passes the memory and the remaining requests on to it.
 function relay(app, pkgUrl) {
+  loadGlue(pkgUrl);
+  let booted = false;
   app.onmessage = ({ data: { shared, requests } }) => {
-    // Only now: loading it beside the app's own start slowed that on two cores.
-    loadGlue(pkgUrl);
+    if (booted) {
+      // A request for a prestarted worker that could not load: the dispatcher's to serve.
+      mayPost.then(() => dispatcher.postMessage({ type: "requests", shared, requests }));
+      return;
+    }
+    booted = true;
     const first = requests.shift();
     mayPost.then(() =>
       dispatcher.postMessage({ type: "app", shared, requests, booting: first?.request ?? 0 }),

@@ -83,7 +83,7 @@ def test_build_runs_cargo_then_wasm_bindgen(
     assert metadata["args"] == ["metadata", "--format-version", "1", "--no-deps"]
     assert metadata["cwd"] == str(config.app_dir)
     # std first, once, into the sysroot every app's build uses...
-    assert std_build["args"] == flags.sysroot_build_args("abort", release=False)
+    assert std_build["args"] == flags.sysroot_build_args("abort", release=True)
     assert "-Zbuild-std=std,panic_abort,test" in std_build["args"]
     assert std_build["env"]["RUSTFLAGS"] == flags.RUSTFLAGS + " -C embed-bitcode=yes"
     # ...then the app against it, with nothing of std's to build.

@@ -62,20 +62,23 @@ def test_std_is_built_once_for_every_app(
     assert not any("wbspawn_sysroot" in name for name in names)  # the seed crate is not std
 
 
-def test_each_panic_mode_and_profile_has_its_own_std(
+def test_each_panic_mode_has_its_own_std_and_unwinding_debug_builds_a_debug_one(
     config: Config, toolchain: Toolchain, fake_tools: FakeTools
 ) -> None:
     abort = build(config, toolchain)
     unwind = build(replace(config, panic="unwind"), toolchain)
     release = build(replace(config, release=True), toolchain)
+    release_unwind = build(replace(config, release=True, panic="unwind"), toolchain)
+    # An optimized std for every build, but a debug build that unwinds (sysroot.py says why).
     assert [(c["args"][4], "--release" in c["args"]) for c in std_builds(fake_tools)] == [
-        ("-Zbuild-std=std,panic_abort,test", False),
-        ("-Zbuild-std=std,panic_unwind,test", False),
         ("-Zbuild-std=std,panic_abort,test", True),
+        ("-Zbuild-std=std,panic_unwind,test", False),
+        ("-Zbuild-std=std,panic_unwind,test", True),
     ]
-    sysroots = [result.sysroot for result in (abort, unwind, release)]
+    assert abort.sysroot == release.sysroot
+    sysroots = [result.sysroot for result in (abort, unwind, release_unwind)]
     assert len({s.key for s in sysroots if s is not None}) == 3
-    assert abort.out_dir != unwind.out_dir
+    assert abort.out_dir != unwind.out_dir != release.out_dir
 
 
 RUSTC = Rustc(release="1.96.0", commit="0123456789abcdef", sysroot=Path("/nowhere"))

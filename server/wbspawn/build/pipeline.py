@@ -83,7 +83,10 @@ def std_key(config: Config, toolchain: Toolchain) -> str:
 
 
 def std_flavour(config: Config, toolchain: Toolchain) -> sysroot.Flavour:
-    return sysroot.Flavour(std_threads(config, toolchain), config.panic, config.release)
+    """The std `config`'s builds link: patched or not, its panic mode, and optimized except
+    for debug builds that unwind (sysroot.py says why)."""
+    optimized = config.release or config.panic == "abort"
+    return sysroot.Flavour(std_threads(config, toolchain), config.panic, optimized)
 
 
 def app_key(config: Config) -> str:
@@ -187,7 +190,7 @@ def build(
     std = sysroot.prepare(
         toolchain,
         rustc,
-        sysroot.Flavour(threads, config.panic, config.release),
+        std_flavour(config, toolchain),
         config.cache_dir,
         run=run,
         stream=stream,

@@ -21,12 +21,14 @@ before build-std existed; no maintained tool shares a build-std std between proj
   dependencies, with bitcode embedded (as Rust's own sysroots are: an app may use `lto =
   true`). The host's part of the real sysroot (rust-lld, host libs) is linked in beside it,
   so rustc still finds its linker in a rustup toolchain.
-- Profiles: a release build gets an optimized std, as Rust ships; a debug build a std built
-  as cargo's dev profile builds it, without debug info (what `-Zbuild-std` gave a debug build
-  before, and smaller). Not one optimized std for both: WebKitGTK 2.50 mishandles wasm
-  exceptions in the optimized std's unwinding now and then (a caught panic loses its payload,
-  or the app freezes; one run in five of the demo's unwinding build), which a debug build's
-  std never showed in dozens of runs.
+- Profiles: apps link an optimized std, as Rust ships it, in debug builds too: its code is a
+  third of a debug std's, which wasm-bindgen, the download and the compile in the page all
+  feel (a debug build of the demo: 1.9 MB of code instead of 3.1, wasm-bindgen 0.16 s
+  instead of 0.27). Except debug builds that unwind, which get a std built as cargo's dev
+  profile builds it (without debug info): WebKitGTK 2.50 mishandles wasm exceptions in the
+  optimized std's unwinding now and then (a caught panic loses its payload, or the app
+  freezes; one run in five of the demo's unwinding build), which the dev-profile std never
+  showed in dozens of runs.
 """
 
 from __future__ import annotations
