@@ -96,7 +96,10 @@ async function handOver(glue, shared, relay, early) {
   glue.__wbspawn_dispatcher_started();
   const requests = [];
   for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
-    requests.push({ request, stackSize: glue.__wbspawn_boot_stack_size(request) });
+    const stackSize = glue.__wbspawn_boot_stack_size(request);
+    // As the dispatcher does (dispatcher.js, `drain`): a start without memory must not trap.
+    if (glue.__wbspawn_boot_memory(request)) requests.push({ request, stackSize });
+    else glue.__wbspawn_boot_failed(request, "not enough memory left for its stack");
   }
   const own = requests.splice(1, early.length);
   const port = (await relayDecision) ?? relay;
@@ -162,6 +165,9 @@ function startFailure(error) {
   const failure = { error: describe(error) };
   if (loading === null) return failure;
   try {
+    // A panic in `#[wasm_bindgen(start)]`: its message, not the trap it ended in.
+    const panic = loading.__wbspawn_take_panic_message();
+    if (panic != null) failure.error = `panicked: ${panic}`;
     failure.output = loading.__wbspawn_take_output();
     const code = loading.__wbspawn_exit_code();
     if (code !== undefined) {

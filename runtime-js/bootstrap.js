@@ -10,6 +10,8 @@ const appWorkerUrl = new URL("./app-worker.js", import.meta.url);
 const dispatcherUrl = new URL("./dispatcher.js", import.meta.url);
 const threadWorkerUrl = new URL("./thread-worker.js", import.meta.url);
 const RELAY_WARNING_MS = 10_000;
+// What `process::abort` ends the app with (process.rs), as a shell reports SIGABRT.
+const ABORT_CODE = 134;
 
 /**
  * Starts the app whose wasm-bindgen (`--target web`) glue is at `pkgUrl`.
@@ -140,6 +142,10 @@ export async function start(pkgUrl, options = {}) {
     threadWorkers.set(id, thread);
     thread.onmessage = ({ data: note }) => {
       if (note.type === "exit") threadWorkers.delete(id);
+      else if (note.type === "fatal" && !stopped) {
+        // A thread died holding a lock every other thread needs: nothing could go on.
+        exit({ code: ABORT_CODE, aborted: true, why: note.error });
+      }
       else if (note.type === "connected" && id === RELAY && relayState === "loading") {
         relayState = "connected";
         clearTimeout(relayLate);
@@ -339,10 +345,9 @@ export async function start(pkgUrl, options = {}) {
 // Says that the program ended, where people and tools look: the console (as a shell shows it:
 // a failure for anything but 0), `<html data-wbspawn-exit>` and a `wbspawn:exit` event. The
 // error is what pending and later calls reject with.
-function announceExit({ code, aborted }) {
-  const error = new Error(
-    aborted ? `wbspawn: the app aborted (code ${code})` : `wbspawn: the app exited with code ${code}`,
-  );
+function announceExit({ code, aborted, why }) {
+  const end = aborted ? `the app aborted (code ${code})` : `the app exited with code ${code}`;
+  const error = new Error(`wbspawn: ${end}${why ? `: ${why}` : ""}`);
   error.exitCode = code;
   document.documentElement.dataset.wbspawnExit = String(code);
   if (code === 0) console.info(error.message);

@@ -86,8 +86,9 @@ function readPoolState() {
     bootsFailed,
   };
   if (glueNow === null) return state;
-  const [queued, live, idle, maxWorkers, taken, booting] = glueNow.__wbspawn_pool_watch();
-  return { ...state, queued, live, idle, booting, maxWorkers, taken };
+  const [queued, live, idle, maxWorkers, taken, booting, dead, leakedKiB] =
+    glueNow.__wbspawn_pool_watch();
+  return { ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB };
 }
 
 async function begin(shared, requests, glueLoaded) {
@@ -241,7 +242,16 @@ async function bootsNeeded(glue, progress) {
 
 function drain(glue, shared) {
   for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
-    boot(request, glue.__wbspawn_boot_stack_size(request), shared);
+    const stackSize = glue.__wbspawn_boot_stack_size(request);
+    if (glue.__wbspawn_boot_memory(request)) {
+      boot(request, stackSize, shared);
+      continue;
+    }
+    // Its start would trap with a lock every later start waits for: fail its thread instead.
+    const why = `not enough memory left for its ${stackSize / 2 ** 20} MiB stack`;
+    bootsFailed += 1;
+    console.error(`wbspawn: a new worker cannot start: ${why}`);
+    glue.__wbspawn_boot_failed(request, why);
   }
 }
 

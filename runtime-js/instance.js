@@ -53,6 +53,12 @@ class Stack {
     if (this.checked) this.wasm.__set_stack_limits(-1, 0);
   }
 
+  // After the instance is done (trapped, or destroyed): any Rust code still called on it
+  // traps at its first frame instead of running on a stack that is gone or dead.
+  fence() {
+    if (this.checked) this.wasm.__set_stack_limits(0, -1);
+  }
+
   // The lowest stack pointer the thread's code may use (0 without checks).
   get limit() {
     return this.checked ? this.bottom + STACK_GUARD : 0;

@@ -71,10 +71,18 @@ function loadGlue(pkgUrl) {
 }
 
 // Tells the page this worker is gone (it keeps the others for `terminate()`), then ends it.
-async function exit() {
-  await relayed;
+// Synchronous: nothing of this worker may run between the caller's last step and the close.
+function exit() {
   self.postMessage({ type: "exit" });
   self.close();
+}
+
+// Lets every callback the thread queued run while its instance is still whole: promise
+// continuations (`spawn_local`, `JsFuture`, `join_async`), and whatever they queue in turn,
+// run before a task queued after them. Rust code has no event loop while its thread runs;
+// what it queued runs only now, between the thread's end and the instance's end.
+function drained() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 async function run({ shared, stackSize, request }) {
@@ -84,6 +92,7 @@ async function run({ shared, stackSize, request }) {
   } catch (error) {
     await mayPost;
     dispatcher.postMessage({ type: "failed", error: describe(error) });
+    await relayed;
     exit();
     return;
   }
@@ -92,22 +101,57 @@ async function run({ shared, stackSize, request }) {
   await mayPost;
   dispatcher.postMessage({ type: "started" });
   try {
-    glue.__wbspawn_worker_main(request);
+    // The module's export itself, not the glue's wrapper: in a panic=unwind build the wrapper
+    // marks the whole module terminated on a trap (a flag in the shared memory, so every
+    // thread's later calls would fail); a thread's death is this worker's to report.
+    wasm.__wbspawn_worker_main(request);
   } catch (error) {
-    // The instance trapped: a panic (the hook has already given the thread its message) or
-    // another trap, such as a stack check. Either way this instance is done; report it so the
-    // thread's join returns. The report returns only once nothing can borrow from this
-    // worker's stack any more (a dead thread's scoped threads may).
-    stack.release();
-    try {
-      glue.__wbspawn_worker_crashed(describe(error), stack.limit, stack.usable);
-    } catch {
-      // Nothing more this instance can do; the pool recovers when the next worker boots.
-    }
+    await crashed(error, glue, stack);
+    return;
   }
+  await relayed;
+  await drained();
   // Frees this instance's stack and TLS in the shared heap; without it every retired worker
-  // would leak them.
+  // would leak them. Nothing awaits after this: no callback can run on the freed stack.
   stack.open();
   wasm.__wbindgen_thread_destroy();
+  stack.fence();
+  exit();
+}
+
+// The instance trapped: a panic (std has already given the thread its message) or another
+// trap, such as a stack check. This instance is done; report it so the thread's join returns.
+// Its stack and TLS are never freed: other threads may still point into them (a stolen half
+// of a `rayon::join`, a crossbeam scope), and would write into whatever the memory became.
+async function crashed(error, glue, stack) {
+  stack.release();
+  let held;
+  try {
+    held = glue.__wbspawn_worker_held();
+  } catch {
+    held = 1;
+  }
+  if (held !== 0) {
+    // The report itself would wait forever for that lock, as would every other thread.
+    const lock = held === 2 ? "std's allocator lock" : "a lock of the wbspawn runtime";
+    self.postMessage({
+      type: "fatal",
+      error:
+        `a thread died (${describe(error)}) holding ${lock}, which no other thread could ` +
+        "ever take again",
+    });
+    stack.fence();
+    self.close();
+    return;
+  }
+  try {
+    // The report returns only once nothing registered can borrow from this worker's stack
+    // any more (the dead thread's scoped threads).
+    glue.__wbspawn_worker_crashed(describe(error), stack.limit, stack.usable, stack.size);
+  } catch {
+    // Nothing more this instance can do; the pool recovers when the next worker boots.
+  }
+  stack.fence();
+  await relayed;
   exit();
 }

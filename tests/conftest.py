@@ -490,6 +490,13 @@ def lab_unwind_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module", params=["abort", "unwind"])
+def lab_url_for_panic(request: pytest.FixtureRequest) -> str:
+    """The lab built with panics that abort (the default) or unwind."""
+    url: str = request.getfixturevalue("lab_url" if request.param == "abort" else "lab_unwind_url")
+    return url
+
+
 OpenLab = Callable[..., EnginePage]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import wbspawn
 from apps import copy_app
 from conftest import CARGO_TOML, CargoChild, FakeTools, wait_gone
 from wbspawn import ansi
@@ -22,6 +23,7 @@ from wbspawn.build import flags
 from wbspawn.build.cargo import (
     CrateInfo,
     cargo_diagnostics,
+    cargo_failure,
     crate_info_from_metadata,
     wasm_artifact,
 )
@@ -277,6 +279,23 @@ def test_cargo_failure_carries_rustc_diagnostics(
     assert "--> src/lib.rs:1:1" in diagnostics
     assert "Compiling" not in diagnostics  # cargo's progress lines are not diagnostics
     assert "\x1b[" in info.value.diagnostics  # the colours stay, for terminal and overlay
+
+
+@pytest.mark.parametrize(
+    ("symbol", "version"),
+    [("__wbspawn_v2_thread_spawn", "v2"), ("__wbspawn_thread_spawn", "v1")],
+)
+def test_a_std_whose_runtime_hooks_are_missing_names_their_version(
+    symbol: str, version: str
+) -> None:
+    # A wbspawn crate of another version defines hooks of other names (their signatures
+    # changed): the link fails, and the message says which the std calls.
+    stderr = f"rust-lld: error: undefined symbol: {symbol}\n>>> referenced by wasm.rs:40\n"
+    message = cargo_failure("demo", stderr)
+    assert f"runtime hooks this std calls ({version})" in message
+    assert "`use wbspawn as _;`" in message
+    assert f"must be version {wbspawn.__version__}" in message
+    assert "\n" not in message
 
 
 def test_failed_wasm_bindgen_keeps_the_last_good_output(

@@ -55,7 +55,7 @@ def test_a_panic_reaches_join_with_its_message(new_lab: OpenLab, api: str) -> No
 
 
 def test_the_apps_own_panic_hook_sees_thread_panics(new_lab: OpenLab) -> None:
-    # The lab installs a counting hook at start-up, before wbspawn's; wbspawn's hook chains.
+    # The lab installs a counting hook at start-up; std runs it for every thread's panic.
     page = new_lab()
     assert call(page, "hook_calls") == 0
     call(page, "panicking_thread", "std")
@@ -240,3 +240,12 @@ def test_threads_whose_worker_cannot_start_fail_instead_of_hanging(
     open_lab(page, lab_without_thread_workers)
     message = calling(page, "panicking_thread", api)
     assert "worker failed to start" in message, message
+
+
+def test_a_thread_that_never_starts_drops_what_it_captured(
+    new_page: NewPage, lab_without_thread_workers: str
+) -> None:
+    # Its closure holds the channel's only sender: kept, `recv` would wait forever.
+    page = new_page()
+    open_lab(page, lab_without_thread_workers)
+    assert call(page, "recv_from_a_thread_that_never_starts") == "Err(RecvError)"

@@ -24,13 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.build]
 SLACK_MS = 0.1
 
 
-@pytest.fixture(scope="module", params=["abort", "unwind"])
-def lab_url_for_panic(request: pytest.FixtureRequest) -> str:
-    """The lab built with panics that abort (the default) or unwind."""
-    url: str = request.getfixturevalue("lab_url" if request.param == "abort" else "lab_unwind_url")
-    return url
-
-
 @pytest.fixture(scope="module")
 def lab(engine: Browser, lab_url_for_panic: str) -> Iterator[Page]:
     """One lab page for the questions that leave the app running."""

@@ -115,19 +115,22 @@ def test_the_patch_applies_to_this_toolchains_std(tmp_path: Path) -> None:
     assert threads.enabled, threads.reason
     assert threads.source_root is not None
     std_src = threads.source_root / "std/src"
-    assert "__wbspawn_thread_spawn" in (std_src / "sys/thread/wasm.rs").read_text()
+    assert "__wbspawn_v2_thread_spawn" in (std_src / "sys/thread/wasm.rs").read_text()
     # The clock, stdio, args and exit: a file of the patch's own, and the hunks that use it.
     hooks = (std_src / "sys/pal/wasm/atomics/wbspawn.rs").read_text()
     for hook in ("clock_monotonic", "clock_system", "stdio_write", "args", "exit", "abort"):
-        assert f"fn __wbspawn_{hook}(" in hooks
+        assert f"fn __wbspawn_v2_{hook}(" in hooks
+    assert "wbspawn::panicked(" in (std_src / "panicking.rs").read_text()
     assert "wbspawn::monotonic_now()" in (std_src / "sys/time/unsupported.rs").read_text()
     assert "wbspawn::{Stderr, Stdout, panic_output}" in (std_src / "sys/stdio/mod.rs").read_text()
     assert "wbspawn::exit(code)" in (std_src / "sys/exit.rs").read_text()
+    assert "wbspawn::alloc_lock_held(true)" in (std_src / "sys/alloc/wasm.rs").read_text()
+    assert "static __wbspawn_v2_alloc_owner" in hooks
+    assert "scoped: bool" in (std_src / "sys/thread/wasm.rs").read_text()
     assert threads.describe() == f"std threads: on (rustc {rustc.release})"
     # The toolchain's own std is untouched.
-    assert (
-        "__wbspawn_thread_spawn" not in (rustc.library / "std/src/sys/thread/wasm.rs").read_text()
-    )
+    original = (rustc.library / "std/src/sys/thread/wasm.rs").read_text()
+    assert "__wbspawn_v2_thread_spawn" not in original
 
 
 def test_a_prepared_std_is_reused(tmp_path: Path) -> None:

@@ -52,14 +52,14 @@ mod imp {
     /// Time on the page's monotonic clock (since the Unix epoch, as `timeOrigin` counts), the
     /// same for every thread, never going back.
     #[no_mangle]
-    pub fn __wbspawn_clock_monotonic() -> Duration {
+    pub fn __wbspawn_v2_clock_monotonic() -> Duration {
         let raw = ms_to_ns(crate::platform::monotonic_ms());
         Duration::from_nanos(HIGH_WATER.observe(raw))
     }
 
     /// Time since the Unix epoch on the browser's wall clock (`Date.now()`, whole ms).
     #[no_mangle]
-    pub fn __wbspawn_clock_system() -> Duration {
+    pub fn __wbspawn_v2_clock_system() -> Duration {
         Duration::from_nanos(ms_to_ns(crate::platform::wall_ms()))
     }
 }

@@ -5,7 +5,10 @@
 //! ended.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Condvar;
+use std::task::Waker;
+
+use crate::locks::{Guard, Lock};
 
 const RUNNING: u32 = 0;
 const FINISHED: u32 = 1;
@@ -41,12 +44,16 @@ struct State {
     ended: Option<Ended>,
     last_panic: Option<PanicReport>,
     body_panicked: bool,
+    /// The task of a `join_async` future waiting here, woken by the thread that finishes: the
+    /// waiting task's own event loop may be blocked (an executor that parks its thread), and
+    /// then nothing it listens to (`Atomics.waitAsync`) would ever run.
+    waker: Option<Waker>,
 }
 
 pub(crate) struct Completion {
     // Mirrors `state.ended` so `is_finished` and `join_async`'s waitAsync need no lock.
     word: AtomicU32,
-    state: Mutex<State>,
+    state: Lock<State>,
     finished: Condvar,
 }
 
@@ -54,19 +61,20 @@ impl Completion {
     pub(crate) const fn new() -> Self {
         Completion {
             word: AtomicU32::new(RUNNING),
-            state: Mutex::new(State {
+            state: Lock::new(State {
                 ended: None,
                 last_panic: None,
                 body_panicked: false,
+                waker: None,
             }),
             finished: Condvar::new(),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while holding this lock, but a poisoned lock must not hide a result
-        // (a crash handler runs with the dead thread's panic count set, which poisons).
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn state(&self) -> Guard<'_, State> {
+        // A poisoned lock must not hide a result (a crash handler runs with the dead thread's
+        // panic count set, which poisons): `Lock` ignores poisoning.
+        self.state.lock()
     }
 
     /// Records how the thread ended. Only the first call counts.
@@ -77,11 +85,33 @@ impl Completion {
         }
         state.ended = Some(ended);
         self.word.store(FINISHED, Ordering::Release);
+        let waker = state.waker.take();
         drop(state);
         self.finished.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         // Wakes `join_async`, which waits on the word itself.
         crate::platform::notify_word(&self.word);
         true
+    }
+
+    /// Wakes `waker` when the thread finishes (it replaces the one before); true if it has
+    /// already finished, and then nothing is kept.
+    pub(crate) fn wake_when_finished(&self, waker: &Waker) -> bool {
+        let mut state = self.state();
+        if state.ended.is_some() {
+            return true;
+        }
+        if !state.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        false
+    }
+
+    /// Forgets the waker `wake_when_finished` kept (its future went away).
+    pub(crate) fn forget_waker(&self) {
+        self.state().waker = None;
     }
 
     /// The panic hook's report; the thread may still catch the panic.
@@ -109,9 +139,9 @@ impl Completion {
 
     /// Blocks until the thread finished or about `timeout` passed (the caller looks again).
     pub(crate) fn wait_timeout(&self, timeout: std::time::Duration) {
-        let state = self.state();
+        let mut state = self.state();
         if state.ended.is_none() {
-            drop(self.finished.wait_timeout(state, timeout));
+            state.wait_timeout(&self.finished, timeout);
         }
     }
 
@@ -127,10 +157,7 @@ impl Completion {
                     panicked,
                 };
             }
-            state = self
-                .finished
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state.wait(&self.finished);
         }
     }
 }

@@ -65,23 +65,30 @@ pub(crate) fn keep_workers() -> usize {
 }
 
 /// The number of threads that can run at once: `navigator.hardwareConcurrency` in the browser
-/// (passed in by the bootstrap), `std::thread::available_parallelism` elsewhere.
+/// (as `start()` passes it in, or the browser's own before that), `std::thread::
+/// available_parallelism` elsewhere.
 ///
 /// Like std's function of the same name, it is a hint for sizing work, not a limit on spawns,
-/// and it fails only when the number cannot be known (in the browser: before `start()` has
-/// configured the runtime, or where the browser does not say).
+/// and it fails only when the number cannot be known (in the browser: where the browser does
+/// not say).
 pub fn available_parallelism() -> io::Result<NonZeroUsize> {
     let configured = PARALLELISM.load(Ordering::Relaxed) as usize;
     match NonZeroUsize::new(configured) {
         Some(count) => Ok(count),
         #[cfg(not(target_arch = "wasm32"))]
         None => std::thread::available_parallelism(),
+        // Before `start()` (in `#[wasm_bindgen(start)]`, say) the browser answers itself, as
+        // it will through `start()`: a pool sized there gets every thread.
         #[cfg(target_arch = "wasm32")]
-        None => Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the number of threads is not known: start the app with start() from wbspawn's \
-             bootstrap.js, which passes navigator.hardwareConcurrency in",
-        )),
+        None => {
+            NonZeroUsize::new(crate::platform::hardware_concurrency() as usize).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "the browser does not say how many threads can run at once \
+                     (navigator.hardwareConcurrency)",
+                )
+            })
+        }
     }
 }
 

@@ -16,11 +16,20 @@ use crate::completion::Ended;
 use crate::record::Record;
 
 /// Completes the std packet of a thread that never returned from its closure, with the
-/// panic's payload (std's `thread::lifecycle::die`, and its data).
-pub(crate) type OnDeath = (unsafe fn(*const (), Box<dyn Any + Send>), *const ());
+/// panic's payload, releasing the closure's reference to it or not (std's
+/// `thread::lifecycle::die`, and its data).
+pub(crate) type OnDeath = (unsafe fn(*const (), Box<dyn Any + Send>, bool), *const ());
 
-/// A std thread's `OnDeath`, owned by its job until the thread's closure returns.
-pub(crate) struct DeathHandler(OnDeath);
+/// Drops the closure of a std thread that never started (std's `thread_discard`, and its
+/// argument).
+pub(crate) type Discard = (unsafe fn(*mut u8), *mut u8);
+
+/// A std thread's `OnDeath` and `Discard`, owned by its job until the thread's closure
+/// returns.
+pub(crate) struct DeathHandler {
+    on_death: OnDeath,
+    discard: Discard,
+}
 
 // SAFETY: std made the pair to be called on whichever thread finds the thread lost.
 unsafe impl Send for DeathHandler {}
@@ -28,16 +37,30 @@ unsafe impl Send for DeathHandler {}
 impl DeathHandler {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // made by the std hooks
     /// # Safety
-    /// `on_death` is std's, for one thread, and is used at most once.
-    pub(crate) unsafe fn new(on_death: OnDeath) -> DeathHandler {
-        DeathHandler(on_death)
+    /// `on_death` and `discard` are std's, for one thread, and are used at most once.
+    pub(crate) unsafe fn new(on_death: OnDeath, discard: Discard) -> DeathHandler {
+        DeathHandler { on_death, discard }
     }
 
-    /// Completes the thread's packet with `message` as its panic.
+    /// The thread died in its closure: its packet gets `message` as its panic, and the
+    /// closure's reference to the packet is released here (the dead closure is never dropped).
     pub(crate) fn complete(self, message: String) {
-        let (die, data) = self.0;
+        let (die, data) = self.on_death;
         // SAFETY: the thread never returned from its closure and never will (see `new`).
-        unsafe { die(data, Box::new(message)) };
+        unsafe { die(data, Box::new(message), true) };
+    }
+
+    /// The thread never started: its packet gets `message`, then its closure is dropped,
+    /// releasing what it captured (a channel's sender must not outlive a spawn that failed).
+    pub(crate) fn never_started(self, message: String) {
+        let (die, data) = self.on_death;
+        let (discard, arg) = self.discard;
+        // SAFETY: the thread never ran (see `new`); the closure, dropped next, still holds
+        // its reference to the packet.
+        unsafe {
+            die(data, Box::new(message), false);
+            discard(arg);
+        }
     }
 }
 /// Waits at most about the given time for every thread of the scope at `data` to end; true

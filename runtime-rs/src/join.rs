@@ -230,7 +230,13 @@ impl<T> Future for JoinFuture<T> {
         let Some(handle) = this.handle.as_ref() else {
             panic!("JoinFuture polled after it completed");
         };
-        if handle.is_finished() {
+        // Woken by the finishing thread itself, and by `Atomics.waitAsync` on the event loop.
+        if handle
+            .thread
+            .record
+            .completion
+            .wake_when_finished(cx.waker())
+        {
             this.waiter = None;
             let Some(handle) = this.handle.take() else {
                 unreachable!("checked above");
@@ -251,6 +257,14 @@ impl<T> Future for JoinFuture<T> {
             }
         }
         Poll::Pending
+    }
+}
+
+impl<T> Drop for JoinFuture<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.handle {
+            handle.thread.record.completion.forget_waker();
+        }
     }
 }
 

@@ -42,8 +42,8 @@ pub fn dispatcher_started() -> u32 {
     crate::platform::dispatcher_started()
 }
 
-/// `[queued, live, idle, maxWorkers, taken, booting]`, for the dispatcher's watchdog and
-/// `poolState`.
+/// `[queued, live, idle, maxWorkers, taken, booting, dead, leakedKiB]`, for the dispatcher's
+/// watchdog and `poolState`.
 #[wasm_bindgen(js_name = __wbspawn_pool_watch)]
 pub fn pool_watch() -> Vec<u32> {
     pool::watch().to_vec()
@@ -147,6 +147,17 @@ pub fn boot_stack_size(request: u32) -> u32 {
     peek(request).stack_size
 }
 
+/// Whether the memory has room for the stack of the worker for `request`, asked right before
+/// the worker is started (a reservation made at the spawn is given back for it now). If not,
+/// the caller fails the request with `boot_failed` instead of starting a worker whose start
+/// would trap (pool.rs, `BootRequest::release_memory`, says why that must not happen).
+#[wasm_bindgen(js_name = __wbspawn_boot_memory)]
+pub fn boot_memory(request: u32) -> bool {
+    // SAFETY: as in `peek`; nothing else touches the request meanwhile.
+    let request = unsafe { &mut *(request as usize as *mut BootRequest) };
+    request.release_memory()
+}
+
 /// The worker for `request` could not start (script or module failed to load).
 #[wasm_bindgen(js_name = __wbspawn_boot_failed)]
 pub fn boot_failed(request: u32, why: String) {
@@ -163,13 +174,29 @@ pub fn worker_main(request: u32) {
 /// that did not fit (frames above this size are rare; such a trap reads as "unreachable").
 const OVERFLOW_WINDOW: u32 = 256 << 10;
 
-/// Called by a thread worker after its instance trapped (a panic, which the hook has already
-/// reported, or another trap, which `why` describes). `stack_limit` is the lowest stack
-/// pointer the thread's code could use (0 when the build has no stack checks) and
-/// `stack_size` the stack it had. Returns once the worker's stack may be freed: a dead
-/// thread's scoped threads may still borrow from it.
+/// What a thread worker whose instance trapped asks first: whether the dead thread holds a
+/// lock its crash report would wait for forever: 0 none, 1 one of the runtime's, 2 std's
+/// allocator lock (every allocation, anywhere, now waits forever). Takes no lock and
+/// allocates nothing (a string argument would).
+#[wasm_bindgen(js_name = __wbspawn_worker_held)]
+pub fn worker_held() -> u32 {
+    if crate::platform::holds_allocator() {
+        2
+    } else if crate::locks::held() > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+/// Called by a thread worker after its instance trapped (a panic, which std has already
+/// reported, or another trap, which `why` describes), if `worker_held` said 0. `stack_limit`
+/// is the lowest stack pointer the thread's code could use (0 when the build has no stack
+/// checks), `stack_size` the stack it had, and `stack_bytes` what its worker allocated for
+/// that stack, kept for good with the thread-locals (see `pool::worker_lost`). Returns once
+/// the thread's scoped threads, which may borrow from its stack, have ended.
 #[wasm_bindgen(js_name = __wbspawn_worker_crashed)]
-pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32) {
+pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_bytes: u32) {
     if crate::process::exit_code().is_some() {
         // The program ended (this thread trapped on purpose, or another thread ended it):
         // the page is stopping every worker, nothing is to be reported.
@@ -191,7 +218,8 @@ pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32) {
     } else {
         why
     };
-    pool::worker_lost(&why);
+    let leaked = stack_bytes.saturating_add(crate::platform::tls_size());
+    pool::worker_lost(&why, leaked);
 }
 
 /// The message of the last panic on the app's own thread since the last call, if any.

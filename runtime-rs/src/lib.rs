@@ -26,6 +26,7 @@ mod current;
 mod join;
 #[cfg(target_arch = "wasm32")]
 mod js_exports;
+mod locks;
 mod panic;
 mod platform;
 mod pool;
@@ -34,6 +35,8 @@ mod record;
 mod scope;
 mod std_threads;
 mod stdio;
+#[doc(hidden)]
+pub mod testing;
 mod thread;
 
 pub use config::available_parallelism;

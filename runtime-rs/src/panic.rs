@@ -1,11 +1,14 @@
-//! The panic hook: what a thread's panic leaves for `join`, and a word in the console.
+//! What a thread's panic leaves for `join`.
 //!
 //! By default wasm32-unknown-unknown aborts on panic: the worker's instance traps and nothing
-//! unwinds, so the hook (which runs before the abort) is the only place that sees the message
-//! and location. It records them on the current thread's record and hands over to the hook
-//! installed before it (`console_error_panic_hook`, an error reporter, or std's default), on
-//! every platform. In an unwinding build the thread may still catch the panic; the record
-//! only says what the last panic was, the thread's result says whether it escaped.
+//! unwinds, so the panic's report (before the abort) is the only place that sees the message
+//! and location; it is recorded on the current thread's record. The patched std reports every
+//! panic here itself (`__wbspawn_v2_panicked`), before the panic hook, so the app may set any
+//! hook (`console_error_panic_hook` replaces std's) and `join` still gets the message. Without
+//! the patch, a panic hook of the runtime's does it, handing over to the hook installed before
+//! it; a hook the app sets after that replaces it. In an unwinding build the thread may still
+//! catch the panic; the record only says what the last panic was, the thread's result says
+//! whether it escaped.
 
 use std::cell::RefCell;
 use std::panic::{self, PanicHookInfo};
@@ -21,6 +24,9 @@ std::thread_local! {
 
 pub(crate) fn install_hook() {
     static INSTALL: Once = Once::new();
+    if crate::config::patched_std() {
+        return; // std reports every panic itself (`hooks` below)
+    }
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
@@ -66,4 +72,15 @@ fn report(info: &PanicHookInfo<'_>) {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the app worker asks
 pub(crate) fn take_unspawned_panic() -> Option<String> {
     LAST_UNSPAWNED.try_with(RefCell::take).ok().flatten()
+}
+
+#[cfg(target_arch = "wasm32")]
+mod hooks {
+    use std::panic::PanicHookInfo;
+
+    /// The patched std's report of a panic, before any panic hook runs.
+    #[no_mangle]
+    pub fn __wbspawn_v2_panicked(info: &PanicHookInfo<'_>) {
+        super::report(info);
+    }
 }

@@ -29,3 +29,9 @@ export function wallMs() {
 export function startArgs() {
   return self.wbspawnArgs ?? null;
 }
+
+// The browser's thread count, for `available_parallelism()` before start() has passed the
+// page's in (a rayon pool built in `#[wasm_bindgen(start)]`); 0 where it is not known.
+export function hardwareConcurrency() {
+  return self.navigator?.hardwareConcurrency ?? 0;
+}

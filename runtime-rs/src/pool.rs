@@ -13,13 +13,17 @@
 //! and then no new worker is needed. Prestarted and dedicated workers are asked for
 //! explicitly.
 
+use std::alloc::Layout;
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::io;
+use std::ptr::NonNull;
+use std::sync::{Arc, Condvar};
 use std::time::Duration;
 
 use crate::completion::Ended;
 use crate::config::{self, DEFAULT_STACK_SIZE};
 use crate::current::{self, DeathHandler, Running};
+use crate::locks::{Guard, Lock};
 use crate::record::Record;
 
 /// One thread to run: its body and its record.
@@ -38,10 +42,10 @@ impl Job {
     fn fail(self, why: String) {
         // Dropped, not run: what the closure captured (a channel's sender, an Arc) is released
         // as it would be after a run. A std thread's body holds only a raw pointer to std's
-        // start data, which `on_death` releases in its place.
+        // start data, which its death handler drops in its place.
         drop(self.run);
         if let Some(on_death) = self.on_death {
-            on_death.complete(why.clone());
+            on_death.never_started(why.clone());
         }
         self.record.completion.finish(Ended::Died {
             panicked: false,
@@ -55,6 +59,62 @@ impl Job {
 pub(crate) struct BootRequest {
     pub(crate) stack_size: u32,
     pub(crate) job: Option<Job>,
+    /// Memory for the worker's stack, held from the spawn until the worker is started.
+    reserved: Option<Reservation>,
+}
+
+impl BootRequest {
+    /// Whether there is memory for the worker's stack; if so it is given back now, for the
+    /// worker to allocate a moment later. wasm-bindgen's start allocates the stack while it
+    /// holds the lock every instance's start takes: an allocation that fails there traps with
+    /// the lock held, and no worker could ever start again. So the memory is tried here.
+    pub(crate) fn release_memory(&mut self) -> bool {
+        self.reserved
+            .take()
+            .or_else(|| Reservation::try_new(self.stack_size))
+            .is_some()
+    }
+}
+
+/// Memory a worker's start will allocate: its stack (with the stack checks' guard) and its
+/// thread-locals, allocated and held so that nothing else takes it first.
+struct Reservation {
+    at: NonNull<u8>,
+    layout: Layout,
+}
+
+/// Beyond the stack: the stack checks' guard (64 KiB, instance.js) and the thread-locals.
+const RESERVE_EXTRA: usize = 128 << 10;
+
+// SAFETY: a plain allocation, freed by whichever thread drops it.
+unsafe impl Send for Reservation {}
+
+impl Reservation {
+    fn try_new(stack_size: u32) -> Option<Reservation> {
+        let layout = Layout::from_size_align(stack_size as usize + RESERVE_EXTRA, 16).ok()?;
+        // SAFETY: the layout is not zero-sized. A null result is a failed allocation, not an
+        // abort: only `handle_alloc_error` aborts.
+        let at = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
+        Some(Reservation { at, layout })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `try_new` with this layout.
+        unsafe { std::alloc::dealloc(self.at.as_ptr(), self.layout) }
+    }
+}
+
+/// A spawn that cannot get memory for its stack fails at once, as a native spawn does.
+fn out_of_memory(stack_size: u32) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!(
+            "not enough memory left for a thread with a {} MiB stack",
+            f64::from(stack_size) / f64::from(1u32 << 20)
+        ),
+    )
 }
 
 struct State {
@@ -69,32 +129,41 @@ struct State {
     live: usize,
     /// Jobs taken from the queue so far: the dispatcher's watchdog sees progress in it.
     taken: u64,
+    /// Workers whose thread died: their stacks and thread-locals are never freed.
+    dead: usize,
+    /// The bytes those hold.
+    leaked: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State {
+static STATE: Lock<State> = Lock::new(State {
     queue: VecDeque::new(),
     boots: VecDeque::new(),
     idle: 0,
     booting: 0,
     live: 0,
     taken: 0,
+    dead: 0,
+    leaked: 0,
 });
 static WORK: Condvar = Condvar::new();
 
-fn lock() -> MutexGuard<'static, State> {
-    // The pool's own code never panics with the lock held; a crash handler that runs on a dead
-    // instance poisons what it unlocks (std counts it as panicking). The counters are still
-    // consistent, so carry on rather than take every later spawn down with it.
-    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock() -> Guard<'static, State> {
+    // A crash handler that runs on a dead instance poisons what it unlocks (std counts it as
+    // panicking); the counters are still consistent, and `Lock` carries on.
+    STATE.lock()
 }
 
 impl State {
-    fn request_boot(&mut self, stack_size: u32, job: Option<Job>) {
+    fn request_boot(&mut self, stack_size: u32, job: Option<Job>, reserved: Option<Reservation>) {
         if job.is_none() {
             self.booting += 1;
             self.live += 1;
         }
-        self.boots.push_back(BootRequest { stack_size, job });
+        self.boots.push_back(BootRequest {
+            stack_size,
+            job,
+            reserved,
+        });
     }
 
     /// Queued jobs that no idle or booting worker will take, as far as the cap allows more.
@@ -104,11 +173,18 @@ impl State {
     }
 }
 
-/// Queues a thread. Never blocks for long and never posts a message.
-pub(crate) fn submit(job: Job, stack_size: u32) {
+/// Queues a thread. Never blocks for long and never posts a message. Fails, dropping the job
+/// unrun, when the thread needs a worker of its own and the memory for its stack is not
+/// there.
+pub(crate) fn submit(job: Job, stack_size: u32) -> io::Result<()> {
+    let reserved = if stack_size > DEFAULT_STACK_SIZE {
+        Some(Reservation::try_new(stack_size).ok_or_else(|| out_of_memory(stack_size))?)
+    } else {
+        None
+    };
     let mut state = lock();
-    let wake = if stack_size > DEFAULT_STACK_SIZE {
-        state.request_boot(stack_size, Some(job));
+    let wake = if reserved.is_some() {
+        state.request_boot(stack_size, Some(job), reserved);
         true
     } else {
         state.queue.push_back(job);
@@ -121,6 +197,7 @@ pub(crate) fn submit(job: Job, stack_size: u32) {
     if wake {
         wake_dispatcher();
     }
+    Ok(())
 }
 
 /// Boots `count` pool workers ahead of demand, within the cap.
@@ -129,13 +206,19 @@ pub(crate) fn prestart(count: usize) {
     let mut state = lock();
     let mut requested = false;
     while state.live < count.min(config::max_workers()) {
-        state.request_boot(DEFAULT_STACK_SIZE, None);
+        state.request_boot(DEFAULT_STACK_SIZE, None, None);
         requested = true;
     }
     drop(state);
     if requested {
         wake_dispatcher();
     }
+}
+
+/// Holds the pool's lock for as long as the guard lives (tests: a thread that dies with it).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the wasm test hooks
+pub(crate) fn hold_lock() -> Guard<'static, impl Sized> {
+    lock()
 }
 
 /// In the browser the dispatcher worker starts workers; on a native host the pool starts OS
@@ -150,7 +233,11 @@ fn wake_dispatcher() {
 #[cfg(not(target_arch = "wasm32"))]
 fn start_native_workers() {
     grant_boots(Grant::All);
-    while let Some(request) = take_boot_request() {
+    while let Some(mut request) = take_boot_request() {
+        if !request.release_memory() {
+            boot_failed(request, "not enough memory left for its stack");
+            continue;
+        }
         let stack = request.stack_size as usize;
         let (tx, rx) = std::sync::mpsc::channel();
         let started = crate::platform::start_native(
@@ -198,7 +285,7 @@ pub(crate) fn grant_boots(grant: Grant) {
         Grant::Share => share(missing, demand_kind(missing, state.live, state.booting)),
     };
     for _ in 0..count {
-        state.request_boot(DEFAULT_STACK_SIZE, None);
+        state.request_boot(DEFAULT_STACK_SIZE, None, None);
     }
 }
 
@@ -320,10 +407,7 @@ pub(crate) fn run_worker(request: BootRequest) {
         }
         state.idle += 1;
         let timeout = Duration::from_millis(u64::from(config::idle_timeout_ms()));
-        let (guard, waited) = WORK
-            .wait_timeout(state, timeout)
-            .unwrap_or_else(PoisonError::into_inner);
-        state = guard;
+        let waited = state.wait_timeout(&WORK, timeout);
         state.idle -= 1;
         if waited.timed_out() && state.queue.is_empty() && state.live > config::keep_workers() {
             state.live -= 1;
@@ -352,6 +436,9 @@ fn run_job(job: Job, role: Role) -> Arc<Record> {
         run();
     }
     if fresh_thread_locals {
+        // What the thread left of its own (see std_threads.rs), before the reset forgets it.
+        #[cfg(target_arch = "wasm32")]
+        drop(crate::std_threads::take_last_spawned());
         // std's thread exit dropped the thread's thread-locals (and the pool's own with them):
         // back to the initial state before the worker touches any again.
         crate::platform::reset_thread_locals();
@@ -361,30 +448,48 @@ fn run_job(job: Job, role: Role) -> Arc<Record> {
 }
 
 /// The current worker's instance trapped (a panic that aborts, or another trap): finish its
-/// thread once nothing can still borrow from the worker's stack, take the worker out of the
-/// counts, and replace it if work waits.
+/// thread once nothing can still borrow from the worker's stack, count the `leaked` bytes of
+/// stack and thread-locals its worker keeps for good, take the worker out of the counts, and
+/// replace it if work waits.
+///
+/// The dead instance's stack is never freed: other threads may hold pointers into it that
+/// nothing registered (a `rayon::join` whose other half was stolen, a crossbeam scope, an
+/// intrusive waiter), and would write into whatever the memory became next.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
-pub(crate) fn worker_lost(why: &str) {
-    if let Some((record, ended)) = current::died(why) {
+pub(crate) fn worker_lost(why: &str, leaked: u32) {
+    let died = current::died(why);
+    let mut state = lock();
+    state.dead += 1;
+    state.leaked += u64::from(leaked);
+    let first = state.dead == 1;
+    let pool_worker = ROLE.with(|role| role.replace(Role::None)) == Role::Pool;
+    if pool_worker {
+        state.live -= 1;
+    }
+    let wake = pool_worker && state.demand() > 0;
+    drop(state);
+    if first {
+        crate::platform::warn(&format!(
+            "wbspawn: a thread died; its worker's stack and thread-locals ({:.1} MiB) stay \
+             allocated for good, since other threads may still point into them. Every such \
+             death costs as much (pool_stats() counts them); in a --panic unwind build a panic \
+             unwinds instead and costs nothing",
+            f64::from(leaked) / f64::from(1u32 << 20)
+        ));
+    }
+    if let Some((record, ended)) = died {
         record.completion.finish(ended);
     }
-    if ROLE.with(|role| role.replace(Role::None)) != Role::Pool {
-        return;
-    }
-    let mut state = lock();
-    state.live -= 1;
-    let wake = state.demand() > 0;
-    drop(state);
     if wake {
         wake_dispatcher();
     }
 }
 
 /// What the dispatcher's watchdog looks at: jobs queued, workers alive and idle, the cap, how
-/// many jobs were ever taken (no change while jobs wait means no worker is free), and workers
-/// still booting.
+/// many jobs were ever taken (no change while jobs wait means no worker is free), workers
+/// still booting, and, for `poolState`, workers that died and the KiB they keep.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
-pub(crate) fn watch() -> [u32; 6] {
+pub(crate) fn watch() -> [u32; 8] {
     let state = lock();
     [
         state.queue.len() as u32,
@@ -393,6 +498,8 @@ pub(crate) fn watch() -> [u32; 6] {
         config::max_workers() as u32,
         state.taken as u32,
         state.booting as u32,
+        state.dead as u32,
+        (state.leaked >> 10) as u32,
     ]
 }
 
@@ -405,6 +512,11 @@ pub struct PoolStats {
     pub idle: usize,
     /// Spawns waiting for a worker.
     pub queued: usize,
+    /// Workers whose thread died (a panic when panics abort, or a trap). Each keeps its stack
+    /// and thread-locals allocated for good: other threads may still point into them.
+    pub dead: usize,
+    /// The bytes the dead workers keep.
+    pub leaked_bytes: u64,
 }
 
 /// The worker pool's counters right now.
@@ -414,6 +526,8 @@ pub fn pool_stats() -> PoolStats {
         live: state.live,
         idle: state.idle,
         queued: state.queue.len(),
+        dead: state.dead,
+        leaked_bytes: state.leaked,
     }
 }
 

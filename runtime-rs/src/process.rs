@@ -14,7 +14,8 @@
 
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+
+use crate::locks::Lock;
 
 /// The code a shell reports for a program ended by SIGABRT (128 + 6), as on native.
 pub(crate) const ABORT_CODE: i32 = 134;
@@ -25,10 +26,10 @@ static ENDED: AtomicU64 = AtomicU64::new(0);
 const ENDED_BIT: u64 = 1 << 32;
 
 /// The program's arguments, once `start()` has configured the runtime.
-static ARGS: Mutex<Option<Vec<String>>> = Mutex::new(None);
+static ARGS: Lock<Option<Vec<String>>> = Lock::new(None);
 
 pub(crate) fn set_args(args: Vec<String>) {
-    *ARGS.lock().unwrap_or_else(PoisonError::into_inner) = Some(args);
+    *ARGS.lock() = Some(args);
 }
 
 /// The code the program ended with, once a thread ended it.
@@ -53,7 +54,7 @@ pub(crate) fn end(code: i32, aborted: bool) {
 
 /// `env::args()`: what the page passed to `start()`, after the program's name.
 pub(crate) fn args() -> Vec<OsString> {
-    let configured = ARGS.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let configured = ARGS.lock().clone();
     #[cfg(target_arch = "wasm32")]
     let configured = configured.or_else(crate::platform::start_args);
     configured
@@ -90,7 +91,7 @@ mod hooks {
 
     /// std's `process::exit` (std has flushed its stdout first).
     #[no_mangle]
-    pub fn __wbspawn_exit(code: i32) -> ! {
+    pub fn __wbspawn_v2_exit(code: i32) -> ! {
         super::end(code, false);
         stop()
     }
@@ -98,7 +99,7 @@ mod hooks {
     /// std's abort: `process::abort` and std's own fatal errors end the program; a panic that
     /// aborts (the target's default) ends only its thread, whose joiner gets the panic.
     #[no_mangle]
-    pub fn __wbspawn_abort() -> ! {
+    pub fn __wbspawn_v2_abort() -> ! {
         if std::thread::panicking() {
             // The thread's death, which its worker reports to the joiner.
             core::arch::wasm32::unreachable()
@@ -108,7 +109,7 @@ mod hooks {
     }
 
     #[no_mangle]
-    pub fn __wbspawn_args() -> Vec<OsString> {
+    pub fn __wbspawn_v2_args() -> Vec<OsString> {
         super::args()
     }
 }

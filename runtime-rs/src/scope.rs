@@ -4,10 +4,11 @@
 use std::io;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::join::{JoinError, JoinHandle};
+use crate::locks::{Guard, Lock};
 use crate::record::{Record, Thread};
 use crate::thread::Builder;
 
@@ -21,8 +22,7 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 /// Every thread spawned in the scope, with whether its handle was joined (a panic in a thread
 /// nobody joined makes `scope` panic, as in std).
-#[derive(Default)]
-struct ScopeThreads(Mutex<Vec<(Arc<Record>, Arc<AtomicBool>)>>);
+struct ScopeThreads(Lock<Vec<(Arc<Record>, Arc<AtomicBool>)>>);
 
 /// An owned permission to join a scoped thread.
 pub struct ScopedJoinHandle<'scope, T> {
@@ -56,7 +56,7 @@ where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
     let scope = Scope {
-        threads: ScopeThreads::default(),
+        threads: ScopeThreads(Lock::new(Vec::new())),
         scope: PhantomData,
         env: PhantomData,
     };
@@ -76,6 +76,21 @@ where
     }
 }
 
+/// A scoped thread can run only once the app has started (its workers come from the app
+/// worker once `#[wasm_bindgen(start)]` has returned), and the scope cannot end before it
+/// has: spawned earlier, it would wait forever. Such a spawn fails instead, before anything
+/// is queued (std's `Scope::spawn` and ours then panic with this message).
+pub(crate) fn check_started() -> io::Result<()> {
+    if crate::platform::dispatcher_running() {
+        return Ok(());
+    }
+    Err(io::Error::other(
+        "wbspawn: a scoped thread cannot run before the app has started: the scope would wait \
+         forever. Move the scope out of #[wasm_bindgen(start)] into an export the page calls \
+         after start() (or spawn unscoped threads there and join them later)",
+    ))
+}
+
 /// `current::ScopeWait` for a wbspawn scope.
 ///
 /// # Safety
@@ -87,8 +102,8 @@ unsafe fn wait_for_threads(data: *const (), timeout: Duration) -> bool {
 }
 
 impl ScopeThreads {
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<(Arc<Record>, Arc<AtomicBool>)>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn list(&self) -> Guard<'_, Vec<(Arc<Record>, Arc<AtomicBool>)>> {
+        self.0.lock()
     }
 
     /// Waits for every thread spawned in the scope, including those spawned by scoped threads
@@ -161,6 +176,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
+        check_started()?;
         // SAFETY: `scope()` does not return before every thread registered here finished.
         let handle = unsafe { self.spawn_unchecked(f) }?;
         Ok(scope.register(handle))

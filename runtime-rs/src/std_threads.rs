@@ -14,7 +14,7 @@ pub(crate) use imp::*;
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use std::cell::RefCell;
+    use std::cell::Cell;
     use std::io;
     use std::num::NonZeroU64;
     use std::ptr::NonNull;
@@ -22,19 +22,23 @@ mod imp {
     use std::time::Duration;
 
     use crate::config;
-    use crate::current::{self, DeathHandler, OnDeath};
+    use crate::current::{self, DeathHandler, Discard, OnDeath};
     use crate::pool::{self, Job};
     use crate::record::{Record, ThreadId};
 
     std::thread_local! {
-        // The record of the thread this thread just spawned through std: `wbspawn::spawn` hands
-        // it to its JoinHandle (std's own handle does not expose it).
-        static LAST_SPAWNED: RefCell<Option<Arc<Record>>> = const { RefCell::new(None) };
+        // The record of the thread this thread just spawned through std (`Arc::into_raw`, or
+        // null): `wbspawn::spawn` hands it to its JoinHandle (std's own handle does not expose
+        // it). No destructor, so a thread-local's destructor may still spawn, as natively; the
+        // pool drops what is left before it resets a worker's thread-locals.
+        static LAST_SPAWNED: Cell<*const Record> = const { Cell::new(std::ptr::null()) };
     }
 
     /// The record of the thread the last std spawn on this thread created.
     pub(crate) fn take_last_spawned() -> Option<Arc<Record>> {
-        LAST_SPAWNED.with(RefCell::take)
+        let last = LAST_SPAWNED.replace(std::ptr::null());
+        // SAFETY: a non-null value came from `Arc::into_raw` below and is taken once.
+        (!last.is_null()).then(|| unsafe { Arc::from_raw(last) })
     }
 
     struct Start {
@@ -46,21 +50,30 @@ mod imp {
     unsafe impl Send for Start {}
 
     /// Runs `start(arg)` on a worker with at least `stack_size` bytes of stack; if the thread
-    /// cannot start, or dies before its closure returned, `on_death` instead.
+    /// dies before its closure returned, `on_death` after it; if it cannot start, `on_death`
+    /// and then `discard(arg)` instead. Fails for a thread of a `thread::scope` before the app
+    /// has started (see `scope::check_started`), or a stack the memory has no room for.
     ///
     /// # Safety
-    /// `start(arg)` must be sound to call once on another thread, and `on_death` (std's) to
-    /// call once instead of it or after it died.
+    /// `start(arg)` must be sound to call once on another thread, and `on_death` and `discard`
+    /// (std's) to call as said.
     #[no_mangle]
-    pub unsafe fn __wbspawn_thread_spawn(
+    // The std patch's interface: plain arguments keep it free of shared types.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn __wbspawn_v2_thread_spawn(
         stack_size: usize,
         name: Option<&str>,
         id: NonZeroU64,
+        scoped: bool,
         start: unsafe fn(*mut u8),
         arg: *mut u8,
         on_death: OnDeath,
+        discard: unsafe fn(*mut u8),
     ) -> io::Result<NonNull<u8>> {
         config::check_stack_size(stack_size)?;
+        if scoped {
+            crate::scope::check_started()?;
+        }
         crate::panic::install_hook();
         let record = Record::new(ThreadId::from_std(id), name.map(str::to_string));
         let entry = Start { start, arg };
@@ -73,17 +86,18 @@ mod imp {
             record: Arc::clone(&record),
             fresh_thread_locals: true,
             // SAFETY: the caller's promise.
-            on_death: Some(unsafe { DeathHandler::new(on_death) }),
+            on_death: Some(unsafe { DeathHandler::new(on_death, (discard, arg) as Discard) }),
         };
-        pool::submit(job, config::stack_for(Some(stack_size)));
-        LAST_SPAWNED.with(|last| *last.borrow_mut() = Some(Arc::clone(&record)));
+        pool::submit(job, config::stack_for(Some(stack_size)))?;
+        drop(take_last_spawned());
+        LAST_SPAWNED.set(Arc::into_raw(Arc::clone(&record)));
         let handle = Arc::into_raw(record).cast_mut().cast::<u8>();
         // SAFETY: `Arc::into_raw` never returns null.
         Ok(unsafe { NonNull::new_unchecked(handle) })
     }
 
     /// # Safety
-    /// `handle` came from `__wbspawn_thread_spawn` and is given back once.
+    /// `handle` came from `__wbspawn_v2_thread_spawn` and is given back once.
     unsafe fn record(handle: NonNull<u8>) -> Arc<Record> {
         // SAFETY: see above.
         unsafe { Arc::from_raw(handle.as_ptr().cast_const().cast::<Record>()) }
@@ -94,7 +108,7 @@ mod imp {
     /// # Safety
     /// As `record`.
     #[no_mangle]
-    pub unsafe fn __wbspawn_thread_join(handle: NonNull<u8>) {
+    pub unsafe fn __wbspawn_v2_thread_join(handle: NonNull<u8>) {
         // SAFETY: the caller's promise.
         let record = unsafe { record(handle) };
         crate::join::wait_for(&record);
@@ -103,24 +117,24 @@ mod imp {
     /// # Safety
     /// As `record`.
     #[no_mangle]
-    pub unsafe fn __wbspawn_thread_detach(handle: NonNull<u8>) {
+    pub unsafe fn __wbspawn_v2_thread_detach(handle: NonNull<u8>) {
         // SAFETY: the caller's promise.
         drop(unsafe { record(handle) });
     }
 
     /// `navigator.hardwareConcurrency`, as the page passed it in.
     #[no_mangle]
-    pub fn __wbspawn_available_parallelism() -> usize {
+    pub fn __wbspawn_v2_available_parallelism() -> usize {
         config::parallelism()
     }
 
     #[no_mangle]
-    pub fn __wbspawn_thread_closure_returned() {
+    pub fn __wbspawn_v2_thread_closure_returned() {
         current::closure_returned();
     }
 
     #[no_mangle]
-    pub fn __wbspawn_thread_scope(
+    pub fn __wbspawn_v2_thread_scope(
         scope: *const (),
         wait: Option<unsafe fn(*const (), Duration) -> bool>,
     ) {

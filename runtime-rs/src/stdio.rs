@@ -18,8 +18,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Condvar;
 use std::time::Duration;
+
+use crate::locks::{Guard, Lock};
 
 /// Which standard stream a line was written to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +60,7 @@ struct Queue {
 
 /// The queue between every thread's writes and the dispatcher.
 pub(crate) struct Outbox {
-    queue: Mutex<Queue>,
+    queue: Lock<Queue>,
     room: Condvar,
     max_bytes: usize,
 }
@@ -66,7 +68,7 @@ pub(crate) struct Outbox {
 impl Outbox {
     pub(crate) const fn new(max_bytes: usize) -> Outbox {
         Outbox {
-            queue: Mutex::new(Queue {
+            queue: Lock::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
                 dropped: 0,
@@ -77,9 +79,10 @@ impl Outbox {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A poisoned queue is still a consistent queue: nothing here panics half-way.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Guard<'_, Queue> {
+        // A poisoned queue is still a consistent queue (`Lock` ignores poisoning): nothing
+        // here panics half-way.
+        self.queue.lock()
     }
 
     /// Queues a line; true if the queue was empty (the dispatcher must be woken).
@@ -101,13 +104,10 @@ impl Outbox {
                 queue.dropped += 1;
                 return false;
             }
-            let (guard, waited) = self
-                .room
-                .wait_timeout_while(queue, FULL_WAIT, |queue| {
-                    !queue.ended && queue.bytes + size > self.max_bytes && !queue.items.is_empty()
-                })
-                .unwrap_or_else(PoisonError::into_inner);
-            queue = guard;
+            let max_bytes = self.max_bytes;
+            let waited = queue.wait_timeout_while(&self.room, FULL_WAIT, |queue| {
+                !queue.ended && queue.bytes + size > max_bytes && !queue.items.is_empty()
+            });
             if queue.ended {
                 return false;
             }
@@ -303,14 +303,14 @@ mod hooks {
 
     /// std's stdout (1) and stderr (2) writes.
     #[no_mangle]
-    pub fn __wbspawn_stdio_write(number: u32, buf: &[u8]) -> io::Result<usize> {
+    pub fn __wbspawn_v2_stdio_write(number: u32, buf: &[u8]) -> io::Result<usize> {
         super::write(stream(number), buf);
         Ok(buf.len())
     }
 
     /// std's flush of stdout (1) or stderr (2).
     #[no_mangle]
-    pub fn __wbspawn_stdio_flush(number: u32) {
+    pub fn __wbspawn_v2_stdio_flush(number: u32) {
         super::flush(stream(number));
     }
 }

@@ -61,7 +61,8 @@ impl Builder {
         self
     }
 
-    /// Spawns the thread. Fails for a name with a NUL byte or a stack above 256 MiB.
+    /// Spawns the thread. Fails for a name with a NUL byte, a stack above 256 MiB, or a stack
+    /// the memory has no room left for.
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -138,7 +139,7 @@ impl Builder {
             fresh_thread_locals: false,
             on_death: None,
         };
-        pool::submit(job, config::stack_for(self.stack_size));
+        pool::submit(job, config::stack_for(self.stack_size))?;
         Ok(record)
     }
 }

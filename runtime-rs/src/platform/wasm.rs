@@ -2,7 +2,7 @@
 //! a worker's thread-local storage between threads.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Waker;
 
@@ -31,6 +31,9 @@ extern "C" {
     /// The program's arguments as the app worker got them, before the runtime is configured.
     #[wasm_bindgen(js_name = startArgs)]
     pub(crate) fn start_args() -> Option<Vec<String>>;
+    /// `navigator.hardwareConcurrency`, 0 where the browser does not say.
+    #[wasm_bindgen(js_name = hardwareConcurrency)]
+    pub(crate) fn hardware_concurrency() -> u32;
 }
 
 extern "C" {
@@ -114,8 +117,16 @@ pub(crate) fn error(message: &str) {
 /// as a new native thread would see them. Only between threads, when nothing borrows one;
 /// values that needed dropping were dropped by std's thread exit before.
 pub(crate) fn reset_thread_locals() {
-    let base: *mut u8;
-    // SAFETY: reads the linker's `__tls_base` global, this instance's thread-local block.
+    let base = tls_base() as *mut u8;
+    // SAFETY: the block is this instance's own, of the image's size; see above for when.
+    unsafe { __wasm_init_tls(base) }
+}
+
+/// The address of this instance's thread-local block (the linker's `__tls_base` global): one
+/// per instance, so it names the instance.
+fn tls_base() -> usize {
+    let base: usize;
+    // SAFETY: reads a global; nothing else.
     unsafe {
         core::arch::asm!(
             ".globaltype __tls_base, i32",
@@ -125,8 +136,46 @@ pub(crate) fn reset_thread_locals() {
             options(nostack, readonly, preserves_flags),
         );
     }
-    // SAFETY: the block is this instance's own, of the image's size; see above for when.
-    unsafe { __wasm_init_tls(base) }
+    base
+}
+
+/// The size of an instance's thread-local block (the linker's `__tls_size` global), which
+/// wasm-bindgen allocates beside its stack.
+pub(crate) fn tls_size() -> u32 {
+    let size: u32;
+    // SAFETY: reads a global; nothing else.
+    unsafe {
+        core::arch::asm!(
+            ".globaltype __tls_size, i32, immutable",
+            "global.get __tls_size",
+            "local.set {}",
+            out(local) size,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    size
+}
+
+/// Which instance holds the lock of std's allocator: its `tls_base`, or 0. The patched std
+/// writes it whenever it takes or gives up the lock (and nothing else does: with an
+/// unpatched std, or an allocator of the app's own, it stays 0).
+#[no_mangle]
+pub static __wbspawn_v2_alloc_owner: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this instance holds std's allocator lock: if it died so, no allocation anywhere
+/// can ever finish again.
+pub(crate) fn holds_allocator() -> bool {
+    __wbspawn_v2_alloc_owner.load(Ordering::Relaxed) == tls_base()
+}
+
+/// The allocator lock's holder right now (tests).
+pub(crate) fn allocator_owner() -> usize {
+    __wbspawn_v2_alloc_owner.load(Ordering::Relaxed)
+}
+
+/// Marks this instance as the allocator lock's holder, as the patched std does (tests).
+pub(crate) fn mark_allocator_held() {
+    __wbspawn_v2_alloc_owner.store(tls_base(), Ordering::Relaxed);
 }
 
 /// This instance's stack pointer (the linker's `__stack_pointer` global).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wbspawn import ansi, assets
+from wbspawn import __version__, ansi, assets
 from wbspawn.build import flags
 from wbspawn.build.process import (
     LineSink,
@@ -242,17 +242,22 @@ def cargo_build(
     return wasm, cargo_diagnostics(proc.stderr)
 
 
-# The linker's words when the patched std finds no runtime to call.
-_MISSING_RUNTIME = re.compile(r"undefined symbol: __wbspawn_")
+# The linker's words when the patched std finds no runtime to call: its hooks are named for
+# the version of their signatures (`__wbspawn_v2_thread_spawn`; the first had no number).
+_MISSING_RUNTIME = re.compile(r"undefined symbol: __wbspawn_(?:v(\d+)_)?")
 
 
 def cargo_failure(crate_name: str, stderr: str) -> str:
     """The one line for a failed cargo build."""
-    if _MISSING_RUNTIME.search(ansi.plain(stderr)):
+    missing = _MISSING_RUNTIME.search(ansi.plain(stderr))
+    if missing:
+        version = missing.group(1) or "1"
         return (
             f"{crate_name} is built with wbspawn's std, whose threads, clock and output the "
-            "wbspawn crate provides, but does not link it: add wbspawn to [dependencies] and "
-            "`use wbspawn as _;` to src/lib.rs"
+            f"wbspawn crate provides, but links no wbspawn crate with the runtime hooks this "
+            f"std calls (v{version}): add wbspawn to [dependencies] and `use wbspawn as _;` to "
+            f"src/lib.rs; a wbspawn from a path or git must be version {__version__}, as this "
+            "server is"
         )
     return f"cargo build failed for {crate_name} (rustc's errors are above)"
 

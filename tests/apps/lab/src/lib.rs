@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use wasm_bindgen::prelude::*;
 
+mod deaths;
 mod std_web;
 
 #[wasm_bindgen]
@@ -30,7 +31,8 @@ static HOOK_CALLS: AtomicU32 = AtomicU32::new(0);
 /// as `console_error_panic_hook` would be. wbspawn's hook must chain to it.
 ///
 /// With `?args=["exit-in-start","7"]` it prints a line and ends the program instead, before
-/// start() has finished (env::args() is there already).
+/// start() has finished (env::args() is there already); with `?args=["scope-in-start","std"]`
+/// (or "wbspawn") it opens a thread scope, which cannot run before start() has finished.
 #[wasm_bindgen(start)]
 pub fn install_counting_hook() {
     let previous = panic::take_hook();
@@ -38,7 +40,11 @@ pub fn install_counting_hook() {
         HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
         previous(info);
     }));
+    deaths::note_parallelism_at_start();
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("scope-in-start") {
+        deaths::scope_in_start(args.get(2).map_or("std", String::as_str));
+    }
     if args.get(1).map(String::as_str) == Some("exit-in-start") {
         println!("exiting in start");
         std::process::exit(args.get(2).and_then(|code| code.parse().ok()).unwrap_or(1));
@@ -116,7 +122,7 @@ fn run<T: Send + 'static>(
     }
 }
 
-fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -470,7 +476,7 @@ pub fn caught_on_the_app_then_err() -> Result<(), JsValue> {
 
 // --- the dead scope owner (use after free) ----------------------------------------------------
 
-const MARKER: u32 = 0x5EED_F00D;
+pub(crate) const MARKER: u32 = 0x5EED_F00D;
 static STOP: AtomicBool = AtomicBool::new(false);
 static OWNER: Mutex<Option<thread::JoinHandle<()>>> = Mutex::new(None);
 static WB_OWNER: Mutex<Option<wbspawn::JoinHandle<()>>> = Mutex::new(None);
