@@ -10,6 +10,8 @@ const appWorkerUrl = new URL("./app-worker.js", import.meta.url);
 const dispatcherUrl = new URL("./dispatcher.js", import.meta.url);
 const threadWorkerUrl = new URL("./thread-worker.js", import.meta.url);
 const RELAY_WARNING_MS = 10_000;
+// How long a worker whose lock the page got may still be saying it left.
+const LEAVING_MS = 1000;
 // What `process::abort` ends the app with (process.rs), as a shell reports SIGABRT.
 const ABORT_CODE = 134;
 
@@ -140,8 +142,10 @@ export async function start(pkgUrl, options = {}) {
   const createThreadWorker = (id, name, links) => {
     const thread = new Worker(threadWorkerUrl, { type: "module", name });
     threadWorkers.set(id, thread);
+    const lock = `${lockPrefix}-${id}`;
     thread.onmessage = ({ data: note }) => {
       if (note.type === "exit") threadWorkers.delete(id);
+      else if (note.type === "holding") watchLock(id, lock);
       else if (note.type === "fatal" && !stopped) {
         // A thread died holding a lock every other thread needs: nothing could go on.
         exit({ code: ABORT_CODE, aborted: true, why: note.error });
@@ -178,7 +182,30 @@ export async function start(pkgUrl, options = {}) {
       }
       tellDispatcher({ type: "worker-error", id, message });
     };
-    thread.postMessage({ type: "connect", pkgUrl: glueUrl.href, ...links }, Object.values(links));
+    thread.postMessage(
+      { type: "connect", pkgUrl: glueUrl.href, id, lock, ...links },
+      Object.values(links),
+    );
+  };
+
+  // A browser may end a worker without a word (out of memory, a crashed process): no error,
+  // no message, and the thread it ran would never be joined. Each started thread worker holds
+  // a Web Lock of its own until it ends, whichever way; once the page gets it, a worker that
+  // did not say it was leaving ("exit") is gone unannounced, and the dispatcher reports its
+  // thread dead.
+  const lockPrefix = `wbspawn-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  const watchLock = (id, lock) => {
+    navigator.locks?.request(lock, async () => {
+      // Its "exit" may still be on its way.
+      await new Promise((resolve) => setTimeout(resolve, LEAVING_MS));
+      if (stopped || !threadWorkers.has(id)) return;
+      threadWorkers.delete(id);
+      console.error(
+        `wbspawn: the browser ended thread worker ${id} without a word (out of memory?); its ` +
+          "thread, if it ran one, is reported dead",
+      );
+      tellDispatcher({ type: "worker-killed", id });
+    });
   };
   // The workers the page makes before the dispatcher asks for any take the first ids.
   let pageMade = 0;
@@ -330,6 +357,15 @@ export async function start(pkgUrl, options = {}) {
         };
         dispatcher.postMessage({ type: "state", reply: channel.port2 }, [channel.port2]);
       });
+    },
+    /**
+     * Ends the thread worker with id `id` as a browser that kills it would, with no word to
+     * the runtime (tests of what follows). False if there is no such worker.
+     */
+    killWorkerForTesting(id) {
+      const thread = threadWorkers.get(id);
+      thread?.terminate();
+      return thread !== undefined;
     },
     /** Stops the app's worker and every worker of its threads. */
     terminate() {

@@ -59,6 +59,12 @@ self.onmessage = ({ data }) => {
     unsettled.get(data.id)?.fail(data.message);
   } else if (data.type === "state") {
     data.reply.postMessage(poolState());
+  } else if (data.type === "worker-killed") {
+    try {
+      glueNow?.__wbspawn_worker_killed(data.id);
+    } catch (error) {
+      console.error(`wbspawn: a killed worker's thread could not be reported: ${describe(error)}`);
+    }
   }
 };
 

@@ -8,6 +8,10 @@
 import { describe, joinMemory } from "./instance.js";
 
 let glueLoaded = null;
+// The page's id for this worker, and the Web Lock this worker holds while it lives, which
+// tells the page when it is gone, even unannounced (bootstrap.js, `watchLock`).
+let workerId = 0;
+let lockName = null;
 // The port this worker is driven through by the dispatcher. The first worker has it from the
 // start but may use it only once the page has given the other end to the dispatcher ("go").
 let dispatcher = null;
@@ -24,6 +28,8 @@ const relayed = new Promise((resolve) => (relayArrived = resolve));
 // and goes through those ports.
 self.onmessage = ({ data }) => {
   if (data.type === "connect") {
+    workerId = data.id ?? 0;
+    lockName = data.lock ?? null;
     dispatcher = data.port;
     dispatcher.onmessage = ({ data: order }) => {
       if (order.type === "start") run(order);
@@ -77,6 +83,18 @@ function exit() {
   self.close();
 }
 
+// Takes this worker's lock for the rest of its life (without Web Locks, nothing is watched).
+function holdLock() {
+  if (!lockName || !self.navigator.locks) return Promise.resolve();
+  return new Promise((held) => {
+    self.navigator.locks.request(lockName, () => {
+      held();
+      self.postMessage({ type: "holding" });
+      return new Promise(() => {});
+    });
+  });
+}
+
 // Lets every callback the thread queued run while its instance is still whole: promise
 // continuations (`spawn_local`, `JsFuture`, `join_async`), and whatever they queue in turn,
 // run before a task queued after them. Rust code has no event loop while its thread runs;
@@ -98,13 +116,14 @@ async function run({ shared, stackSize, request }) {
   }
   // The first worker's report follows its relay of the memory, which the dispatcher needs
   // first; and it must go before the thread's code blocks this worker's events.
+  await holdLock();
   await mayPost;
   dispatcher.postMessage({ type: "started" });
   try {
     // The module's export itself, not the glue's wrapper: in a panic=unwind build the wrapper
     // marks the whole module terminated on a trap (a flag in the shared memory, so every
     // thread's later calls would fail); a thread's death is this worker's to report.
-    wasm.__wbspawn_worker_main(request);
+    wasm.__wbspawn_worker_main(request, workerId);
   } catch (error) {
     await crashed(error, glue, stack);
     return;

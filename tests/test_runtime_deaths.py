@@ -11,7 +11,7 @@ import json
 import pytest
 
 from conftest import NewPage, OpenLab
-from pages import call, calling, open_lab, wait_for_done
+from pages import call, calling, open_lab, said_in_the_console, wait_for_done
 from wbspawn.check.browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
@@ -72,6 +72,21 @@ def test_a_thread_that_dies_holding_a_lock_everyone_needs_ends_the_app(
     )
     held = "std's allocator lock" if lock == "allocator" else "a lock of the wbspawn runtime"
     assert held in refused, refused
+
+
+def test_a_worker_the_browser_ends_without_a_word_is_reported(new_lab: OpenLab) -> None:
+    # No error, no message: its thread's join would wait forever, and the pool would count the
+    # worker as alive.
+    page = new_lab()
+    worker = call(page, "doomed_worker_start")
+    assert worker > 0
+    assert page.evaluate("(id) => window.wbspawnApp.killWorkerForTesting(id)", worker) is True
+    said = call(page, "doomed_worker_join")
+    assert said.startswith("Err: thread crashed: its worker was ended by the browser"), said
+    errors = said_in_the_console(page, "without a word", within_s=10)
+    assert any(f"thread worker {worker} without a word" in e for e in errors), errors
+    assert call(page, "spawn_join", "std", 4) == [0, 1, 4, 9]
+    assert pool_state(page)["dead"] == 1
 
 
 def test_the_patched_std_marks_the_allocators_holder(new_lab: OpenLab) -> None:

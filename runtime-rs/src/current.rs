@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::completion::Ended;
+use crate::locks::Lock;
 use crate::record::Record;
 
 /// Completes the std packet of a thread that never returned from its closure, with the
@@ -145,6 +146,104 @@ pub(crate) fn scope(data: *const (), wait: Option<ScopeWait>) {
     });
 }
 
+/// A worker of the page's (by the page's id for it) and the `Running` of the thread it runs
+/// now (its address, 0 between threads). A worker the browser ends without a word (out of
+/// memory, a crashed process) runs none of its own code again: the dispatcher learns of it
+/// and reports its thread's death from here (`killed`).
+struct OnWorker {
+    worker: u32,
+    running: usize,
+    pool_worker: bool,
+}
+
+static ON_WORKERS: Lock<Vec<OnWorker>> = Lock::new(Vec::new());
+
+/// This worker (`worker`, 0 on a native host: nothing there ends a worker silently) is alive
+/// until the guard is dropped.
+pub(crate) fn worker_alive(worker: u32, pool_worker: bool) -> WorkerAlive {
+    if worker != 0 {
+        ON_WORKERS.lock().push(OnWorker {
+            worker,
+            running: 0,
+            pool_worker,
+        });
+    }
+    WorkerAlive(worker)
+}
+
+pub(crate) struct WorkerAlive(u32);
+
+impl WorkerAlive {
+    /// This worker runs `running` until the guard is dropped.
+    pub(crate) fn runs<'a>(&'a self, running: &'a Running) -> Runs<'a> {
+        self.set(ptr::from_ref(running) as usize);
+        Runs(self)
+    }
+
+    fn set(&self, running: usize) {
+        if self.0 == 0 {
+            return;
+        }
+        if let Some(on) = ON_WORKERS.lock().iter_mut().find(|on| on.worker == self.0) {
+            on.running = running;
+        }
+    }
+}
+
+impl Drop for WorkerAlive {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            ON_WORKERS.lock().retain(|on| on.worker != self.0);
+        }
+    }
+}
+
+pub(crate) struct Runs<'a>(&'a WorkerAlive);
+
+impl Drop for Runs<'_> {
+    fn drop(&mut self) {
+        self.0.set(0);
+    }
+}
+
+/// The page's id for the worker the current thread runs on (0: none known).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the wasm test hooks
+pub(crate) fn worker_id() -> u32 {
+    let running = RUNNING.try_with(Cell::get).unwrap_or(ptr::null()) as usize;
+    ON_WORKERS
+        .lock()
+        .iter()
+        .find(|on| running != 0 && on.running == running)
+        .map_or(0, |on| on.worker)
+}
+
+/// The thread of a worker that ended without a word, to be reported dead from elsewhere.
+pub(crate) struct Orphan(&'static Running);
+
+// SAFETY: nothing of the worker that ran it runs again; whoever holds this is its only user.
+unsafe impl Send for Orphan {}
+
+impl Orphan {
+    /// As `died`, from another thread (`why`: how the worker ended), waiting for the dead
+    /// thread's scopes first.
+    pub(crate) fn died(self, why: &str) -> (Arc<Record>, Ended) {
+        died_of(self.0, why, false)
+    }
+}
+
+/// The worker with the page's id `worker` is gone without a word: whether it was a pool
+/// worker, and the thread it ran (if any), taken out of the table.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
+pub(crate) fn killed(worker: u32) -> Option<(bool, Option<Orphan>)> {
+    let mut on_workers = ON_WORKERS.lock();
+    let at = on_workers.iter().position(|on| on.worker == worker)?;
+    let on = on_workers.remove(at);
+    // SAFETY: a published `Running` lives on its worker's stack, which a worker that ended
+    // without a word never frees, and nothing of that worker runs again to touch it.
+    let running = (on.running != 0).then(|| Orphan(unsafe { &*(on.running as *const Running) }));
+    Some((on.pool_worker, running))
+}
+
 /// The worker died under its current thread (`why`: the trap). Before anything else may
 /// free this worker's stack or learn of the death, the threads of every scope the dead
 /// thread had open must end: they may borrow from its stack. Then std's packet (if any) is
@@ -160,8 +259,13 @@ pub(crate) fn died(why: &str) -> Option<(Arc<Record>, Ended)> {
     // is the last use.
     let running = unsafe { &*running };
     let _ = RUNNING.try_with(|cell| cell.set(ptr::null()));
+    let address = ptr::from_ref(running) as usize;
+    ON_WORKERS.lock().retain(|on| on.running != address);
     // A dead instance is mid-panic if a panic aborted it: the count std keeps per thread.
-    let panicked = std::thread::panicking();
+    Some(died_of(running, why, std::thread::panicking()))
+}
+
+fn died_of(running: &Running, why: &str, panicked: bool) -> (Arc<Record>, Ended) {
     let scopes = running
         .scopes
         .try_borrow_mut()
@@ -181,7 +285,7 @@ pub(crate) fn died(why: &str) -> Option<(Arc<Record>, Ended)> {
         panicked,
         why: why.to_string(),
     };
-    Some((Arc::clone(&running.record), ended))
+    (Arc::clone(&running.record), ended)
 }
 
 fn wait_for_scope(record: &Record, data: *const (), wait: ScopeWait) {

@@ -164,10 +164,11 @@ pub fn boot_failed(request: u32, why: String) {
     pool::boot_failed(take(request), &why);
 }
 
-/// Entry of every thread worker: runs jobs until the worker retires.
+/// Entry of every thread worker (`worker`: the page's id for it): runs jobs until the worker
+/// retires.
 #[wasm_bindgen(js_name = __wbspawn_worker_main)]
-pub fn worker_main(request: u32) {
-    pool::run_worker(take(request));
+pub fn worker_main(request: u32, worker: u32) {
+    pool::run_worker(take(request), worker);
 }
 
 /// How far above a stack's limit the stack pointer may be when a stack check traps: the frame
@@ -220,6 +221,13 @@ pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_byte
     };
     let leaked = stack_bytes.saturating_add(crate::platform::tls_size());
     pool::worker_lost(&why, leaked);
+}
+
+/// The page saw the worker it calls `worker` end without a word (the browser killed it): its
+/// thread, if it ran one, is reported dead, and the pool's counts let go of it.
+#[wasm_bindgen(js_name = __wbspawn_worker_killed)]
+pub fn worker_killed(worker: u32) {
+    pool::worker_killed(worker);
 }
 
 /// The message of the last panic on the app's own thread since the last call, if any.

@@ -244,7 +244,7 @@ fn start_native_workers() {
             stack,
             Box::new(move || {
                 if let Ok(request) = rx.recv() {
-                    run_worker(request);
+                    run_worker(request, 0);
                 }
             }),
         );
@@ -378,11 +378,14 @@ fn set_role(role: Role) {
 
 /// The body of every worker. Returns when the worker retires; the caller then frees its
 /// instance's stack and thread-locals.
-pub(crate) fn run_worker(request: BootRequest) {
+///
+/// `worker` is the page's id for the worker (0 on a native host).
+pub(crate) fn run_worker(request: BootRequest, worker: u32) {
     crate::panic::install_hook();
+    let alive = current::worker_alive(worker, request.job.is_none());
     if let Some(job) = request.job {
         set_role(Role::Dedicated);
-        let record = run_job(job, Role::Dedicated);
+        let record = run_job(job, Role::Dedicated, &alive);
         record.completion.finish(Ended::Returned);
         set_role(Role::None);
         return;
@@ -398,7 +401,7 @@ pub(crate) fn run_worker(request: BootRequest) {
             crate::platform::note_progress();
             // A panic that aborts never returns here (the worker script reports the crash);
             // one that unwinds was caught in the job, and the worker is as good as new.
-            let record = run_job(job, Role::Pool);
+            let record = run_job(job, Role::Pool, &alive);
             state = lock();
             // Finished under the pool's lock: the joiner may spawn again at once, and must
             // then find this worker idle rather than ask for a new one.
@@ -418,7 +421,7 @@ pub(crate) fn run_worker(request: BootRequest) {
 }
 
 /// Runs one thread under its identity; returns its record for the caller to finish.
-fn run_job(job: Job, role: Role) -> Arc<Record> {
+fn run_job(job: Job, role: Role, alive: &current::WorkerAlive) -> Arc<Record> {
     let Job {
         run,
         record,
@@ -432,6 +435,7 @@ fn run_job(job: Job, role: Role) -> Arc<Record> {
     let running = Running::new(record, on_death);
     {
         let _entered = running.enter();
+        let _runs = alive.runs(&running);
         // The body catches its own unwinding panics.
         run();
     }
@@ -479,6 +483,48 @@ pub(crate) fn worker_lost(why: &str, leaked: u32) {
     }
     if let Some((record, ended)) = died {
         record.completion.finish(ended);
+    }
+    if wake {
+        wake_dispatcher();
+    }
+}
+
+/// A worker ended without a word (the browser killed it): it leaves the counts, and its
+/// thread, if it ran one, is reported dead (`current::killed` has it) on a thread of its own,
+/// since the report waits for the dead thread's scopes and the caller, the dispatcher, must
+/// not wait.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
+pub(crate) fn worker_killed(worker: u32) {
+    const WHY: &str = "its worker was ended by the browser (out of memory?)";
+    let Some((pool_worker, running)) = current::killed(worker) else {
+        return;
+    };
+    let mut state = lock();
+    if pool_worker {
+        state.live -= 1;
+        if running.is_none() {
+            // Parked between threads: counted idle until it wakes, which it never will.
+            state.idle = state.idle.saturating_sub(1);
+        }
+    }
+    if running.is_some() {
+        state.dead += 1;
+    }
+    let wake = pool_worker && state.demand() > 0;
+    drop(state);
+    if let Some(running) = running {
+        let report = move || {
+            let (record, ended) = running.died(WHY);
+            record.completion.finish(ended);
+        };
+        if let Err(error) = crate::thread::Builder::new()
+            .name("wbspawn-reporter".to_string())
+            .spawn(report)
+        {
+            crate::platform::error(&format!(
+                "wbspawn: a worker was ended by the browser and its thread's death cannot be                  reported ({error}): its join waits forever"
+            ));
+        }
     }
     if wake {
         wake_dispatcher();

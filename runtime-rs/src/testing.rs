@@ -1,5 +1,6 @@
 //! Hooks the runtime's browser tests (tests/apps/lab) use to put a thread in states no test
-//! can reach on purpose: a death while it holds a lock only the runtime takes. Not API.
+//! can reach on purpose: a death while it holds a lock only the runtime takes, a worker the
+//! browser ends. Not API.
 
 /// Traps while holding the worker pool's lock, as a stack overflow inside the pool would.
 #[cfg(target_arch = "wasm32")]
@@ -20,4 +21,11 @@ pub fn die_holding_the_allocator() -> ! {
 #[cfg(target_arch = "wasm32")]
 pub fn allocator_owner() -> usize {
     crate::platform::allocator_owner()
+}
+
+/// The page's id for the worker this thread runs on (0 off a worker), which the page's
+/// `killWorkerForTesting` takes.
+#[cfg(target_arch = "wasm32")]
+pub fn worker_id() -> u32 {
+    crate::current::worker_id()
 }

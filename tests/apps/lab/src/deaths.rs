@@ -241,6 +241,43 @@ fn allocator_owner() -> usize {
     0
 }
 
+// --- a worker the browser ends ----------------------------------------------------------------
+
+static DOOMED: Mutex<Option<thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// Starts a thread that waits forever: the page's id for its worker, which the test then
+/// ends as a browser killing it would.
+#[wasm_bindgen]
+pub fn doomed_worker_start() -> u32 {
+    static WORKER: AtomicU32 = AtomicU32::new(0);
+    WORKER.store(0, Ordering::SeqCst);
+    let handle = thread::spawn(|| {
+        #[cfg(target_arch = "wasm32")]
+        WORKER.store(wbspawn::testing::worker_id(), Ordering::SeqCst);
+        loop {
+            thread::park();
+        }
+    });
+    *DOOMED.lock().unwrap() = Some(handle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while WORKER.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    WORKER.load(Ordering::SeqCst)
+}
+
+/// Joins the thread of `doomed_worker_start`: what its join says.
+#[wasm_bindgen]
+pub fn doomed_worker_join() -> String {
+    match DOOMED.lock().unwrap().take() {
+        Some(handle) => match handle.join() {
+            Ok(()) => "Ok".to_string(),
+            Err(payload) => format!("Err: {}", payload_text(&*payload)),
+        },
+        None => "no thread".to_string(),
+    }
+}
+
 // --- dead lenders ------------------------------------------------------------------------------
 
 static LENDER_STOP: AtomicBool = AtomicBool::new(false);
