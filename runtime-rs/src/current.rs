@@ -218,6 +218,7 @@ pub(crate) fn worker_id() -> u32 {
 }
 
 /// The thread of a worker that ended without a word, to be reported dead from elsewhere.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // reported by the wasm exports
 pub(crate) struct Orphan(&'static Running);
 
 // SAFETY: nothing of the worker that ran it runs again; whoever holds this is its only user.
@@ -226,6 +227,7 @@ unsafe impl Send for Orphan {}
 impl Orphan {
     /// As `died`, from another thread (`why`: how the worker ended), waiting for the dead
     /// thread's scopes first.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
     pub(crate) fn died(self, why: &str) -> (Arc<Record>, Ended) {
         died_of(self.0, why, false)
     }

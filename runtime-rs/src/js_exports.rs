@@ -227,7 +227,23 @@ pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_byte
 /// thread, if it ran one, is reported dead, and the pool's counts let go of it.
 #[wasm_bindgen(js_name = __wbspawn_worker_killed)]
 pub fn worker_killed(worker: u32) {
-    pool::worker_killed(worker);
+    const WHY: &str = "its worker was ended by the browser (out of memory?)";
+    let Some(orphan) = pool::worker_killed(worker) else {
+        return;
+    };
+    let report = move || {
+        let (record, ended) = orphan.died(WHY);
+        record.completion.finish(ended);
+    };
+    if let Err(error) = crate::thread::Builder::new()
+        .name("wbspawn-reporter".to_string())
+        .spawn(report)
+    {
+        crate::platform::error(&format!(
+            "wbspawn: a worker was ended by the browser and its thread's death cannot be \
+             reported ({error}): its join waits forever"
+        ));
+    }
 }
 
 /// The message of the last panic on the app's own thread since the last call, if any.

@@ -440,9 +440,8 @@ fn run_job(job: Job, role: Role, alive: &current::WorkerAlive) -> Arc<Record> {
         run();
     }
     if fresh_thread_locals {
-        // What the thread left of its own (see std_threads.rs), before the reset forgets it.
-        #[cfg(target_arch = "wasm32")]
-        drop(crate::std_threads::take_last_spawned());
+        // What the thread left of its own (see record.rs), before the reset forgets it.
+        drop(crate::record::take_last_spawned());
         // std's thread exit dropped the thread's thread-locals (and the pool's own with them):
         // back to the initial state before the worker touches any again.
         crate::platform::reset_thread_locals();
@@ -489,16 +488,12 @@ pub(crate) fn worker_lost(why: &str, leaked: u32) {
     }
 }
 
-/// A worker ended without a word (the browser killed it): it leaves the counts, and its
-/// thread, if it ran one, is reported dead (`current::killed` has it) on a thread of its own,
-/// since the report waits for the dead thread's scopes and the caller, the dispatcher, must
-/// not wait.
+/// A worker ended without a word (the browser killed it): it leaves the counts, and the
+/// thread it ran, if any, is returned, to be reported dead (the report waits for the dead
+/// thread's scopes, so its caller, the dispatcher, has it done on a thread of its own).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
-pub(crate) fn worker_killed(worker: u32) {
-    const WHY: &str = "its worker was ended by the browser (out of memory?)";
-    let Some((pool_worker, running)) = current::killed(worker) else {
-        return;
-    };
+pub(crate) fn worker_killed(worker: u32) -> Option<current::Orphan> {
+    let (pool_worker, running) = current::killed(worker)?;
     let mut state = lock();
     if pool_worker {
         state.live -= 1;
@@ -512,23 +507,10 @@ pub(crate) fn worker_killed(worker: u32) {
     }
     let wake = pool_worker && state.demand() > 0;
     drop(state);
-    if let Some(running) = running {
-        let report = move || {
-            let (record, ended) = running.died(WHY);
-            record.completion.finish(ended);
-        };
-        if let Err(error) = crate::thread::Builder::new()
-            .name("wbspawn-reporter".to_string())
-            .spawn(report)
-        {
-            crate::platform::error(&format!(
-                "wbspawn: a worker was ended by the browser and its thread's death cannot be                  reported ({error}): its join waits forever"
-            ));
-        }
-    }
     if wake {
         wake_dispatcher();
     }
+    running
 }
 
 /// What the dispatcher's watchdog looks at: jobs queued, workers alive and idle, the cap, how

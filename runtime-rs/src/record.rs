@@ -2,6 +2,7 @@
 //! `JoinHandle`, `Thread` handles, the worker that runs it, std's own `JoinHandle` (through
 //! the std hooks) and the panic hook.
 
+use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +55,29 @@ impl Record {
     pub(crate) fn name_for_messages(&self) -> &str {
         self.name.as_deref().unwrap_or("<unnamed>")
     }
+}
+
+std::thread_local! {
+    // The record of the thread this thread just spawned through std (`Arc::into_raw`, or
+    // null): `wbspawn::spawn` hands it to its JoinHandle (std's own handle does not expose
+    // it). No destructor, so a thread-local's destructor may still spawn, as natively; the
+    // pool drops what is left before it resets a worker's thread-locals.
+    static LAST_SPAWNED: Cell<*const Record> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Keeps `record` as the thread this thread spawned last through std.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the std hooks'
+pub(crate) fn set_last_spawned(record: &Arc<Record>) {
+    drop(take_last_spawned());
+    LAST_SPAWNED.set(Arc::into_raw(Arc::clone(record)));
+}
+
+/// The record of the thread the last std spawn on this thread created.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the std path's
+pub(crate) fn take_last_spawned() -> Option<Arc<Record>> {
+    let last = LAST_SPAWNED.replace(std::ptr::null());
+    // SAFETY: a non-null value came from `Arc::into_raw` above and is taken once.
+    (!last.is_null()).then(|| unsafe { Arc::from_raw(last) })
 }
 
 /// A handle to a thread: its id and name.

@@ -10,11 +10,7 @@
 //! `wbspawn::spawn` then runs its threads on the pool directly.
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) use imp::*;
-
-#[cfg(target_arch = "wasm32")]
 mod imp {
-    use std::cell::Cell;
     use std::io;
     use std::num::NonZeroU64;
     use std::ptr::NonNull;
@@ -24,22 +20,7 @@ mod imp {
     use crate::config;
     use crate::current::{self, DeathHandler, Discard, OnDeath};
     use crate::pool::{self, Job};
-    use crate::record::{Record, ThreadId};
-
-    std::thread_local! {
-        // The record of the thread this thread just spawned through std (`Arc::into_raw`, or
-        // null): `wbspawn::spawn` hands it to its JoinHandle (std's own handle does not expose
-        // it). No destructor, so a thread-local's destructor may still spawn, as natively; the
-        // pool drops what is left before it resets a worker's thread-locals.
-        static LAST_SPAWNED: Cell<*const Record> = const { Cell::new(std::ptr::null()) };
-    }
-
-    /// The record of the thread the last std spawn on this thread created.
-    pub(crate) fn take_last_spawned() -> Option<Arc<Record>> {
-        let last = LAST_SPAWNED.replace(std::ptr::null());
-        // SAFETY: a non-null value came from `Arc::into_raw` below and is taken once.
-        (!last.is_null()).then(|| unsafe { Arc::from_raw(last) })
-    }
+    use crate::record::{self, Record, ThreadId};
 
     struct Start {
         start: unsafe fn(*mut u8),
@@ -89,8 +70,7 @@ mod imp {
             on_death: Some(unsafe { DeathHandler::new(on_death, (discard, arg) as Discard) }),
         };
         pool::submit(job, config::stack_for(Some(stack_size)))?;
-        drop(take_last_spawned());
-        LAST_SPAWNED.set(Arc::into_raw(Arc::clone(&record)));
+        record::set_last_spawned(&record);
         let handle = Arc::into_raw(record).cast_mut().cast::<u8>();
         // SAFETY: `Arc::into_raw` never returns null.
         Ok(unsafe { NonNull::new_unchecked(handle) })

@@ -124,7 +124,7 @@ impl Builder {
             // SAFETY: the caller's promise. std's handle is dropped at once (detached): the
             // returned record is what wbspawn's handle waits on.
             drop(unsafe { builder.spawn_unchecked(body) }?);
-            return crate::std_threads::take_last_spawned().ok_or_else(|| {
+            return crate::record::take_last_spawned().ok_or_else(|| {
                 io::Error::other("std did not start the thread through wbspawn's hooks")
             });
         }
