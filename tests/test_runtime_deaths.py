@@ -109,19 +109,22 @@ def test_a_panic_message_reaches_join_whatever_hook_the_app_sets(
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_stack_the_memory_cannot_hold_is_a_spawn_error(new_lab: OpenLab, api: str) -> None:
-    # Five 256 MiB stacks at once do not fit the memory: the spawns that do not fit fail, as a
-    # native spawn does, and nothing hangs (a worker whose stack allocation failed inside
-    # wasm-bindgen's start left its lock held, and every later worker waited for it).
+def test_stacks_the_memory_cannot_hold_fail_and_hang_nothing(new_lab: OpenLab, api: str) -> None:
+    # Five 256 MiB stacks at once do not fit the memory. A worker whose stack allocation failed
+    # inside wasm-bindgen's start left its lock held, and every later worker waited for it:
+    # now a spawn whose stack does not fit fails (OutOfMemory, as natively), and one whose
+    # memory ran out between the spawn and its worker's start (another worker took it) gets
+    # the failed start at its join. Either way the app goes on.
     page = new_lab()
     for _ in range(2):
         said = call(page, "big_stacks", api, 5, 256)
         assert "ok" in said, said
-        refused = [s for s in said if s != "ok"]
-        assert refused, said
-        assert all(
-            s == "Err: not enough memory left for a thread with a 256 MiB stack" for s in refused
-        ), said
+        for each in said:
+            assert (
+                each == "ok"
+                or each == "Err: not enough memory left for a thread with a 256 MiB stack"
+                or (each.startswith("join: ") and "worker failed to start" in each)
+            ), said
         assert call(page, "spawn_join", api, 4) == [0, 1, 4, 9]
 
 
