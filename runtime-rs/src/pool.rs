@@ -17,6 +17,7 @@ use std::alloc::Layout;
 use std::collections::VecDeque;
 use std::io;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar};
 use std::time::Duration;
 
@@ -61,7 +62,14 @@ pub(crate) struct BootRequest {
     pub(crate) job: Option<Job>,
     /// Memory for the worker's stack, held from the spawn until the worker is started.
     reserved: Option<Reservation>,
+    /// The bytes counted in `UNCLAIMED` for this worker, from `release_memory` to its start.
+    unclaimed: usize,
 }
+
+/// Bytes given back for workers that have not allocated their stacks yet (between
+/// `release_memory` and the worker's start): a new reservation must leave room for them, or
+/// it takes memory such a worker's start is about to allocate, and that start fails.
+static UNCLAIMED: AtomicUsize = AtomicUsize::new(0);
 
 impl BootRequest {
     /// Whether there is memory for the worker's stack; if so it is given back now, for the
@@ -69,10 +77,21 @@ impl BootRequest {
     /// holds the lock every instance's start takes: an allocation that fails there traps with
     /// the lock held, and no worker could ever start again. So the memory is tried here.
     pub(crate) fn release_memory(&mut self) -> bool {
-        self.reserved
+        let Some(reserved) = self
+            .reserved
             .take()
             .or_else(|| Reservation::try_new(self.stack_size))
-            .is_some()
+        else {
+            return false;
+        };
+        self.unclaimed = reserved.layout.size();
+        UNCLAIMED.fetch_add(self.unclaimed, Ordering::SeqCst);
+        true
+    }
+
+    /// The worker has allocated its stack (or will never): others may have that room again.
+    fn claimed(&mut self) {
+        UNCLAIMED.fetch_sub(std::mem::take(&mut self.unclaimed), Ordering::SeqCst);
     }
 }
 
@@ -95,7 +114,20 @@ impl Reservation {
         // SAFETY: the layout is not zero-sized. A null result is a failed allocation, not an
         // abort: only `handle_alloc_error` aborts.
         let at = NonNull::new(unsafe { std::alloc::alloc(layout) })?;
-        Some(Reservation { at, layout })
+        let reservation = Reservation { at, layout };
+        // Room for the stacks given back to workers not yet started, too (see `UNCLAIMED`).
+        let pending = UNCLAIMED.load(Ordering::SeqCst);
+        if pending > 0 {
+            let probe = Layout::from_size_align(pending, 16).ok()?;
+            // SAFETY: as above; the probe is freed at once with its own layout.
+            let room = unsafe { std::alloc::alloc(probe) };
+            if room.is_null() {
+                return None;
+            }
+            // SAFETY: allocated just above with `probe`.
+            unsafe { std::alloc::dealloc(room, probe) };
+        }
+        Some(reservation)
     }
 }
 
@@ -163,6 +195,7 @@ impl State {
             stack_size,
             job,
             reserved,
+            unclaimed: 0,
         });
     }
 
@@ -336,7 +369,8 @@ fn demand_kind(missing: usize, live: usize, booting: usize) -> Demand {
 }
 
 /// Called by the dispatcher when a worker it created never reached `run_worker`.
-pub(crate) fn boot_failed(request: BootRequest, why: &str) {
+pub(crate) fn boot_failed(mut request: BootRequest, why: &str) {
+    request.claimed();
     let error = || format!("worker failed to start: {why}");
     if let Some(job) = request.job {
         job.fail(error());
@@ -380,7 +414,9 @@ fn set_role(role: Role) {
 /// instance's stack and thread-locals.
 ///
 /// `worker` is the page's id for the worker (0 on a native host).
-pub(crate) fn run_worker(request: BootRequest, worker: u32) {
+pub(crate) fn run_worker(mut request: BootRequest, worker: u32) {
+    // wasm-bindgen's start allocated this worker's stack before this runs.
+    request.claimed();
     crate::panic::install_hook();
     let alive = current::worker_alive(worker, request.job.is_none());
     if let Some(job) = request.job {
