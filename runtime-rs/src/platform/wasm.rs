@@ -122,38 +122,34 @@ pub(crate) fn reset_thread_locals() {
     unsafe { __wasm_init_tls(base) }
 }
 
+/// Reads one of the linker's i32 globals (`$attrs`: how the module declares it).
+macro_rules! linker_global {
+    ($name:literal $(, $attrs:literal)?) => {{
+        let value: u32;
+        // SAFETY: reads a global; nothing else.
+        unsafe {
+            core::arch::asm!(
+                concat!(".globaltype ", $name, ", i32" $(, ", ", $attrs)?),
+                concat!("global.get ", $name),
+                "local.set {}",
+                out(local) value,
+                options(nostack, readonly, preserves_flags),
+            );
+        }
+        value
+    }};
+}
+
 /// The address of this instance's thread-local block (the linker's `__tls_base` global): one
 /// per instance, so it names the instance.
 fn tls_base() -> usize {
-    let base: usize;
-    // SAFETY: reads a global; nothing else.
-    unsafe {
-        core::arch::asm!(
-            ".globaltype __tls_base, i32",
-            "global.get __tls_base",
-            "local.set {}",
-            out(local) base,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    base
+    linker_global!("__tls_base") as usize
 }
 
 /// The size of an instance's thread-local block (the linker's `__tls_size` global), which
 /// wasm-bindgen allocates beside its stack.
 pub(crate) fn tls_size() -> u32 {
-    let size: u32;
-    // SAFETY: reads a global; nothing else.
-    unsafe {
-        core::arch::asm!(
-            ".globaltype __tls_size, i32, immutable",
-            "global.get __tls_size",
-            "local.set {}",
-            out(local) size,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    size
+    linker_global!("__tls_size", "immutable")
 }
 
 /// Which instance holds the lock of std's allocator: its `tls_base`, or 0. The patched std
@@ -180,18 +176,7 @@ pub(crate) fn mark_allocator_held() {
 
 /// This instance's stack pointer (the linker's `__stack_pointer` global).
 pub(crate) fn stack_pointer() -> u32 {
-    let sp: u32;
-    // SAFETY: reads a global; nothing else.
-    unsafe {
-        core::arch::asm!(
-            ".globaltype __stack_pointer, i32",
-            "global.get __stack_pointer",
-            "local.set {}",
-            out(local) sp,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    sp
+    linker_global!("__stack_pointer")
 }
 
 /// One `Atomics.waitAsync` on a word, whose waker can be replaced and which can be cancelled.
