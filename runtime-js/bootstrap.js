@@ -144,13 +144,14 @@ export async function start(pkgUrl, options = {}) {
     threadWorkers.set(id, thread);
     const lock = `${lockPrefix}-${id}`;
     thread.onmessage = ({ data: note }) => {
-      if (note.type === "exit") threadWorkers.delete(id);
-      else if (note.type === "holding") watchLock(id, lock);
-      else if (note.type === "fatal" && !stopped) {
+      if (note.type === "exit") {
+        threadWorkers.delete(id);
+      } else if (note.type === "holding") {
+        watchLock(id, lock);
+      } else if (note.type === "fatal") {
         // A thread died holding a lock every other thread needs: nothing could go on.
-        exit({ code: ABORT_CODE, aborted: true, why: note.error });
-      }
-      else if (note.type === "connected" && id === RELAY && relayState === "loading") {
+        if (!stopped) exit({ code: ABORT_CODE, aborted: true, why: note.error });
+      } else if (note.type === "connected" && id === RELAY && relayState === "loading") {
         relayState = "connected";
         clearTimeout(relayLate);
         worker.postMessage({ type: "relay" });
@@ -220,8 +221,15 @@ export async function start(pkgUrl, options = {}) {
     const id = pageMade;
     const fromApp = new MessageChannel();
     const toDispatcher = new MessageChannel();
-    early.push({ id, name: `wbspawn-worker-${id}`, port: toDispatcher.port1, appPort: fromApp.port2, state: "loading" });
-    createThreadWorker(id, `wbspawn-worker-${id}`, { app: fromApp.port1, port: toDispatcher.port2 });
+    const name = `wbspawn-worker-${id}`;
+    early.push({
+      id,
+      name,
+      port: toDispatcher.port1,
+      appPort: fromApp.port2,
+      state: "loading",
+    });
+    createThreadWorker(id, name, { app: fromApp.port1, port: toDispatcher.port2 });
   }
   // Tells the app worker whether prestarted worker `id` loaded (it then boots it) or not (its
   // request goes to the dispatcher); false if `id` is not one still loading.

@@ -198,6 +198,9 @@ pub fn big_stacks(api: &str, count: u32, mib: u32) -> Vec<String> {
 pub fn die_holding(lock: &str) {
     let allocator = lock == "allocator";
     thread::spawn(move || {
+        // The hook only marks the allocator's lock as held, and any allocation elsewhere
+        // unmarks it: first let the page's call, which allocates its answer, be over.
+        thread::sleep(Duration::from_millis(100));
         #[cfg(target_arch = "wasm32")]
         if allocator {
             wbspawn::testing::die_holding_the_allocator();
