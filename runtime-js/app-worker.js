@@ -6,6 +6,8 @@
 // app's critical path.
 
 let glue = null;
+// The module's own exports (not the glue's wrappers): a binary's renamed `main`.
+let raw = null;
 // Set when a call panicked or trapped: the app's instance stopped mid-way and cannot be
 // trusted again.
 let crashed = null;
@@ -24,6 +26,8 @@ self.onmessage = ({ data }) => {
     wasmArrived(data);
   } else if (data.type === "call") {
     call(data.name, data.args).then((outcome) => reply(data.id, data.name, outcome));
+  } else if (data.type === "main") {
+    reply(data.id, "main", runMain());
   }
 };
 
@@ -54,7 +58,7 @@ async function start({ pkgUrl, settings, relay, early }) {
     throw new Error(`${pkgUrl} does not link the wbspawn crate: add it to the app's dependencies`);
   }
   loading = loaded;
-  await loaded.default({ module_or_path: module });
+  const instance = await loaded.default({ module_or_path: module });
   const shared = { pkgUrl, module, memory: loaded.__wbspawn_memory() };
   loaded.__wbspawn_configure(
     settings.parallelism,
@@ -65,6 +69,7 @@ async function start({ pkgUrl, settings, relay, early }) {
   );
   await handOver(loaded, shared, relay, early);
   glue = loaded;
+  raw = instance;
   return Object.keys(glue).filter(
     (name) =>
       typeof glue[name] === "function" &&
@@ -156,6 +161,30 @@ async function call(name, args) {
     }
     return { ok: false, error: describe(error) };
   }
+}
+
+// A binary's `fn main` (a test binary's libtest), which wbspawn's build renamed
+// `__wbspawn_main` so that wasm-bindgen would not run it at instantiation, before the runtime
+// could start threads. Called as the C runtime calls it (no argc/argv: std::env::args() reads
+// the runtime's). Its return ends the program with its code after what it printed, as a
+// native process's does, and this worker then waits for the page to stop it: only a main
+// that cannot run gets a reply.
+function runMain() {
+  if (crashed) return { ok: false, error: `the app crashed earlier (${crashed}); reload the page` };
+  if (typeof raw?.__wbspawn_main !== "function") {
+    return { ok: false, error: "the app has no fn main: only a binary's build (wbspawn test) has one" };
+  }
+  let code;
+  try {
+    code = raw.__wbspawn_main(0, 0);
+  } catch (error) {
+    // A trap on main's own thread (a panic when panics abort: std printed it): the program
+    // ends as a native one that aborts.
+    crashed = describe(error);
+    code = 134;
+  }
+  glue.__wbspawn_main_returned(code);
+  return { ok: false, error: "the program did not end" };
 }
 
 // Why the app did not start, with what it printed: before the runtime is configured no

@@ -347,6 +347,21 @@ export async function start(pkgUrl, options = {}) {
       });
     },
     /**
+     * Runs the program's `fn main` in the app's worker (a binary's: `wbspawn test` builds
+     * test binaries so); resolves with `{code, aborted}` when the program ends, by main's
+     * return or `process::exit`, as `exited` does. Rejects if the app has no main.
+     */
+    main() {
+      if (fatal) return Promise.reject(fatal);
+      return new Promise((resolve, reject) => {
+        const id = nextCall++;
+        // The program's end rejects every call; for main it is the answer.
+        const ended = (error) => (error.exitCode !== undefined ? exited.then(resolve) : reject(error));
+        calls.set(id, { resolve, reject: ended });
+        worker.postMessage({ type: "main", id });
+      });
+    },
+    /**
      * What the thread pool is doing, for when threads seem stuck: jobs queued, workers alive,
      * idle and booting, the cap, jobs taken so far, workers still starting. Answered by the
      * dispatcher, which never blocks for long, also after the app's worker failed; `started`
@@ -402,8 +417,8 @@ function announceExit({ code, aborted, why }) {
 
 // The program's output that no dispatcher took, printed from the page as the dispatcher would.
 async function printLate(flat) {
-  const { printOutput } = await import("./stdio.js");
-  const { lines } = printOutput(flat);
+  const { printOutput, printPieces } = await import("./stdio.js");
+  const lines = [...printOutput(flat).lines, ...printPieces()];
   if (lines.length > 0) self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: lines }));
 }
 

@@ -14,7 +14,7 @@
 // and the app worker booted each with a request) report here; the first brings the memory
 // and any prestart requests left over.
 import { describe, joinMemory } from "./instance.js";
-import { printOutput } from "./stdio.js";
+import { PIECE_WAIT_MS, piecesWaiting, printOutput, printPieces } from "./stdio.js";
 
 // The dispatcher's instance only moves boot requests around.
 const DISPATCHER_STACK = 128 * 1024;
@@ -94,7 +94,9 @@ function readPoolState() {
   if (glueNow === null) return state;
   const [queued, live, idle, maxWorkers, taken, booting, dead, leakedKiB] =
     glueNow.__wbspawn_pool_watch();
-  return { ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB };
+  // The names of the threads on workers now: a hung program's report says who is stuck.
+  const threads = glueNow.__wbspawn_running_threads();
+  return { ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB, threads };
 }
 
 async function begin(shared, requests, glueLoaded) {
@@ -137,8 +139,14 @@ async function pumpOutput(glue, word) {
       await nextTask();
       continue;
     }
-    const wait = Atomics.waitAsync(word, 0, seen);
-    if (wait.async) await wait.value;
+    // Pieces of lines wait for their rest only so long (stdio.js).
+    const waiting = piecesWaiting();
+    const wait = Atomics.waitAsync(word, 0, seen, waiting ? PIECE_WAIT_MS : Infinity);
+    const woke = wait.async ? await wait.value : wait.value;
+    if (waiting && woke === "timed-out") {
+      const lines = printPieces();
+      if (lines.length > 0) self.postMessage({ type: "output", lines });
+    }
   }
 }
 

@@ -511,6 +511,18 @@ def test_cargo_diagnostics_keep_rustcs_words_only() -> None:
     assert cargo_diagnostics(stderr.split("   Compiling demo")[0]) == ""
 
 
+def test_cargo_diagnostics_drop_the_unwinding_flags_warning_and_test_tallies() -> None:
+    stderr = (
+        "warning: unstable feature specified for `-Ctarget-feature`: `exception-handling`\n"
+        "  |\n"
+        "  = note: this feature is not stably supported; its behavior can change in the future\n"
+        "\n"
+        'warning: `tc` (test "crash") generated 2 warnings (2 duplicates)\n'
+        "warning: `tc` (lib test) generated 2 warnings\n"
+    )
+    assert cargo_diagnostics(stderr) == ""
+
+
 def test_run_streaming_hands_out_lines_as_they_come(tmp_path: Path) -> None:
     script = (
         "import sys\nfor i in range(3):\n    print(i, flush=True)\nprint('err', file=sys.stderr)\n"

@@ -355,3 +355,8 @@ def test_env_prints_what_a_plain_cargo_needs_to_build_as_wbspawn_does(
     sysroot = Path(flags.rsplit("--sysroot=", 1)[1])
     assert "-unwind-debug-" in sysroot.name
     assert (sysroot / "lib" / "rustlib" / "wasm32-unknown-unknown" / "lib").is_dir()
+    # `cargo test` too: the runtime linked into each test binary, and the browser as runner.
+    runner = exports["CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER"].strip("'")
+    assert runner.endswith(" -m wbspawn test-runner")
+    assert Path(exports["RUSTC_WORKSPACE_WRAPPER"]).name == "rustc-wrapper.sh"
+    assert Path(exports["WBSPAWN_TEST_RUNTIME"]).name.startswith("libwbspawn-")

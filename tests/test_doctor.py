@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_DIR, FakeTools, write_executable
+from wbspawn import assets
 from wbspawn.build.toolchain import discover
 from wbspawn.check.doctor import Finding, check_built_std, check_stack_checks, diagnose
 
@@ -151,3 +152,27 @@ def test_what_wbspawn_builds_for_the_machine_is_shown_with_its_size(
     std = check_built_std(cache_dir)
     assert std.detail.startswith("built: rustc 1.96.0 abort debug (3 MiB), 3 MiB in ")
     assert std.detail.endswith("`wbspawn clean` removes it")
+
+
+def test_whether_a_plain_cargo_test_runs_in_a_browser(tmp_path: Path) -> None:
+    from wbspawn.ship.template import new_app
+
+    app = new_app(tmp_path / "app").dir
+    finding = by_name(diagnose(app))["cargo test"]
+    assert finding.ok, finding
+    config = app / ".cargo" / "config.toml"
+    text = config.read_text()
+    # A wbspawn package that moved (reinstalled elsewhere): the crate path is stale.
+    config.write_text(text.replace(str(assets.runtime_rs_dir()), str(tmp_path / "gone")))
+    finding = by_name(diagnose(app))["cargo test"]
+    assert not finding.ok and not finding.required
+    assert f"points at {tmp_path / 'gone'}, not this wbspawn's crate" in finding.detail
+    config.unlink()
+    finding = by_name(diagnose(app))["cargo test"]
+    assert finding.detail == f"not set up: no {config}"
+    assert 'runner = "wbspawn test-runner"' in finding.fix
+    proc = doctor(str(app))
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[-1].endswith(
+        "a plain `cargo test` is not set up to run in a browser (`wbspawn test` is)"
+    )

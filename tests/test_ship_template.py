@@ -43,6 +43,7 @@ def test_new_writes_a_complete_app(tmp_path: Path) -> None:
     app = new_app(tmp_path / "my-app")
     assert app.name == "my-app"
     assert app.files == [
+        ".cargo/config.toml",
         ".gitignore",
         "Cargo.toml",
         "README.md",
@@ -64,6 +65,10 @@ def test_new_writes_a_complete_app(tmp_path: Path) -> None:
     assert "use wbspawn as _;" in (root / "src" / "lib.rs").read_text()
     assert "std::thread" in (root / "src" / "lib.rs").read_text()
     assert "/target/" in (root / ".gitignore").read_text()
+    # cargo's own commands: the tests in a browser, the crate from this package.
+    cargo = tomllib.loads((root / ".cargo" / "config.toml").read_text())
+    assert cargo["target"]["wasm32-unknown-unknown"]["runner"] == "wbspawn test-runner"
+    assert cargo["patch"]["crates-io"]["wbspawn"] == {"path": str(assets.runtime_rs_dir())}
     readme = (root / "README.md").read_text()
     assert "wbspawn serve ." in readme and "wbspawn build ." in readme
 

@@ -206,6 +206,28 @@ impl Drop for Runs<'_> {
     }
 }
 
+/// The threads running on workers now, by name (`<unnamed> #id` for one without), in the
+/// order their workers started: what a hung program's report names (libtest names each
+/// test's thread after the test).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm exports
+pub(crate) fn running_threads() -> Vec<String> {
+    ON_WORKERS
+        .lock()
+        .iter()
+        .filter(|on| on.running != 0)
+        .map(|on| {
+            // SAFETY: a published `Running` stays alive while its entry names it: the `Runs`
+            // guard clears the entry under this lock before the `Running` can be dropped,
+            // and a dead worker's `Running` is never freed.
+            let record = unsafe { &(*(on.running as *const Running)).record };
+            match &record.name {
+                Some(name) => name.clone(),
+                None => format!("<unnamed> #{}", record.id.as_u64()),
+            }
+        })
+        .collect()
+}
+
 /// The page's id for the worker the current thread runs on (0: none known).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the wasm test hooks
 pub(crate) fn worker_id() -> u32 {

@@ -49,6 +49,20 @@ pub fn pool_watch() -> Vec<u32> {
     pool::watch().to_vec()
 }
 
+/// The names of the threads running on workers now, for `poolState` (`threads`).
+#[wasm_bindgen(js_name = __wbspawn_running_threads)]
+pub fn running_threads() -> Vec<String> {
+    crate::current::running_threads()
+}
+
+/// A binary's `fn main` (a test binary's: libtest) returned `code`, called from the app
+/// worker: the program ends with that code after every line it printed, as a native
+/// process's `main` returning does. Never returns.
+#[wasm_bindgen(js_name = __wbspawn_main_returned)]
+pub fn main_returned(code: i32) {
+    std::process::exit(code)
+}
+
 /// The byte address of the word bumped when output waits to be taken.
 #[wasm_bindgen(js_name = __wbspawn_output_word)]
 pub fn output_word() -> u32 {
@@ -71,11 +85,14 @@ pub fn take_output() -> Vec<String> {
                 stream,
                 thread,
                 text,
+                whole,
             } => {
-                let kind = if stream == Stream::Stderr {
-                    "err"
-                } else {
-                    "out"
+                // `+`: a piece the thread's next line on the stream continues (stdio.js).
+                let kind = match (stream, whole) {
+                    (Stream::Stderr, true) => "err",
+                    (Stream::Stderr, false) => "err+",
+                    (Stream::Stdout, true) => "out",
+                    (Stream::Stdout, false) => "out+",
                 };
                 (kind, thread, text)
             }

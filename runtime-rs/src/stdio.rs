@@ -37,6 +37,9 @@ pub(crate) enum Item {
         stream: Stream,
         thread: String,
         text: String,
+        /// False for a piece passed on before its newline (a `flush()`, a very long line):
+        /// the thread's next line on that stream continues it, as on a terminal.
+        whole: bool,
     },
     /// Lines dropped before this point: nobody took them in time.
     Dropped(usize),
@@ -87,11 +90,24 @@ impl Outbox {
 
     /// Queues a line; true if the queue was empty (the dispatcher must be woken).
     /// `may_wait`: whether anyone takes lines, so that waiting for room makes sense.
+    #[cfg(test)]
     pub(crate) fn push(
         &self,
         stream: Stream,
         thread: String,
         text: String,
+        may_wait: bool,
+    ) -> bool {
+        self.push_piece(stream, thread, text, true, may_wait)
+    }
+
+    /// Queues a line, or a piece of one (`whole` false): as `push`.
+    pub(crate) fn push_piece(
+        &self,
+        stream: Stream,
+        thread: String,
+        text: String,
+        whole: bool,
         may_wait: bool,
     ) -> bool {
         let size = text.len() + thread.len();
@@ -125,6 +141,7 @@ impl Outbox {
             stream,
             thread,
             text,
+            whole,
         });
         queue.bytes += size;
         was_empty
@@ -176,7 +193,7 @@ impl Drop for Pending {
             .zip(&mut self.0)
         {
             if !bytes.is_empty() {
-                emit(stream, bytes);
+                emit(stream, bytes, true);
             }
         }
     }
@@ -200,12 +217,12 @@ pub(crate) fn write(stream: Stream, buf: &[u8]) {
             let mut rest = buf;
             while let Some(at) = rest.iter().position(|&byte| byte == b'\n') {
                 line.extend_from_slice(&rest[..at]);
-                emit(stream, line);
+                emit(stream, line, true);
                 rest = &rest[at + 1..];
             }
             line.extend_from_slice(rest);
             if line.len() >= MAX_LINE {
-                emit(stream, line);
+                emit(stream, line, false);
             }
             true
         })
@@ -217,7 +234,7 @@ pub(crate) fn write(stream: Stream, buf: &[u8]) {
             .split(|&byte| byte == b'\n')
             .filter(|piece| !piece.is_empty())
         {
-            emit(stream, &mut piece.to_vec());
+            emit(stream, &mut piece.to_vec(), true);
         }
     }
 }
@@ -228,7 +245,7 @@ pub(crate) fn flush(stream: Stream) {
         if let Ok(mut pending) = pending.try_borrow_mut() {
             let line = &mut pending.0[stream as usize];
             if !line.is_empty() {
-                emit(stream, line);
+                emit(stream, line, false);
             }
         }
     });
@@ -240,8 +257,9 @@ pub(crate) fn flush_thread() {
     flush(Stream::Stderr);
 }
 
-/// Queues `line` (cleared) as one line of this thread's.
-fn emit(stream: Stream, line: &mut Vec<u8>) {
+/// Queues `line` (cleared) as one line of this thread's, or the start of one (`whole` false:
+/// flushed before its newline).
+fn emit(stream: Stream, line: &mut Vec<u8>, whole: bool) {
     let mut bytes = std::mem::take(line);
     if bytes.last() == Some(&b'\r') {
         bytes.pop();
@@ -252,10 +270,11 @@ fn emit(stream: Stream, line: &mut Vec<u8>) {
         return;
     }
     let _ = IN_OUTBOX.try_with(|flag| flag.set(true));
-    let wake = OUTBOX.push(
+    let wake = OUTBOX.push_piece(
         stream,
         thread_tag(),
         text,
+        whole,
         crate::platform::dispatcher_running(),
     );
     let _ = IN_OUTBOX.try_with(|flag| flag.set(false));
@@ -325,6 +344,7 @@ mod tests {
             stream,
             thread: thread.into(),
             text: text.into(),
+            whole: true,
         }
     }
 

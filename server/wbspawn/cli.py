@@ -8,6 +8,7 @@
     wbspawn preview DIR [--host HOST] [--port PORT]
     wbspawn clean
     wbspawn env [APP_DIR] [--release] [--panic abort|unwind]
+    wbspawn test [CRATE_DIR] [--browser ...] [--json] [--timeout S] [cargo opts] [-- libtest args]
 
 Options left out stay None, so `config.settings` can tell them from the defaults and let
 `[package.metadata.wbspawn]` in the app's Cargo.toml fill them in.
@@ -379,12 +380,150 @@ def run_env(args: argparse.Namespace) -> int:
 
     from wbspawn.build import toolchain as toolchain_mod
     from wbspawn.build.pipeline import cargo_env
+    from wbspawn.testrun.runtime_lib import cargo_test_env
 
     names = ("release", "panic", "std_threads")
     config = settings(_existing_app_dir(args), _cli_settings(args, names))
-    for name, value in cargo_env(config, toolchain_mod.discover()).items():
+    toolchain = toolchain_mod.discover()
+    env, std = cargo_env(config, toolchain)
+    if config.std_threads:
+        # `cargo test` too: the tests run in a browser (wbspawn test-runner).
+        env |= cargo_test_env(
+            toolchain, std, config.panic, release=config.release, cache_dir=config.cache_dir
+        )
+    for name, value in env.items():
         print(f"export {name}={shlex.quote(value)}")
     return 0
+
+
+TEST_TIMEOUT_S = 300.0
+
+
+def add_test_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "app_dir",
+        metavar="CRATE_DIR",
+        type=Path,
+        nargs="?",
+        default=Path(),
+        help="the crate whose tests to run (default: here)",
+    )
+    parser.add_argument(
+        "--browser",
+        choices=(*ENGINE_NAMES, "all"),
+        default="chromium",
+        help="the headless browser to run the tests in; all: each in turn (%(default)s)",
+    )
+    parser.add_argument("--release", action="store_const", const=True, help="build with --release")
+    parser.add_argument(
+        "--panic",
+        choices=PANIC_VALUES,
+        help="as the app builds (abort unless [package.metadata.wbspawn] says otherwise): a "
+        "panicking test's thread ends and the test fails alone; unwind: it unwinds, dropping "
+        "what it holds, as on native (not in WebKitGTK, which hangs on a caught panic)",
+    )
+    parser.add_argument(
+        "--no-stack-check",
+        dest="stack_check",
+        action="store_const",
+        const=False,
+        help="no stack overflow checks",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=TEST_TIMEOUT_S,
+        metavar="S",
+        help="seconds each test binary may run before it counts as hung (%(default)g)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="a JSON report on stdout (libtest's text on stderr)"
+    )
+    cargo = parser.add_argument_group("cargo test's options")
+    cargo.add_argument("--lib", action="store_true", help="only the library's unit tests")
+    cargo.add_argument(
+        "--test",
+        action="append",
+        metavar="NAME",
+        help="only the integration test NAME (repeatable)",
+    )
+    cargo.add_argument("--features", metavar="FEATURES", help="features to activate")
+    cargo.add_argument("--all-features", action="store_true", help="activate every feature")
+    cargo.add_argument(
+        "--no-default-features", action="store_true", help="do not activate the default feature"
+    )
+    parser.epilog = (
+        "Arguments after `--` go to libtest, as with cargo test: a filter, --exact, --skip, "
+        "--ignored, --include-ignored, --list, --test-threads N, --nocapture. Doc-tests are "
+        "not run."
+    )
+
+
+RUNNER_BROWSER_ENV = "WBSPAWN_TEST_BROWSER"
+
+
+def add_test_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("wasm", metavar="TEST_WASM", type=Path, help="the test binary cargo built")
+    parser.epilog = (
+        "Everything after TEST_WASM goes to libtest. The engine is "
+        f"${RUNNER_BROWSER_ENV} (chromium, firefox, webkit or all; default chromium)."
+    )
+
+
+def run_test_runner(args: argparse.Namespace) -> int:
+    import os
+
+    from wbspawn.testrun.run import TestOptions, run_test_binary
+
+    browser = os.environ.get(RUNNER_BROWSER_ENV, "chromium")
+    if browser not in (*ENGINE_NAMES, "all"):
+        raise WbspawnError(
+            f"{RUNNER_BROWSER_ENV}={browser} is no engine: choose chromium, firefox, webkit or all"
+        )
+    config = settings(Path.cwd(), {}, host="127.0.0.1", port=0, watch=False, open_browser=False)
+    options = TestOptions(
+        libtest_args=tuple(args.libtest_args),
+        engines=tuple(ENGINE_NAMES) if browser == "all" else (browser,),  # type: ignore[arg-type]
+        timeout_s=TEST_TIMEOUT_S,
+    )
+    return run_test_binary(config, args.wasm, options)
+
+
+def _cargo_test_args(args: argparse.Namespace) -> tuple[str, ...]:
+    cargo: list[str] = []
+    if args.lib:
+        cargo.append("--lib")
+    for name in args.test or []:
+        cargo += ["--test", name]
+    if args.features:
+        cargo += ["--features", args.features]
+    if args.all_features:
+        cargo.append("--all-features")
+    if args.no_default_features:
+        cargo.append("--no-default-features")
+    return tuple(cargo)
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from wbspawn.testrun.run import TestOptions, run_tests
+
+    # Tests run as the app's build runs: the same panic mode (docs/testing.md says why).
+    config = settings(
+        _existing_app_dir(args),
+        _cli_settings(args, ("release", "panic", "stack_check")),
+        host="127.0.0.1",
+        port=0,
+        watch=False,
+        open_browser=False,
+    )
+    options = TestOptions(
+        cargo_args=_cargo_test_args(args),
+        libtest_args=tuple(args.libtest_args),
+        engines=tuple(ENGINE_NAMES) if args.browser == "all" else (args.browser,),
+        timeout_s=args.timeout,
+        json=args.json,
+    )
+    return run_tests(config, options)
 
 
 def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
@@ -497,6 +636,25 @@ COMMANDS = (
         run_build,
     ),
     Subcommand(
+        "test",
+        "run a crate's #[test]s in headless browsers, as cargo test does",
+        "Build the crate's tests for wasm threads (the library's unit tests and every "
+        "tests/*.rs), run each test binary in a headless browser (--browser: Chromium, "
+        "Firefox, WebKit, or all three in turn) and print libtest's output. Exit 101 if a "
+        "test failed, a binary hung or crashed, or the build failed; 0 if all passed.",
+        add_test_arguments,
+        run_test,
+    ),
+    Subcommand(
+        "test-runner",
+        "cargo's runner for wasm test binaries: cargo test in a headless browser",
+        "Run one test binary that `cargo test --target wasm32-unknown-unknown` built (with "
+        "the environment `wbspawn env` prints) in a headless browser, and exit with libtest's "
+        "status. Set it as the target's runner in .cargo/config.toml (`wbspawn new` does).",
+        add_test_runner_arguments,
+        run_test_runner,
+    ),
+    Subcommand(
         "env",
         "print the environment to run cargo yourself against wbspawn's std",
         'Print shell `export` lines (for `eval "$(wbspawn env)"`) that make a plain `cargo '
@@ -527,7 +685,7 @@ COMMANDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`wbspawn serve|check|doctor|new|build|preview|clean|env ...`"""
+    """`wbspawn serve|check|doctor|new|build|test|preview|clean|env ...`"""
     parser = argparse.ArgumentParser(prog="wbspawn")
     parser.add_argument("--version", action="version", version=f"wbspawn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -536,5 +694,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = commands.add_parser(sub.name, help=sub.help, description=sub.description)
         sub.add_arguments(command)
         command.set_defaults(func=sub.run)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `wbspawn test ... -- ARGS`: ARGS are libtest's, never wbspawn's.
+    libtest_args: list[str] = []
+    if argv[:1] == ["test"] and "--" in argv:
+        at = argv.index("--")
+        argv, libtest_args = argv[:at], argv[at + 1 :]
+    elif argv[:1] == ["test-runner"] and len(argv) > 2 and not argv[1].startswith("-"):
+        # cargo's runner: `wbspawn test-runner TEST_WASM ARGS...`, ARGS all libtest's.
+        argv, libtest_args = argv[:2], argv[2:]
     args = parser.parse_args(argv)
+    args.libtest_args = libtest_args
     return _run(args.func, args)

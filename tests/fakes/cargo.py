@@ -178,6 +178,15 @@ def build_now(args: list[str]) -> int:
     profile = "release" if "--release" in args else "debug"
     out = Path(os.environ["CARGO_TARGET_DIR"]) / "wasm32-unknown-unknown" / profile
     out.mkdir(parents=True, exist_ok=True)
+    # Path dependencies (the runtime, for `wbspawn test`'s seed crate) as rlibs.
+    (out / "deps").mkdir(exist_ok=True)
+    for dependency in path_dependencies(manifest):
+        rlib = out / "deps" / f"lib{dependency['name']}-0000.rlib"
+        rlib.write_bytes(b"!<arch>\n")
+        target = {"name": dependency["name"]}
+        print(
+            json.dumps({"reason": "compiler-artifact", "target": target, "filenames": [str(rlib)]})
+        )
     wasm = out / f"{lib_name}.wasm"
     wasm.write_bytes(wasm_module(str(manifest.parent)))
     artifact = {

@@ -33,11 +33,15 @@ _CARGO_STATUS = re.compile(
 )
 
 
-# rustc says this for every crate built with the shared-memory flags: it is about the flags,
-# never about the user's code, and would bury their own warnings.
-_FLAG_WARNING = "warning: unstable feature specified for `-Ctarget-feature`: `atomics`"
-# Cargo's per-crate tally ("`demo` (lib) generated 1 warning"), which counts the one above.
-_SUMMARY = re.compile(r"^warning: `[^`]+` \([\w ]+\) generated \d+ warnings?")
+# rustc says this for every crate built with the shared-memory flags (and, unwinding, the
+# exception-handling one): it is about the flags, never about the user's code, and would bury
+# their own warnings.
+_FLAG_WARNING = re.compile(
+    r"^warning: unstable feature specified for `-Ctarget-feature`: `(atomics|exception-handling)`"
+)
+# Cargo's per-crate tally ("`demo` (lib) generated 1 warning", `(test "threads")`), which
+# counts the ones above.
+_SUMMARY = re.compile(r"^warning: `[^`]+` \([\w \"-]+\) generated \d+ warnings?")
 
 
 def cargo_diagnostics(stderr: str) -> str:
@@ -50,7 +54,7 @@ def cargo_diagnostics(stderr: str) -> str:
         if skipping:
             skipping = bool(plain.strip())  # the warning's block ends at a blank line
             continue
-        if plain.startswith(_FLAG_WARNING):
+        if _FLAG_WARNING.match(plain):
             skipping = True
         elif not _CARGO_STATUS.match(plain) and not _SUMMARY.match(plain):
             kept.append(line)
@@ -161,7 +165,11 @@ def read_metadata(
     return metadata
 
 
-def crate_info_from_metadata(metadata: dict[str, Any], manifest: Path) -> CrateInfo:
+def crate_info_from_metadata(
+    metadata: dict[str, Any], manifest: Path, *, cdylib: bool = True
+) -> CrateInfo:
+    """The crate of `manifest`. An app must build a cdylib; with `cdylib` false (a crate
+    whose tests are built, which links no module of its own) any crate will do."""
     wanted = manifest.resolve()
     package = next(
         (p for p in metadata.get("packages", []) if Path(p["manifest_path"]).resolve() == wanted),
@@ -174,6 +182,8 @@ def crate_info_from_metadata(metadata: dict[str, Any], manifest: Path) -> CrateI
         )
     name: str = package["name"]
     lib = next((t for t in package.get("targets", []) if _is_lib_target(t)), None)
+    if not cdylib:
+        lib = {"name": (lib or {"name": name})["name"], "crate_types": ["cdylib"]}
     if lib is None:
         raise WbspawnError(
             f"crate {name} has no library target: add src/lib.rs and `{CDYLIB_FIX}` to {manifest}"

@@ -266,9 +266,10 @@ def build(
 
 def cargo_env(
     config: Config, toolchain: Toolchain, *, run: Runner = run_captured
-) -> dict[str, str]:
+) -> tuple[dict[str, str], sysroot.Sysroot]:
     """What a shell needs to run cargo itself (check, clippy, rust-analyzer) as wbspawn's build
-    does: the toolchain, the target, and the flags with the sysroot (built first if missing)."""
+    does: the toolchain, the target, and the flags with the sysroot (built first if missing);
+    and that sysroot."""
     rustc = stdpatch.rustc_info(toolchain)
     std = sysroot.prepare(
         toolchain,
@@ -283,7 +284,9 @@ def cargo_env(
         env["PATH"] = toolchain.path
     env["CARGO_BUILD_TARGET"] = flags.TARGET
     env["RUSTFLAGS"] = std.rustflags(config.panic)
-    return env
+    # rustdoc (cargo test's doc-tests, cargo doc) reads its own flags.
+    env["RUSTDOCFLAGS"] = env["RUSTFLAGS"]
+    return env, std
 
 
 def _tracked(run: Runner, stream: StreamRunner, job: BuildJob) -> tuple[Runner, StreamRunner]:

@@ -26,6 +26,15 @@ from pathlib import Path
 from wbspawn.build import rusttool
 from wbspawn.build.process import BuildJob, Runner, run_captured
 from wbspawn.build.toolchain import Toolchain
+from wbspawn.build.wasmbinary import (
+    CODE,
+    EXPORT,
+    GLOBAL,
+    IMPORT,
+    Reader,
+    WasmFormatError,
+    sections,
+)
 from wbspawn.errors import WbspawnError
 
 SET_LIMITS = "__set_stack_limits"
@@ -102,68 +111,10 @@ def instrument(
     return proc.stdout.startswith("checked ")
 
 
-# --- the module's binary format -----------------------------------------------------------------
-
-_IMPORT, _FUNCTION, _GLOBAL, _EXPORT, _CODE = 2, 3, 6, 7, 10
+# --- reading the checks back (wasmbinary.py reads the format) -----------------------------------
 
 
-class _Reader:
-    def __init__(self, data: bytearray, pos: int = 0, end: int | None = None) -> None:
-        self.data, self.pos = data, pos
-        self.end = len(data) if end is None else end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise StackCheckError("truncated wasm module")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def uleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-
-    def sleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b & 0x40:
-                    result -= 1 << shift
-                return result
-
-    def name(self) -> str:
-        size = self.uleb()
-        text = bytes(self.data[self.pos : self.pos + size]).decode("utf-8", "replace")
-        self.pos += size
-        return text
-
-    def skip(self, count: int) -> None:
-        self.pos += count
-
-
-def _sections(data: bytearray) -> dict[int, tuple[int, int]]:
-    if bytes(data[:4]) != b"\0asm":
-        raise StackCheckError("not a wasm module")
-    found: dict[int, tuple[int, int]] = {}
-    reader = _Reader(data, 8)
-    while reader.pos < len(data):
-        section = reader.byte()
-        size = reader.uleb()
-        if section != 0:  # custom sections may repeat; none is needed here
-            found[section] = (reader.pos, reader.pos + size)
-        reader.skip(size)
-    return found
-
-
-def _skip_init_expr(reader: _Reader) -> None:
+def _skip_init_expr(reader: Reader) -> None:
     while True:
         op = reader.byte()
         if op == 0x0B:  # end
@@ -186,7 +137,7 @@ def _imports(data: bytearray, span: tuple[int, int] | None) -> tuple[int, int]:
     """(imported functions, imported globals)."""
     if span is None:
         return 0, 0
-    reader = _Reader(data, *span)
+    reader = Reader(data, *span)
     functions = globals_ = 0
     for _ in range(reader.uleb()):
         reader.name()
@@ -212,7 +163,7 @@ def _imports(data: bytearray, span: tuple[int, int] | None) -> tuple[int, int]:
     return functions, globals_
 
 
-def _skip_limits(reader: _Reader) -> None:
+def _skip_limits(reader: Reader) -> None:
     flags = reader.byte()
     reader.uleb()
     if flags & 1:
@@ -220,7 +171,7 @@ def _skip_limits(reader: _Reader) -> None:
 
 
 def _export_function(data: bytearray, span: tuple[int, int], name: str) -> int | None:
-    reader = _Reader(data, *span)
+    reader = Reader(data, *span)
     for _ in range(reader.uleb()):
         export = reader.name()
         kind = reader.byte()
@@ -232,14 +183,14 @@ def _export_function(data: bytearray, span: tuple[int, int], name: str) -> int |
 
 def _limit_globals(data: bytearray, span: tuple[int, int], code_index: int) -> tuple[int, int]:
     """The two globals `__set_stack_limits` sets: (base, limit)."""
-    reader = _Reader(data, *span)
+    reader = Reader(data, *span)
     count = reader.uleb()
     if code_index >= count:
         raise StackCheckError("no code for __set_stack_limits")
     for _ in range(code_index):
         reader.skip(reader.uleb())
     size = reader.uleb()
-    body = _Reader(data, reader.pos, reader.pos + size)
+    body = Reader(data, reader.pos, reader.pos + size)
     for _ in range(body.uleb()):  # local declarations
         body.uleb()
         body.byte()
@@ -258,18 +209,18 @@ def checks_state(data: bytes | bytearray) -> bool | None:
     """None for a module without stack checks; True if it has them and they start wide open
     (as `open_limits` left them), False if an optimizer changed how they start."""
     module = bytearray(data)
-    sections = _sections(module)
-    if _EXPORT not in sections or _CODE not in sections or _GLOBAL not in sections:
+    spans = sections(module)
+    if EXPORT not in spans or CODE not in spans or GLOBAL not in spans:
         return None
-    function = _export_function(module, sections[_EXPORT], SET_LIMITS)
+    function = _export_function(module, spans[EXPORT], SET_LIMITS)
     if function is None:
         return None
-    functions, imported_globals = _imports(module, sections.get(_IMPORT))
+    functions, imported_globals = _imports(module, spans.get(IMPORT))
     try:
-        base, _limit = _limit_globals(module, sections[_CODE], function - functions)
-    except StackCheckError:
+        base, _limit = _limit_globals(module, spans[CODE], function - functions)
+    except (StackCheckError, WasmFormatError):
         return False
-    reader = _Reader(module, *sections[_GLOBAL])
+    reader = Reader(module, *spans[GLOBAL])
     count = reader.uleb()
     for index in range(count):
         reader.byte()  # value type

@@ -14,13 +14,15 @@ import contextlib
 import importlib.util
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import binaryen, rusttool, stackcheck, stdpatch, sysroot, toolchain
+from wbspawn import assets
+from wbspawn.build import binaryen, flags, rusttool, stackcheck, stdpatch, sysroot, toolchain
 from wbspawn.build.bindgen import locked_wasm_bindgen_version
-from wbspawn.build.cargo import read_crate_info, wasm_bindgen_requirement
+from wbspawn.build.cargo import manifest_patch_args, read_crate_info, wasm_bindgen_requirement
 from wbspawn.build.toolchain import DEBIAN_PACKAGES, SETUP_HINT, Toolchain
 from wbspawn.check import engines
 from wbspawn.config import default_cache_dir
@@ -154,6 +156,48 @@ def check_wasm_bindgen(tc: Toolchain | None, app_dir: Path | None) -> Finding:
     return Finding("wasm-bindgen", True, f"{found} ({path}){matches}{note}")
 
 
+def check_cargo_test(app_dir: Path) -> Finding:
+    """Whether a plain `cargo test` of the app runs its tests in a browser: `.cargo/config.toml`
+    sets `wbspawn test-runner` as the wasm target's runner, and a wbspawn dependency by
+    version comes from this package's crate (as `wbspawn new` writes both)."""
+    config = app_dir / ".cargo" / "config.toml"
+    fix = (
+        f'in {config}: `[target.wasm32-unknown-unknown] runner = "wbspawn test-runner"`, '
+        f'and `[patch.crates-io] wbspawn = {{ path = "{assets.runtime_rs_dir()}" }}` if '
+        "the crate depends on wbspawn by version; `wbspawn test` works without either"
+    )
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Finding("cargo test", False, f"not set up: no {config}", fix, required=False)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return Finding("cargo test", False, f"cannot read {config} ({exc})", fix, required=False)
+    runner = data.get("target", {}).get(flags.TARGET, {}).get("runner")
+    words = runner if isinstance(runner, list) else str(runner or "").split()
+    if "test-runner" not in words:
+        return Finding(
+            "cargo test", False, f"{config} sets no wbspawn test-runner", fix, required=False
+        )
+    patched = data.get("patch", {}).get("crates-io", {}).get("wbspawn", {})
+    path = patched.get("path") if isinstance(patched, dict) else None
+    if manifest_patch_args(app_dir) and (
+        path is None or Path(path).resolve() != assets.runtime_rs_dir().resolve()
+    ):
+        where = f"points at {path}" if path else "has no [patch.crates-io] wbspawn"
+        return Finding(
+            "cargo test",
+            False,
+            f"{config} {where}, not this wbspawn's crate",
+            fix,
+            required=False,
+        )
+    return Finding(
+        "cargo test",
+        True,
+        f'runs in a browser (`eval "$(wbspawn env {app_dir})"; cargo test`, {config})',
+    )
+
+
 def check_std_threads(tc: Toolchain | None, cache_dir: Path | None = None) -> Finding:
     fix = (
         "use a compiler whose std wbspawn has a patch for: Debian's rustc-web 1.96 "
@@ -260,6 +304,7 @@ def diagnose(app_dir: Path | None = None) -> list[Finding]:
         check_std_sources(tc),
         check_linker(tc),
         check_wasm_bindgen(tc, app_dir),
+        *([check_cargo_test(app_dir)] if app_dir is not None else []),
         check_std_threads(tc),
         check_built_std(),
         check_stack_checks(tc),
@@ -291,11 +336,18 @@ def report(findings: list[Finding], terminal: Terminal, write: Callable[[str], N
             f"on Debian, `make setup` installs them all ({DEBIAN_PACKAGES} {browsers})"
         )
         return 1
-    if absent:
+    tools = [name for name in absent if name != "cargo test"]
+    if tools:
         write(
             "wbspawn doctor: the build and `wbspawn check` have what they need; "
-            f"not installed: {', '.join(absent)} (only for `wbspawn check --browser` "
+            f"not installed: {', '.join(tools)} (only for `wbspawn check --browser` "
             "and `wbspawn build`'s optimizer)"
+        )
+        return 0
+    if absent:
+        write(
+            "wbspawn doctor: the build and `wbspawn check` have what they need; a plain "
+            "`cargo test` is not set up to run in a browser (`wbspawn test` is)"
         )
         return 0
     write("wbspawn doctor: everything the build and `wbspawn check` need is here")

@@ -7,12 +7,15 @@ gets that dependency from the crate source inside this Python package (build/car
 same package serves. wasm-bindgen is pinned to exactly the version the runtime pins, which
 is the CLI `make setup` installs.
 
-Template files hold `{{name}}`-style placeholders; `gitignore` becomes `.gitignore` (a
-dotfile inside a package is easy to lose on the way).
+Template files hold `{{name}}`-style placeholders; `gitignore` becomes `.gitignore` and
+`cargo/` `.cargo/` (a dotfile inside a package is easy to lose on the way). `.cargo/config.toml`
+points cargo's own commands (`cargo test` with `wbspawn test-runner`) at the same crate
+source, by this machine's path.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from typing import Final
 from wbspawn import assets
 from wbspawn.errors import WbspawnError
 
-RENAMED: Final = {"gitignore": ".gitignore"}
+RENAMED: Final = {"gitignore": ".gitignore", "cargo": ".cargo"}
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 # Cargo's rules for a package name, and names cargo refuses (`cargo new` says the same).
 _CRATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -89,12 +92,14 @@ def new_app(target: Path, *, name: str | None = None, template: Path | None = No
         "lib_name": crate.replace("-", "_"),
         "wbspawn_version": wbspawn_version,
         "wasm_bindgen_version": bindgen_version,
+        # A TOML string: where cargo's own commands find the crate (.cargo/config.toml).
+        "runtime_path": json.dumps(str(assets.runtime_rs_dir())),
     }
     files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     rendered: dict[Path, bytes] = {}
     for path in files:
         rel = path.relative_to(source)
-        rel = rel.with_name(RENAMED.get(rel.name, rel.name))
+        rel = Path(*(RENAMED.get(part, part) for part in rel.parts))
         rendered[rel] = _render(path, values)
     target.mkdir(parents=True, exist_ok=True)
     for rel, data in rendered.items():

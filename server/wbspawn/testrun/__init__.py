@@ -1,0 +1,1 @@
+"""`wbspawn test`: a crate's own `cargo test` suite, run in the browsers."""
