@@ -1,6 +1,6 @@
 # wbspawn: `make serve` shows the demo, `make test` runs every check. Both set up first.
 .PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean \
-	bench bench-runtime bench-rayon bench-devloop bench-builds
+	bench bench-runtime bench-rayon bench-devloop bench-builds bench-testrun bench-suites
 
 VENV := .venv/bin
 
@@ -50,7 +50,7 @@ lint-wasm:
 		-- -D warnings
 
 # Measurements, not tests: numbers for the README (bench/results.json).
-bench: bench-runtime bench-rayon bench-devloop bench-builds
+bench: bench-runtime bench-rayon bench-devloop bench-builds bench-testrun
 
 bench-runtime: setup
 	$(VENV)/python bench/runtime.py
@@ -62,6 +62,14 @@ bench-rayon: setup
 # What a build costs: a fresh app cold and warm, a second app, the peer's way (bench/builds.json).
 bench-builds: setup
 	$(VENV)/python bench/builds.py
+
+# `wbspawn test` against native `cargo test` on 400 small threaded tests (bench/testrun.json).
+bench-testrun: setup
+	$(VENV)/python bench/testrun.py
+
+# Published crates' own test suites in every engine (bench/suites.json; docs/testing.md).
+bench-suites: setup
+	$(VENV)/python bench/suites.py
 
 # The dev loop: HTML edit -> reload, Rust edit -> new code running (bench/devloop.json).
 bench-devloop: setup

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,39 @@ def test_the_runtimes_own_tests_pass_in_every_engine() -> None:
         assert outcomes(run, "tests/pool_accounting.rs") == {
             "sequential_spawn_join_reuses_the_same_workers": "ok"
         }
+
+
+def test_a_plain_cargo_test_runs_in_the_browser(tmp_path: Path) -> None:
+    # `eval "$(wbspawn env)"; cargo test`: cargo builds the tests and hands each binary to
+    # `wbspawn test-runner`, which runs it in Chromium and exits with libtest's status.
+    printed = subprocess.run(
+        [sys.executable, "-m", "wbspawn", "env", str(SUITE)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    ).stdout
+    env = dict(os.environ)
+    for line in printed.splitlines():
+        name, value = line.removeprefix("export ").split("=", 1)
+        env[name] = shlex.split(value)[0]
+    env["CARGO_TARGET_DIR"] = str(tmp_path / "target")  # not the repository's
+
+    def cargo_test(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["cargo", "test", *args],
+            cwd=SUITE,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+
+    passing = cargo_test("--test", "threads", "--", "--exact", "spawn_and_join")
+    assert passing.returncode == 0, passing.stderr
+    assert "test spawn_and_join ... ok" in passing.stdout
+    assert "1 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out" in passing.stdout
+    failing = cargo_test("--lib", "--", "--exact", "tests::returns_err")
+    assert failing.returncode == 101, failing.stderr
+    assert "test tests::returns_err ... FAILED" in failing.stdout
