@@ -140,3 +140,16 @@ def test_cargo_names_its_test_binaries_as_cargo_test_does() -> None:
         ("unittests src/lib.rs", "tc", Path("/t/deps/tc-1.wasm")),
         ("tests/threads.rs", "threads", Path("/t/deps/threads-2.wasm")),
     ]
+
+
+def test_two_wasm_bindgens_in_one_test_binary_name_the_fix() -> None:
+    from wbspawn.testrun.build import _failure
+
+    stderr = "rust-lld: error: duplicate symbol: __wbindgen_malloc\n>>> defined in ..."
+    assert _failure("webapp", stderr) == (
+        "webapp's tests link wasm-bindgen twice, the crate's own and the wbspawn runtime's: "
+        "add `wbspawn` to the crate's [dev-dependencies] so that both use one"
+    )
+    assert _failure("webapp", "error[E0425]: cannot find value") == (
+        "cargo test --no-run failed for webapp (rustc's errors are above)"
+    )
