@@ -73,7 +73,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wbspawn-testrun-") as tmp:
         crate = make_crate(Path(tmp))
         wbspawn = [sys.executable, "-m", "wbspawn", "test", str(crate), "--test", "many"]
-        native = ["cargo", "test", "-q", "--test", "many"]
+        native = ["cargo", "test", "--test", "many"]
         # Warm: every build done once, as a developer's second run finds it.
         subprocess.run([*wbspawn, "--browser", "chromium"], check=True, capture_output=True)
         subprocess.run(native, cwd=crate, check=True, capture_output=True)
