@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,8 +272,9 @@ def cargo_failure(crate_name: str, stderr: str) -> str:
     return f"cargo build failed for {crate_name} (rustc's errors are above)"
 
 
-def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:
-    """The .wasm from cargo's `compiler-artifact` messages for this crate's lib."""
+def artifacts(cargo_stdout: str) -> Iterator[dict[str, Any]]:
+    """cargo's `compiler-artifact` messages (`--message-format=json...`), in order; its
+    other lines (other messages, anything not JSON) skipped."""
     for line in cargo_stdout.splitlines():
         if not line.startswith("{"):
             continue
@@ -281,8 +282,13 @@ def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:
             message = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if message.get("reason") != "compiler-artifact":
-            continue
+        if isinstance(message, dict) and message.get("reason") == "compiler-artifact":
+            yield message
+
+
+def wasm_artifact(cargo_stdout: str, crate: CrateInfo) -> Path | None:
+    """The .wasm from cargo's `compiler-artifact` messages for this crate's lib."""
+    for message in artifacts(cargo_stdout):
         if crate.package_id and message.get("package_id") not in (crate.package_id, None):
             continue
         for filename in message.get("filenames", []):

@@ -76,6 +76,20 @@ def std_threads(config: Config, toolchain: Toolchain) -> stdpatch.StdThreads:
     return stdpatch.prepare(toolchain, config.cache_dir)
 
 
+def stack_checks(
+    config: Config,
+    toolchain: Toolchain,
+    compiler: str,
+    *,
+    run: Runner = run_captured,
+    job: BuildJob | None = None,
+) -> stackcheck.StackChecks:
+    """The stack-check pass `config`'s builds run, or why they run none."""
+    if not config.stack_check:
+        return stackcheck.turned_off("turned off by --no-stack-check")
+    return stackcheck.prepare(toolchain, config.cache_dir, compiler, run=run, job=job)
+
+
 def std_key(config: Config, toolchain: Toolchain) -> str:
     """What names the target and output dirs of `config`'s builds: its std (`sysroot.py`)."""
     rustc = stdpatch.rustc_info(toolchain)
@@ -182,11 +196,7 @@ def build(
         crate = read_crate_info(config.app_dir, toolchain, env, run=run)
     threads = std_threads(config, toolchain)
     rustc = stdpatch.rustc_info(toolchain)
-    checks = (
-        stackcheck.prepare(toolchain, config.cache_dir, rustc.release, run=run, job=job)
-        if config.stack_check
-        else stackcheck.turned_off("turned off by --no-stack-check")
-    )
+    checks = stack_checks(config, toolchain, rustc.release, run=run, job=job)
     std = sysroot.prepare(
         toolchain,
         rustc,

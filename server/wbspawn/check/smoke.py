@@ -272,7 +272,7 @@ def _run_page(
     except BrowserError as exc:
         own.append(Problem("request", f"GET {url}: {exc}"))
     else:
-        report.cross_origin_isolated = bool(_evaluate(page, "crossOriginIsolated"))
+        report.cross_origin_isolated = bool(evaluate_or_none(page, "crossOriginIsolated"))
         if not report.cross_origin_isolated:
             own.append(
                 Problem(
@@ -282,7 +282,7 @@ def _run_page(
                 )
             )
         report.done = _wait(page, own, wait_s, waits_for_done, show_output)
-        report.exit_code = _exit_code(page)
+        report.exit_code = exit_code(page)
     finally:
         show_output()
         page.close()
@@ -304,7 +304,7 @@ def _wait(
     while time.monotonic() < deadline:
         show_output()
         done = _done_state(page)
-        if done is not None or page.problems or own or _exit_code(page) is not None:
+        if done is not None or page.problems or own or exit_code(page) is not None:
             break
         page.pause(POLL_MS / 1000)
     else:
@@ -322,7 +322,7 @@ def _wait(
 
 
 def _done_state(page: Page) -> dict[str, Any] | None:
-    state = _evaluate(
+    state = evaluate_or_none(
         page,
         "(() => { const d = document.documentElement.dataset;"
         " return d.wbspawnStatus ? {status: d.wbspawnStatus, detail: d.wbspawnDetail ?? ''}"
@@ -333,16 +333,16 @@ def _done_state(page: Page) -> dict[str, Any] | None:
     return {"ok": state.get("status") == "pass", "detail": str(state.get("detail", ""))}
 
 
-def _exit_code(page: Page) -> int | None:
+def exit_code(page: Page) -> int | None:
     """The code the program exited with (`<html data-wbspawn-exit>`), if it has."""
-    code = _evaluate(page, "document.documentElement.dataset.wbspawnExit ?? null")
+    code = evaluate_or_none(page, "document.documentElement.dataset.wbspawnExit ?? null")
     try:
         return int(code) if isinstance(code, str) else None
     except ValueError:
         return None
 
 
-def _evaluate(page: Page, expression: str) -> Any:
+def evaluate_or_none(page: Page, expression: str) -> Any:
     try:
         return page.evaluate(expression, timeout_s=30)
     except BrowserError:

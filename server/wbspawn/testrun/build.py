@@ -11,7 +11,6 @@ glue as for an app: one output dir per binary.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -25,12 +24,13 @@ from wbspawn.build.bindgen import (
     run_wasm_bindgen,
 )
 from wbspawn.build.cargo import (
+    artifacts,
     cargo_diagnostics,
     crate_info_from_metadata,
     read_metadata,
     runtime_patch_args,
 )
-from wbspawn.build.pipeline import app_key, cache_key, std_flavour, std_threads
+from wbspawn.build.pipeline import app_key, cache_key, stack_checks, std_flavour, std_threads
 from wbspawn.build.process import LineSink, run_captured, run_streaming
 from wbspawn.build.toolchain import Toolchain, find_wasm_bindgen
 from wbspawn.config import Config
@@ -87,11 +87,7 @@ def build_tests(
             f"wbspawn test runs tests on wbspawn's std, which is off here ({threads.describe()})"
         )
     rustc = stdpatch.rustc_info(toolchain)
-    checks = (
-        stackcheck.prepare(toolchain, config.cache_dir, rustc.release, run=run)
-        if config.stack_check
-        else stackcheck.turned_off("turned off by --no-stack-check")
-    )
+    checks = stack_checks(config, toolchain, rustc.release, run=run)
     std = sysroot.prepare(
         toolchain,
         rustc,
@@ -171,15 +167,7 @@ def _failure(crate_name: str, stderr: str) -> str:
 def binaries_built(cargo_stdout: str) -> list[tuple[str, str, Path]]:
     """(cargo's label, target name, .wasm) for each test binary cargo built, in its order."""
     found: list[tuple[str, str, Path]] = []
-    for line in cargo_stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if message.get("reason") != "compiler-artifact":
-            continue
+    for message in artifacts(cargo_stdout):
         executable = message.get("executable")
         if not executable or not message.get("profile", {}).get("test"):
             continue
@@ -206,11 +194,7 @@ def prepare_runner_binary(wasm: Path, config: Config, toolchain: Toolchain) -> T
         raise WbspawnError(f"no test binary at {wasm}: cargo passes the runner its path")
     env = toolchain.subprocess_env()
     rustc = stdpatch.rustc_info(toolchain)
-    checks = (
-        stackcheck.prepare(toolchain, config.cache_dir, rustc.release)
-        if config.stack_check
-        else stackcheck.turned_off("turned off by --no-stack-check")
-    )
+    checks = stack_checks(config, toolchain, rustc.release)
     # Named after the binary's path: two crates' runs at once never share an output dir.
     key = hashlib.sha256(str(wasm.resolve()).encode()).hexdigest()[:12]
     name = wasm.stem.rsplit("-", 1)[0]

@@ -29,6 +29,7 @@ from wbspawn.build.pipeline import BuildResult
 from wbspawn.check import engines
 from wbspawn.check.browser import BrowserError, EngineName, Page
 from wbspawn.check.output import output_lines
+from wbspawn.check.smoke import evaluate_or_none, exit_code
 from wbspawn.config import Config
 from wbspawn.errors import BuildError
 from wbspawn.serve.app import create_app
@@ -196,7 +197,7 @@ def _run_binary(
         deadline = started + options.timeout_s
         while time.monotonic() < deadline:
             show()
-            run.exit_code = _exit_code(page)
+            run.exit_code = exit_code(page)
             if run.exit_code is not None:
                 break
             uncaught = [p for p in page.problems if p.source in ("uncaught", "request")]
@@ -223,16 +224,8 @@ def _run_binary(
     return run
 
 
-def _exit_code(page: Page) -> int | None:
-    code = _evaluate(page, "document.documentElement.dataset.wbspawnExit ?? null")
-    try:
-        return int(code) if isinstance(code, str) else None
-    except ValueError:
-        return None
-
-
 def _pool_state(page: Page) -> dict[str, Any]:
-    state = _evaluate(page, "self.wbspawnApp ? self.wbspawnApp.poolState() : null")
+    state = evaluate_or_none(page, "self.wbspawnApp ? self.wbspawnApp.poolState() : null")
     return state if isinstance(state, dict) else {}
 
 
@@ -244,10 +237,3 @@ def _hang_message(timeout_s: float, threads: Sequence[str], state: dict[str, Any
     return f"did not finish within {timeout_s:g} s (--timeout); threads still running: {names}" + (
         f"; pool: {pool}" if pool else ""
     )
-
-
-def _evaluate(page: Page, expression: str) -> Any:
-    try:
-        return page.evaluate(expression, timeout_s=30)
-    except BrowserError:
-        return None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from wbspawn import assets
 from wbspawn.build import flags, locking
-from wbspawn.build.cargo import cargo_diagnostics
+from wbspawn.build.cargo import artifacts, cargo_diagnostics
 from wbspawn.build.process import LineSink, Runner, StreamRunner, run_captured, run_streaming
 from wbspawn.build.sysroot import Sysroot
 from wbspawn.build.toolchain import Toolchain
@@ -112,15 +112,7 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def _runtime_rlib(cargo_stdout: str) -> Path | None:
-    for line in cargo_stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if message.get("reason") != "compiler-artifact":
-            continue
+    for message in artifacts(cargo_stdout):
         if message.get("target", {}).get("name") != "wbspawn":
             continue
         for filename in message.get("filenames", []):
