@@ -5,8 +5,10 @@ A fresh `wbspawn new` app, built for debug as `wbspawn serve` builds it, in a ca
 
 - cold: nothing built yet (std for wasm, the stack-check pass, the app's dependencies);
 - warm std: std and the pass built, the dependencies not (the first app on a machine whose
-  std was built before);
-- a second app: a new `wbspawn new` app after the first (std and dependencies shared);
+  std was built before without `wbspawn prebuild`);
+- `wbspawn prebuild` with std built (what it adds: the dependencies of a new app), and a
+  fresh app's first build after it (the first app on a machine set up by `make setup`);
+- a third fresh app (std and dependencies shared);
 - `--panic unwind` for the first app (a std of its own);
 - a Rust edit of the first app (cargo's incremental build and the rest of the pipeline);
 
@@ -34,6 +36,7 @@ from harness import BENCH, machine
 
 from wbspawn.build import flags
 from wbspawn.build.pipeline import build
+from wbspawn.build.prebuild import prebuild
 from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.config import Config
 from wbspawn.ship.template import new_app
@@ -80,6 +83,7 @@ def main() -> int:
         cache = root / "cache"
         first = new_app(root / "first").dir
         second = new_app(root / "second").dir
+        third = new_app(root / "third").dir
         config = Config(app_dir=first, cache_dir=cache)
 
         def step(name: str, measure: Any) -> None:
@@ -91,7 +95,17 @@ def main() -> int:
         shutil.rmtree(cache / "target")
         shutil.rmtree(cache / "out")
         step("warm_std", lambda: timed_build(config, toolchain))
-        step("second_app", lambda: timed_build(Config(app_dir=second, cache_dir=cache), toolchain))
+        shutil.rmtree(cache / "target")
+        shutil.rmtree(cache / "out")
+
+        def timed_prebuild() -> dict[str, float]:
+            started = time.monotonic()
+            prebuild(config, toolchain)
+            return {"total_s": round(time.monotonic() - started, 2)}
+
+        step("prebuild", timed_prebuild)
+        for name, app in (("prebuilt_app", second), ("second_app", third)):
+            step(name, lambda app=app: timed_build(Config(app_dir=app, cache_dir=cache), toolchain))
         lib = first / "src" / "lib.rs"
 
         def edit() -> dict[str, float]:
@@ -111,7 +125,9 @@ def main() -> int:
     rows = [
         ("fresh `wbspawn new` app, cold cache (std, pass, dependencies)", "cold"),
         ("fresh app, std built, dependencies not", "warm_std"),
-        ("a second fresh app", "second_app"),
+        ("`wbspawn prebuild` with std built (the dependencies)", "prebuild"),
+        ("fresh app after `wbspawn prebuild` (as `make setup` leaves a machine)", "prebuilt_app"),
+        ("a third fresh app", "second_app"),
         ("a Rust edit of the first app", "rust_edit"),
         ("the first app with --panic unwind (a std of its own)", "panic_unwind"),
         ("the second app the wasm-bindgen-rayon way (-Zbuild-std per app)", "peer_way"),

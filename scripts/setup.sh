@@ -69,4 +69,8 @@ if [ "$have_opt" != "$BINARYEN_VERSION" ]; then
   say "installing binaryen $BINARYEN_VERSION (wasm-opt) from npm (was: ${have_opt:-none})"
   $SUDO npm install -g --no-audit --no-fund -s "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
+# std for wasm and a new app's dependencies, built once now (a minute or two on a fresh
+# machine, a second after): the first `wbspawn serve` of an app compiles only the app.
+say "prebuilding std and the runtime's dependencies for debug builds"
+.venv/bin/wbspawn prebuild
 say "ready"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import httpx2 as httpx
@@ -49,12 +51,20 @@ def test_wasm_is_served_as_wasm(client: TestClient) -> None:
     assert_isolated(response)
 
 
-@pytest.mark.parametrize("path", ["/pkg/demo.js", "/_wbspawn/bootstrap.js", "/_wbspawn/worker.js"])
-def test_scripts_are_javascript_and_isolated(client: TestClient, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "cache"),
+    [
+        ("/pkg/demo.js", "no-cache"),
+        # The runtime's, after the redirect to their versioned URL.
+        ("/_wbspawn/bootstrap.js", "public, max-age=31536000, immutable"),
+        ("/_wbspawn/worker.js", "public, max-age=31536000, immutable"),
+    ],
+)
+def test_scripts_are_javascript_and_isolated(client: TestClient, path: str, cache: str) -> None:
     response = client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == cache
     assert_isolated(response)
 
 
@@ -507,3 +517,62 @@ def test_pkg_follows_the_current_build(
     assert client.get("/_wbspawn/app.json").json() == {"pkg": "/pkg/other.js", "crate": "other"}
     assert client.get("/pkg/other.js").text == "// other\n"
     assert client.get("/pkg/demo.js").status_code == 404
+
+
+def test_runtime_files_redirect_to_a_versioned_url_cached_for_good(
+    client: TestClient, runtime_js_dir: Path
+) -> None:
+    """One request for the runtime per page load: its modules and worker scripts resolve
+    under the versioned URL, which the browser never revalidates."""
+    stable = client.get("/_wbspawn/bootstrap.js", follow_redirects=False)
+    assert stable.status_code == 307
+    assert stable.headers["cache-control"] == "no-cache"
+    assert_isolated(stable)
+    location = stable.headers["location"]
+    assert re.fullmatch(r"/_wbspawn/v/[0-9a-f]{16}/bootstrap\.js", location)
+    versioned = client.get(location)
+    assert versioned.status_code == 200
+    assert versioned.text == (runtime_js_dir / "bootstrap.js").read_text()
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert versioned.headers["content-type"].startswith("text/javascript")
+    assert_isolated(versioned)
+    # A relative import from there stays under the version.
+    sibling = location.rsplit("/", 1)[0] + "/worker.js"
+    assert client.get(sibling).headers["cache-control"].endswith("immutable")
+
+
+def test_a_changed_runtime_gets_a_new_version_and_the_old_one_is_gone(
+    client: TestClient, runtime_js_dir: Path
+) -> None:
+    old = client.get("/_wbspawn/bootstrap.js", follow_redirects=False).headers["location"]
+    (runtime_js_dir / "bootstrap.js").write_text("export const changed = true;\n")
+    new = client.get("/_wbspawn/bootstrap.js", follow_redirects=False).headers["location"]
+    assert new != old
+    assert client.get(new).text == "export const changed = true;\n"
+    # Never the new content under the old, immutable name.
+    gone = client.get(old)
+    assert gone.status_code == 404
+    assert "immutable" not in gone.headers["cache-control"]
+
+
+def test_a_missing_runtime_file_is_a_404_not_a_redirect(client: TestClient) -> None:
+    response = client.get("/_wbspawn/missing.js", follow_redirects=False)
+    assert response.status_code == 404
+    version = client.get("/_wbspawn/bootstrap.js", follow_redirects=False).headers["location"]
+    missing = version.rsplit("/", 1)[0] + "/missing.js"
+    assert client.get(missing).status_code == 404
+
+
+def test_a_cache_control_header_of_the_user_applies_to_all_but_versioned_files(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    """--header Cache-Control replaces every response's, but a content-addressed URL stays
+    immutable (its content never changes under it)."""
+    config = replace(config, headers=(("Cache-Control", "no-store"),))
+    app = create_app(config, build_output, runtime_js_dir=runtime_js_dir)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        assert test_client.get("/pkg/demo.js").headers["cache-control"] == "no-store"
+        stable = test_client.get("/_wbspawn/bootstrap.js", follow_redirects=False)
+        assert stable.headers["cache-control"] == "no-store"
+        versioned = test_client.get(stable.headers["location"])
+        assert versioned.headers["cache-control"].endswith("immutable")

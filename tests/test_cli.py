@@ -330,6 +330,8 @@ def test_clean_removes_the_cache_and_says_what_it_freed(tmp_path: Path) -> None:
     (cache / "sysroot" / "1.96.0-abort").mkdir(parents=True)
     (cache / "sysroot" / "1.96.0-abort" / "libstd.rlib").write_bytes(b"x" * (2 << 20))
     (cache / "target" / "debug").mkdir(parents=True)
+    (cache / "test-runtime" / "1b2bbf6623").mkdir(parents=True)
+    (cache / "prebuild" / "app-x").mkdir(parents=True)
     env = {**os.environ, "WBSPAWN_CACHE_DIR": str(cache)}
     proc = wbspawn("clean", env=env)
     assert proc.returncode == 0, proc.stderr
@@ -338,6 +340,7 @@ def test_clean_removes_the_cache_and_says_what_it_freed(tmp_path: Path) -> None:
     assert lines[1].startswith("  removed target/ (0 MiB): cargo's target dirs")
     assert lines[-1].startswith(f"wbspawn: removed 2 MiB from {cache}")
     assert not (cache / "sysroot").exists() and not (cache / "target").exists()
+    assert list(cache.iterdir()) == []  # every part, `wbspawn test`'s runtime too
     again = wbspawn("clean", env=env)
     assert again.stdout == f"wbspawn: nothing to remove in {cache}\n"
 

@@ -526,6 +526,32 @@ def run_test(args: argparse.Namespace) -> int:
     return run_tests(config, options)
 
 
+def add_prebuild_arguments(parser: argparse.ArgumentParser) -> None:
+    _build_arguments(parser)
+
+
+def run_prebuild(args: argparse.Namespace) -> int:
+    from wbspawn.build import toolchain as toolchain_mod
+    from wbspawn.build.prebuild import prebuild
+
+    given = {
+        name: value
+        for name, value in _cli_settings(
+            args, ("release", "panic", "std_threads", "stack_check")
+        ).items()
+        if value is not None
+    }
+    config = Config(app_dir=Path(), **given)
+    started = time.monotonic()
+    result = prebuild(config, toolchain_mod.discover())
+    print(
+        f"wbspawn: prebuilt {config.profile} builds with panic={config.panic} in "
+        f"{config.cache_dir} ({time.monotonic() - started:.0f} s; {result.std_threads}): "
+        "a new app's first build compiles only its own crates"
+    )
+    return 0
+
+
 def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
     del parser  # no options: it removes the whole cache
 
@@ -663,6 +689,17 @@ COMMANDS = (
         "first if the cache has none).",
         add_env_arguments,
         run_env,
+    ),
+    Subcommand(
+        "prebuild",
+        "build std and the runtime's dependencies now, for every app after",
+        "Build what every app's first build would: std for wasm, the stack-check pass and "
+        "the dependencies of a `wbspawn new` app (wasm-bindgen, its macros, the wbspawn "
+        "crate), into the cache. A new app's first build then compiles only its own crates. "
+        "Once per machine and build flavour (--release, --panic); `make setup` runs it for "
+        "debug builds.",
+        add_prebuild_arguments,
+        run_prebuild,
     ),
     Subcommand(
         "clean",

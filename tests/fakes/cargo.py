@@ -163,6 +163,23 @@ def build_std(args: list[str]) -> int:
     return 0
 
 
+def write_lockfile(manifest: Path, name: str) -> None:
+    """As cargo's first build of a crate without one: wasm-bindgen locked at the version the
+    manifest pins (`"=0.2.129"`, as `wbspawn new` writes it)."""
+    lock = manifest.parent / "Cargo.lock"
+    if lock.exists():
+        return
+    spec = tomllib.loads(manifest.read_text()).get("dependencies", {}).get("wasm-bindgen")
+    if not isinstance(spec, str):
+        return
+    lock.write_text(
+        f'version = 4\n\n[[package]]\nname = "{name}"\nversion = "0.1.0"\n'
+        'dependencies = ["wasm-bindgen"]\n\n[[package]]\nname = "wasm-bindgen"\n'
+        f'version = "{spec.lstrip("=")}"\n'
+        'source = "registry+https://github.com/rust-lang/crates.io-index"\n'
+    )
+
+
 def build_now(args: list[str]) -> int:
     if any(a.startswith("-Zbuild-std=") for a in args):
         return build_std(args)
@@ -175,6 +192,7 @@ def build_now(args: list[str]) -> int:
         )
         print("\x1b[1m\x1b[94m --> \x1b[0msrc/lib.rs:1:1", file=sys.stderr)
         return 101
+    write_lockfile(manifest, name)
     profile = "release" if "--release" in args else "debug"
     out = Path(os.environ["CARGO_TARGET_DIR"]) / "wasm32-unknown-unknown" / profile
     out.mkdir(parents=True, exist_ok=True)

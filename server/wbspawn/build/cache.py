@@ -22,6 +22,8 @@ PARTS: Final = (
     ("target", "cargo's target dirs, shared by every app"),
     ("out", "each app's built output, as served"),
     ("tools", "the stack-check pass, built for this machine"),
+    ("test-runtime", "the wbspawn crate built for `wbspawn test` and `cargo test`"),
+    ("prebuild", "what an interrupted `wbspawn prebuild` left of its throwaway app"),
 )
 
 

@@ -49,6 +49,13 @@ from wbspawn.serve.headers import HeadersMiddleware, response_headers
 from wbspawn.serve.hosts import HostsMiddleware, allowed_hosts
 from wbspawn.serve.inject import InjectMiddleware, served_snippet
 from wbspawn.serve.reload import REFUSED, WS_PATH, Hub
+from wbspawn.serve.runtimefiles import (
+    IMMUTABLE,
+    VERSIONED_PREFIX,
+    RuntimeVersion,
+    check_version,
+    redirect_to_version,
+)
 
 # The build being served: a fixed one, or the dev loop's last good build (None before the
 # first good build, while the page shows the first build's errors).
@@ -195,6 +202,29 @@ class Files(StaticFiles):
         return response
 
 
+class RuntimeFiles(Files):
+    """runtime-js/: at `/_wbspawn/<file>` a redirect to the file's versioned URL, at
+    `/_wbspawn/v/<version>/<file>` the file, cached for good (runtimefiles.py says why)."""
+
+    def __init__(self, *, directory: Path, versioned: bool) -> None:
+        super().__init__(directory=directory)
+        self.versioned = versioned
+        self.version = RuntimeVersion(directory)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        version = self.version()
+        if self.versioned:
+            check_version(scope, version)
+            response = await super().get_response(path, scope)
+            if response.status_code in (200, 304):
+                response.headers["cache-control"] = IMMUTABLE
+            return response
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            return redirect_to_version(version, path)
+        return response
+
+
 class AppFiles(Files):
     """The app's own files: never a `target/`, and `/` falls back to the default page."""
 
@@ -308,7 +338,12 @@ def create_app(
     routes += [
         Route("/_wbspawn/app.json", app_json, methods=["GET", "HEAD"]),
         Mount("/_wbspawn/static", app=Files(directory=static), name="wbspawn-static"),
-        Mount("/_wbspawn", app=Files(directory=runtime_js), name="wbspawn-runtime"),
+        Mount(
+            VERSIONED_PREFIX + "/{version}",
+            app=RuntimeFiles(directory=runtime_js, versioned=True),
+            name="wbspawn-runtime-versioned",
+        ),
+        Mount("/_wbspawn", app=RuntimeFiles(directory=runtime_js, versioned=False)),
         Mount("/pkg", app=PkgFiles(current), name="pkg"),
         Mount(
             "/",

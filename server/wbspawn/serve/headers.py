@@ -88,8 +88,12 @@ class HeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # A content-addressed response (runtimefiles.py) keeps its `immutable`: its
+                # URL changes with its content, so no policy needs to revalidate it.
+                immutable = "immutable" in headers.get("cache-control", "")
                 for name, value in self.headers:
-                    headers[name] = value  # replaces, never duplicates
+                    if not (immutable and name.lower() == "cache-control"):
+                        headers[name] = value  # replaces, never duplicates
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,55 @@
+"""`wbspawn prebuild`: std and the runtime's dependencies built before the first app.
+
+A sysroot (sysroot.py) spares every app the std build, but the first app of a std still
+compiles the runtime's dependency graph for itself: wasm-bindgen, its macros and syn for the
+host, js-sys, the wbspawn crate. On 2 cores that is about 15 s, most of it syn and the
+macros one after the other. Those crates are the same for every `wbspawn new` app, and cargo
+reuses them from the shared target dir (pipeline.py) for any app whose graph resolves to the
+same versions and features. So the prebuild builds a throwaway `wbspawn new` app, as
+`wbspawn serve` would, into that target dir: the next fresh app compiles only its own crate.
+
+The throwaway app is removed afterwards, and so is its output: what stays is what any first
+build would have left (the sysroot, the stack-check pass, the target dir), so the cache
+stays safe to delete and a build after the prebuild is what it would have been anyway.
+An app whose dependencies differ (other versions, more web-sys features) compiles the
+difference, as with any shared target dir.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from wbspawn.build.pipeline import BuildResult, build
+from wbspawn.build.process import LineSink
+from wbspawn.build.toolchain import Toolchain
+from wbspawn.config import Config
+from wbspawn.errors import WbspawnError
+from wbspawn.ship.template import new_app
+
+# The throwaway app's crate name: its own compiled crate is the one part nobody reuses.
+SEED_NAME = "wbspawn-prebuild"
+
+
+def prebuild(
+    config: Config, toolchain: Toolchain, *, on_cargo_line: LineSink | None = None
+) -> BuildResult:
+    """Builds a fresh `wbspawn new` app with `config`'s settings (profile, panic mode, std,
+    stack checks) and cache, then removes the app and its output."""
+    seeds = config.cache_dir / "prebuild"
+    try:
+        seeds.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix="app-", dir=seeds))
+    except OSError as exc:
+        raise WbspawnError(
+            f"cannot write into {seeds} ({exc}): check the disk and WBSPAWN_CACHE_DIR"
+        ) from exc
+    try:
+        app = new_app(workdir / SEED_NAME, name=SEED_NAME).dir
+        result = build(replace(config, app_dir=app), toolchain, on_cargo_line=on_cargo_line)
+        shutil.rmtree(result.out_dir.parent, ignore_errors=True)
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
