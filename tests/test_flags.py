@@ -28,6 +28,9 @@ def test_debug_build_args() -> None:
         "--target",
         "wasm32-unknown-unknown",
         "-Zchecksum-freshness",
+        # No DWARF: wasm-bindgen would drop it.
+        "--config",
+        "profile.dev.debug=0",
         "--message-format=json-render-diagnostics",
         "--color=always",
     ]
@@ -36,6 +39,7 @@ def test_debug_build_args() -> None:
 def test_release_build_args() -> None:
     args = flags.cargo_build_args(release=True)
     assert "--release" in args
+    assert "profile.dev.debug=0" not in args
     assert args[:5] == flags.cargo_build_args(release=False)[:5]
 
 
