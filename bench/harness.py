@@ -20,8 +20,9 @@ from starlette.types import ASGIApp
 
 from wbspawn import assets
 from wbspawn.check.browser import Browser, BrowserError
-from wbspawn.serve.app import Files
+from wbspawn.serve.app import Files, RuntimeFiles
 from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
+from wbspawn.serve.runtimefiles import VERSIONED_PREFIX
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
@@ -41,9 +42,14 @@ def median(samples: Sequence[float]) -> float:
 
 
 def bench_app(packages: Mapping[str, Path]) -> ASGIApp:
-    """The bench page (bench/web), the runtime's scripts, and each app's package at
-    /bench-pkg/<name>/, all cross-origin isolated."""
-    routes = [Mount("/_wbspawn", app=Files(directory=assets.runtime_js_dir()))]
+    """The bench page (bench/web), the runtime's scripts (as the dev server serves them: at a
+    versioned URL cached for good), and each app's package at /bench-pkg/<name>/, all
+    cross-origin isolated."""
+    runtime = assets.runtime_js_dir()
+    routes = [
+        Mount(VERSIONED_PREFIX + "/{version}", app=RuntimeFiles(directory=runtime, versioned=True)),
+        Mount("/_wbspawn", app=RuntimeFiles(directory=runtime, versioned=False)),
+    ]
     routes += [
         Mount(f"/bench-pkg/{name}", app=Files(directory=path)) for name, path in packages.items()
     ]

@@ -13,7 +13,9 @@
   wasm, and that worker with a second (empty) worker started beside it.
 
 Same compiler, profile (release) and wasm-bindgen for all; wbspawn's build has its default
-stack checks, the peer none (they need wbspawn's workers). Every measurement gets a fresh page
+stack checks, the peer none (they need wbspawn's workers). wbspawn's runtime scripts are
+served as the dev server serves them (a versioned URL the browser caches for good), every
+other file revalidated on each load. Every measurement gets a fresh page
 (a global rayon pool is sized once per page). Prints tables and writes bench/rayon.json.
 """
 

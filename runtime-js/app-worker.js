@@ -21,6 +21,7 @@ self.onmessage = ({ data }) => {
   } else if (data.type === "relay") {
     relayDecided(data.instead);
   } else if (data.type === "early") {
+    earlyKnown[data.index] = data.loaded;
     earlyDecided[data.index](data.loaded);
   } else if (data.type === "wasm") {
     wasmArrived(data);
@@ -40,9 +41,10 @@ const wasmFetched = new Promise((resolve) => (wasmArrived = resolve));
 let relayDecided;
 const relayDecision = new Promise((resolve) => (relayDecided = resolve));
 // From the page: whether each of the other prestarted workers loaded (then it is booted from
-// here), by index.
+// here), by index; and the answers that have come so far.
 const earlyDecided = [];
 const earlyDecisions = [];
+const earlyKnown = [];
 
 // The glue once loaded, for a failed start to read the program's end and output from.
 let loading = null;
@@ -89,14 +91,18 @@ async function compile() {
 }
 
 // Sends the memory and the prestarted workers' boot requests on their way before the app is
-// ready, and does not wait for them to arrive (only for the page to say where they go,
+// ready, and does not wait for them to arrive (only for the page to say where the first goes,
 // normally long settled): the app may spawn at once, its threads queue until the workers are
 // up (a few ms later), and its joins wait for them. The first request and the memory go to
 // the first thread worker (the relay), which boots itself with it and passes the memory and
 // whatever else it got on to the dispatcher once the page has started that (bootstrap.js says
 // why not now), or to the dispatcher itself if that worker could not load. Each of the other
-// prestarted workers gets its own request, or, if it could not load, the relay passes that on
-// too.
+// prestarted workers that has loaded gets its own request; a request whose worker could not
+// load, or has not yet said it loaded, goes the relay's way too. Never does a request wait
+// here for the page's word: once the app is ready, its first call may block this worker for
+// good (a rayon job waits for every thread of its pool), and a request held here would then
+// never reach a worker (1 page in 7 hung so with a pool of two). A worker that says it loaded
+// after that gets no request, only the memory, and is the dispatcher's first standby.
 async function handOver(glue, shared, relay, early) {
   glue.__wbspawn_dispatcher_started();
   const requests = [];
@@ -108,11 +114,16 @@ async function handOver(glue, shared, relay, early) {
   }
   const own = requests.splice(1, early.length);
   const port = (await relayDecision) ?? relay;
-  port.postMessage({ shared, requests });
+  const loaded = (index) => earlyKnown[index] === true;
+  port.postMessage({ shared, requests: [...requests, ...own.filter((_, i) => !loaded(i))] });
   own.forEach((request, index) => {
-    earlyDecisions[index].then((loaded) =>
-      (loaded ? early[index] : port).postMessage({ shared, requests: [request] }),
-    );
+    if (loaded(index)) {
+      early[index].postMessage({ shared, requests: [request] });
+    } else if (earlyKnown[index] === undefined) {
+      earlyDecisions[index].then((late) => {
+        if (late) early[index].postMessage({ shared, requests: [] });
+      });
+    }
   });
 }
 

@@ -109,6 +109,48 @@ def test_every_worker_a_fresh_page_needs_at_once_starts(
     assert new_lab(query).evaluate(ALL_AT_ONCE, threads) == "all ran"
 
 
+# The second prestarted worker says it loaded only after the app is ready (its messages to the
+# page held back 1 s), and the app's first call blocks its worker at once on threads that need
+# both workers. Its boot request must not wait in the app worker for the page's word: that
+# worker's events wait for the call's end, which waits for the boot (1 page in 7 hung so in
+# bench-rayon, a pool of two asked for its first job the moment the app was ready).
+LATE_SECOND_WORKER = """async () => {
+    const Original = window.Worker;
+    window.Worker = class extends Original {
+        constructor(url, options) {
+            super(url, options);
+            this.late = options?.name === "wbspawn-worker-2";
+        }
+        set onmessage(handler) {
+            super.onmessage = this.late
+                ? (event) => setTimeout(() => handler(event), 1000)
+                : handler;
+        }
+        get onmessage() {
+            return super.onmessage;
+        }
+    };
+    try {
+        const { start } = await import("/_wbspawn/bootstrap.js");
+        const app = await start("/pkg/lab.js", { prestart: 2 });
+        const ran = await Promise.race([
+            app.call("all_wait_for_each_other", 2).then(() => "all ran"),
+            new Promise((resolve) => setTimeout(() => resolve("a thread never started"), 15000)),
+        ]);
+        app.terminate();
+        return ran;
+    } finally {
+        window.Worker = Original;
+    }
+}"""
+
+
+def test_a_prestarted_worker_that_loads_after_the_app_is_ready_still_boots(
+    new_lab: OpenLab,
+) -> None:
+    assert new_lab("?app=none").evaluate(LATE_SECOND_WORKER) == "all ran"
+
+
 # The page fetches the wasm and hands the app worker the body as a stream; an engine that
 # cannot transfer a stream (postMessage throws DataCloneError, as in WebKit) gets the bytes of
 # that same fetch, and the app starts.
