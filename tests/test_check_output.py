@@ -7,6 +7,7 @@ from wbspawn.check.output import output_lines
 from wbspawn.output import OutputLine
 
 DEV = "http://127.0.0.1:8000/_wbspawn/stdio.js:17"
+VERSIONED = "http://127.0.0.1:8000/_wbspawn/v/0123456789abcdef/stdio.js:17"
 DIST = "http://127.0.0.1:8000/assets/stdio.0a1b2c3d4e.js:1:230"
 
 
@@ -17,12 +18,15 @@ def test_lines_from_the_runtimes_stdio_are_the_apps_output() -> None:
         ConsoleMessage("info", "[printer-1] line 0", DIST),
         ConsoleMessage("warning", "[printer-1] on stderr", DEV),
         ConsoleMessage("warning", "[main] [src/lib.rs:3:5] x = 1", DEV),
+        # The dev server serves the runtime under a versioned path (serve/runtimefiles.py).
+        ConsoleMessage("log", "[main] versioned", VERSIONED),
     ]
     assert output_lines(console) == [
         OutputLine("stdout", "main", "hello"),
         OutputLine("stdout", "printer-1", "line 0"),
         OutputLine("stderr", "printer-1", "on stderr"),
         OutputLine("stderr", "main", "[src/lib.rs:3:5] x = 1"),
+        OutputLine("stdout", "main", "versioned"),
     ]
 
 

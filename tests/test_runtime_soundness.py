@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conftest import NewPage, OpenLab
 from pages import call, calling, open_lab, said_in_the_console
@@ -17,6 +18,7 @@ from wbspawn.build.toolchain import discover
 from wbspawn.check.browser import Page
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
+from wbspawn.serve.runtimefiles import VERSIONED_PREFIX
 from wbspawn.serve.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
@@ -153,14 +155,22 @@ def test_the_pool_state_of_a_terminated_app_is_an_error_not_a_wait(new_lab: Open
     assert said == [True, ["Error: wbspawn: the app was terminated"] * 2], said
 
 
-class Missing:
-    """Serves 404 for one path, as a deploy that forgot a file would."""
+def is_runtime_file(path: str, name: str) -> bool:
+    """Whether `path` asks for the runtime's file `name`, at its stable URL or a versioned one
+    (serve/runtimefiles.py)."""
+    return path == f"/_wbspawn/{name}" or (
+        path.startswith(VERSIONED_PREFIX + "/") and path.endswith(f"/{name}")
+    )
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app, self.path = app, path
+
+class Missing:
+    """Serves 404 for one of the runtime's files, as a deploy that forgot it would."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app, self.name = app, name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path:
+        if scope["type"] == "http" and is_runtime_file(scope["path"], self.name):
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -168,16 +178,24 @@ class Missing:
 
 
 class MissingAfter(Missing):
-    """Serves the path `first` times, then 404: a deploy replaced while the page runs."""
+    """Serves the file `first` times, then 404: a deploy replaced while the page runs. What it
+    serves is not to be stored (the dev server's runtime files are cached for good, and the
+    browser would never ask again)."""
 
-    def __init__(self, app: ASGIApp, path: str, first: int) -> None:
-        super().__init__(app, path)
+    def __init__(self, app: ASGIApp, name: str, first: int) -> None:
+        super().__init__(app, name)
         self.left = first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path and self.left > 0:
+        if scope["type"] == "http" and is_runtime_file(scope["path"], self.name) and self.left:
             self.left -= 1
-            await self.app(scope, receive, send)
+
+            async def not_stored(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    MutableHeaders(scope=message)["cache-control"] = "no-store"
+                await send(message)
+
+            await self.app(scope, receive, not_stored)
             return
         await super().__call__(scope, receive, send)
 
@@ -185,7 +203,7 @@ class MissingAfter(Missing):
 @pytest.fixture
 def lab_whose_later_thread_workers_fail(lab_config: Config) -> Iterator[str]:
     app = create_app(lab_config, build(lab_config, discover()))
-    with running(MissingAfter(app, "/_wbspawn/thread-worker.js", first=1)) as url:
+    with running(MissingAfter(app, "thread-worker.js", first=1)) as url:
         yield url
 
 
@@ -228,7 +246,7 @@ def settled_boot_failures(page: Page, quiet_s: float = 3.0) -> int:
 @pytest.fixture
 def lab_without_thread_workers(lab_config: Config) -> Iterator[str]:
     app = create_app(lab_config, build(lab_config, discover()))
-    with running(Missing(app, "/_wbspawn/thread-worker.js")) as url:
+    with running(Missing(app, "thread-worker.js")) as url:
         yield url
 
 
