@@ -20,9 +20,8 @@ from starlette.types import ASGIApp
 
 from wbspawn import assets
 from wbspawn.check.browser import Browser, BrowserError
-from wbspawn.serve.app import Files, RuntimeFiles
+from wbspawn.serve.app import Files, runtime_routes
 from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
-from wbspawn.serve.runtimefiles import VERSIONED_PREFIX
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
@@ -45,11 +44,7 @@ def bench_app(packages: Mapping[str, Path]) -> ASGIApp:
     """The bench page (bench/web), the runtime's scripts (as the dev server serves them: at a
     versioned URL cached for good), and each app's package at /bench-pkg/<name>/, all
     cross-origin isolated."""
-    runtime = assets.runtime_js_dir()
-    routes = [
-        Mount(VERSIONED_PREFIX + "/{version}", app=RuntimeFiles(directory=runtime, versioned=True)),
-        Mount("/_wbspawn", app=RuntimeFiles(directory=runtime, versioned=False)),
-    ]
+    routes = runtime_routes(assets.runtime_js_dir())
     routes += [
         Mount(f"/bench-pkg/{name}", app=Files(directory=path)) for name, path in packages.items()
     ]

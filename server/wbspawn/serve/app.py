@@ -206,10 +206,10 @@ class RuntimeFiles(Files):
     """runtime-js/: at `/_wbspawn/<file>` a redirect to the file's versioned URL, at
     `/_wbspawn/v/<version>/<file>` the file, cached for good (runtimefiles.py says why)."""
 
-    def __init__(self, *, directory: Path, versioned: bool) -> None:
+    def __init__(self, *, directory: Path, version: RuntimeVersion, versioned: bool) -> None:
         super().__init__(directory=directory)
         self.versioned = versioned
-        self.version = RuntimeVersion(directory)
+        self.version = version
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         version = self.version()
@@ -223,6 +223,24 @@ class RuntimeFiles(Files):
         if response.status_code in (200, 304):
             return redirect_to_version(version, path)
         return response
+
+
+def runtime_routes(runtime_js: Path) -> list[Mount]:
+    """The runtime's files: the versioned URLs and the stable ones that redirect to them,
+    one version (the hash of `runtime_js`) for both."""
+    version = RuntimeVersion(runtime_js)
+    return [
+        Mount(
+            VERSIONED_PREFIX + "/{version}",
+            app=RuntimeFiles(directory=runtime_js, version=version, versioned=True),
+            name="wbspawn-runtime-versioned",
+        ),
+        Mount(
+            "/_wbspawn",
+            app=RuntimeFiles(directory=runtime_js, version=version, versioned=False),
+            name="wbspawn-runtime",
+        ),
+    ]
 
 
 class AppFiles(Files):
@@ -338,12 +356,7 @@ def create_app(
     routes += [
         Route("/_wbspawn/app.json", app_json, methods=["GET", "HEAD"]),
         Mount("/_wbspawn/static", app=Files(directory=static), name="wbspawn-static"),
-        Mount(
-            VERSIONED_PREFIX + "/{version}",
-            app=RuntimeFiles(directory=runtime_js, versioned=True),
-            name="wbspawn-runtime-versioned",
-        ),
-        Mount("/_wbspawn", app=RuntimeFiles(directory=runtime_js, versioned=False)),
+        *runtime_routes(runtime_js),
         Mount("/pkg", app=PkgFiles(current), name="pkg"),
         Mount(
             "/",
