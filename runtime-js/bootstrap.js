@@ -1,5 +1,7 @@
-// wbspawn's page side. The page never runs the app's wasm itself: `start` puts it in a worker
-// (where blocking is allowed) and returns a handle whose calls are promises.
+// wbspawn's page side. By default the page never runs the app's wasm itself: `start` puts it
+// in a worker (where blocking is allowed) and returns a handle whose calls are promises. An app
+// whose Rust owns the page (its DOM, a canvas) starts with `mode: "main"`: its instance runs
+// on the page, its threads on workers as always.
 //
 //   import { start, done } from "/_wbspawn/bootstrap.js";
 //   const app = await start("/pkg/demo.js");
@@ -22,7 +24,10 @@ const ABORT_CODE = 134;
  * workers, at least 1, default 128), `prestart` (workers booted ahead, default
  * `navigator.hardwareConcurrency`), `idleTimeoutMs` (how long a worker beyond `prestart` waits
  * for work before it retires, at least 1, default 10000), `args` (strings: the program's
- * `std::env::args()` after its name, default none). Resolves once the app's instance is
+ * `std::env::args()` after its name, default none), `mode` (`"worker"`, the default: the
+ * app's instance runs in a worker of its own and the page calls it through `app.call`;
+ * `"main"`: it runs on the page, whose own code may import the glue and call it directly, and
+ * whose waits spin, docs/main-thread.md). Resolves once the app's instance is
  * ready; the app may spawn and join at once (its first threads start as soon as the
  * prestarted workers are up, a few ms later). Rejects an option it does not know or a value
  * out of range, naming it.
@@ -51,6 +56,7 @@ export async function start(pkgUrl, options = {}) {
     idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
     // As a shell passes them: the program's name first (the glue's, `demo` for demo.js).
     args: [glueUrl.pathname.split("/").pop().replace(/\.js$/, ""), ...(options.args ?? [])],
+    mode: options.mode ?? "worker",
   };
 
   // Every worker of the app is created here, on the page's thread, never inside a worker.
@@ -70,7 +76,8 @@ export async function start(pkgUrl, options = {}) {
   // worker hands them, with a boot request each, to the prestarted workers over channels the
   // page made with both, once each has loaded; the first of them (the relay) passes the memory
   // on to the dispatcher when the page has made it, and each tells the dispatcher it booted.
-  const worker = new Worker(appWorkerUrl, { type: "module", name: "wbspawn-app" });
+  const onPage = settings.mode === "main";
+  const worker = onPage ? hostOnPage() : new Worker(appWorkerUrl, { type: "module", name: "wbspawn-app" });
   const threadWorkers = new Map();
   const calls = new Map();
   let nextCall = 1;
@@ -333,11 +340,16 @@ export async function start(pkgUrl, options = {}) {
   }
 
   return {
+    /** Where the app's instance runs: "worker" or "main" (the page's thread). */
+    mode: onPage ? "main" : "worker",
     /** Names of the functions the app exports. */
     exports,
     /** Resolves with `{code, aborted}` once the program ended (`std::process::exit`, `abort`). */
     exited,
-    /** Calls an exported function in the app's worker; resolves with its return value. */
+    /**
+     * Calls an exported function in the app's worker (on the page with mode "main"); resolves
+     * with its return value.
+     */
     call(name, ...args) {
       if (fatal) return Promise.reject(fatal);
       return new Promise((resolve, reject) => {
@@ -401,6 +413,26 @@ export async function start(pkgUrl, options = {}) {
   };
 }
 
+// With mode "main" the app's host (app-worker.js) runs on the page's thread, and this stands in
+// for its worker: the same messages, passed in order, each in a task of its own as a worker's
+// would be, never with a copy.
+function hostOnPage() {
+  const host = { onmessage: null, onerror: null };
+  let ended = false;
+  const answer = (data) => setTimeout(() => ended || host.onmessage?.({ data }));
+  const handler = import(appWorkerUrl).then(({ appHost }) => appHost(answer));
+  handler.catch((error) => {
+    if (!ended) host.onerror?.({ message: `${appWorkerUrl}: ${error.message ?? error}`, preventDefault() {} });
+  });
+  host.postMessage = (data) => {
+    handler.then((handle) => ended || handle(data), () => {});
+  };
+  host.terminate = () => {
+    ended = true;
+  };
+  return host;
+}
+
 // Says that the program ended, where people and tools look: the console (as a shell shows it:
 // a failure for anything but 0), `<html data-wbspawn-exit>` and a `wbspawn:exit` event. The
 // error is what pending and later calls reject with.
@@ -435,6 +467,10 @@ function checkOptions(options) {
       if (!Array.isArray(value) || !value.every((arg) => typeof arg === "string")) {
         throw new TypeError("wbspawn: start()'s option args must be an array of strings");
       }
+    } else if (name === "mode") {
+      if (value !== "worker" && value !== "main") {
+        throw new TypeError(`wbspawn: start()'s option mode must be "worker" or "main", not ${JSON.stringify(value)}`);
+      }
     } else if (name === "wasmUrl") {
       if (typeof value !== "string" && !(value instanceof URL)) {
         throw new TypeError(`wbspawn: start()'s option wasmUrl must be a string or a URL, not ${typeof value}`);
@@ -447,7 +483,7 @@ function checkOptions(options) {
         );
       }
     } else {
-      const known = ["wasmUrl", "args", ...Object.keys(COUNTS)].join(", ");
+      const known = ["wasmUrl", "args", "mode", ...Object.keys(COUNTS)].join(", ");
       throw new TypeError(`wbspawn: start() has no option ${name} (it takes ${known})`);
     }
   }

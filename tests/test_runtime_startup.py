@@ -208,10 +208,11 @@ def test_a_missing_wasm_fails_start_with_its_url(new_lab: OpenLab) -> None:
         ),
         (
             {"maxworkers": 4},
-            "start() has no option maxworkers (it takes wasmUrl, args, maxWorkers,",
+            "start() has no option maxworkers (it takes wasmUrl, args, mode, maxWorkers,",
         ),
+        ({"mode": "page"}, 'start()\'s option mode must be "worker" or "main", not "page"'),
     ],
-    ids=["zero-cap", "negative", "string", "misspelt"],
+    ids=["zero-cap", "negative", "string", "misspelt", "mode"],
 )
 def test_a_bad_option_fails_start_naming_it_and_starts_no_worker(
     new_lab: OpenLab, options: dict[str, object], said: str

@@ -42,6 +42,25 @@ pub fn dispatcher_started() -> u32 {
     crate::platform::dispatcher_started()
 }
 
+/// The page takes calls that threads make to the main thread (mode "main"); returns the byte
+/// address of the word it waits on for them.
+#[wasm_bindgen(js_name = __wbspawn_main_calls_start)]
+pub fn main_calls_start() -> u32 {
+    crate::main_thread::start_pumping()
+}
+
+/// Runs the calls threads queued for the main thread (on the page, between its tasks).
+#[wasm_bindgen(js_name = __wbspawn_run_main_calls)]
+pub fn run_main_calls() {
+    crate::main_thread::run_queued(false);
+}
+
+/// The page's instance trapped running calls for threads (`why`): their callers are told.
+#[wasm_bindgen(js_name = __wbspawn_main_calls_died)]
+pub fn main_calls_died(why: String) {
+    crate::main_thread::calls_died(&why);
+}
+
 /// `[queued, live, idle, maxWorkers, taken, booting, dead, leakedKiB]`, for the dispatcher's
 /// watchdog and `poolState`.
 #[wasm_bindgen(js_name = __wbspawn_pool_watch)]

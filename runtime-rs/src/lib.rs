@@ -27,6 +27,8 @@ mod join;
 #[cfg(target_arch = "wasm32")]
 mod js_exports;
 mod locks;
+mod main_thread;
+mod page_wait;
 mod panic;
 mod platform;
 mod pool;
@@ -43,6 +45,9 @@ pub use config::available_parallelism;
 #[doc(hidden)]
 pub use join::join_async_waiters;
 pub use join::{JoinError, JoinFuture, JoinHandle};
+pub use main_thread::{
+    is_main_thread, run_on_main_thread, run_on_main_thread_async, MainThreadFuture,
+};
 pub use pool::{pool_stats, PoolStats};
 pub use record::{Thread, ThreadId};
 pub use scope::{scope, Scope, ScopedJoinHandle};

@@ -34,6 +34,13 @@ extern "C" {
     /// `navigator.hardwareConcurrency`, 0 where the browser does not say.
     #[wasm_bindgen(js_name = hardwareConcurrency)]
     pub(crate) fn hardware_concurrency() -> u32;
+    /// Whether this instance runs on the page's main thread (where waits may not block).
+    #[wasm_bindgen(js_name = onPage)]
+    pub(crate) fn on_page() -> bool;
+    /// Tells the console that the page's main thread waited `ms` (or, `still`, has been
+    /// waiting that long), naming the call site (by `module`'s names where the stack has none).
+    #[wasm_bindgen(js_name = warnPageWait)]
+    fn warn_page_wait_js(module: &JsValue, ms: f64, still: bool);
 }
 
 extern "C" {
@@ -103,6 +110,11 @@ pub(crate) fn notify_word(word: &AtomicU32) {
     unsafe {
         core::arch::wasm32::memory_atomic_notify(word.as_ptr().cast::<i32>(), u32::MAX);
     }
+}
+
+/// Says on the console that the page's main thread waited `ms` (`still`: and waits on).
+pub(crate) fn warn_page_wait(ms: f64, still: bool) {
+    warn_page_wait_js(&wasm_bindgen::module(), ms, still);
 }
 
 pub(crate) fn warn(message: &str) {

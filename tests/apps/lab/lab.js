@@ -8,6 +8,7 @@ const options = {};
 for (const [key, value] of params) {
   if (["prestart", "idleTimeoutMs", "maxWorkers"].includes(key)) options[key] = Number(value);
   if (key === "args") options.args = JSON.parse(value);
+  if (key === "mode") options.mode = value;
 }
 
 if (params.get("app") === "none") {

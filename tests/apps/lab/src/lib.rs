@@ -15,6 +15,7 @@ use std::time::Duration;
 use wasm_bindgen::prelude::*;
 
 mod deaths;
+mod page;
 mod std_web;
 
 #[wasm_bindgen]

@@ -1,0 +1,144 @@
+//! Waiting on the page's main thread, where `memory.atomic.wait` traps.
+//!
+//! An app whose instance runs on the page (`start(..., {mode: "main"})`: an egui, Leptos or
+//! plain DOM app) still takes contended locks, joins threads and sleeps there; rayon's
+//! `par_iter` from an event handler waits for its job. The patched std asks here before each
+//! wait (`__wbspawn_v2_page_wait`, `__wbspawn_v2_page_sleep`): on the page the wait spins on
+//! the word until it changes or the time is up, as Emscripten's main thread does; a worker gets
+//! `None`/`false` and blocks as before. A spin keeps the page from drawing and from taking input,
+//! and the page creates every worker, so a wait for a thread whose worker is not yet made
+//! waits for good: debug builds say on the console when a wait took longer than a frame, and
+//! every build says so when one has gone on for seconds, naming the call site in both.
+//! `JoinHandle::join_async` is the way that never spins. While it spins, the page runs the
+//! calls threads queued for it (main_thread.rs).
+
+// Only the patched std calls in here, on wasm; the pure part is tested on the host.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+/// Longer than one frame at 60 Hz: the page missed a frame.
+pub(crate) const FRAME_MS: f64 = 16.7;
+/// A wait this long on the page is a freeze, whatever the build.
+pub(crate) const STUCK_MS: f64 = 2000.0;
+/// Loads of the word between two readings of the clock (a clock reading is a call into JS).
+const SPINS_PER_LOOK: u32 = 256;
+
+/// What a spin that ended after `waited_ms` should tell the console: nothing, or that the page
+/// missed frames (debug builds only: `dev`).
+pub(crate) fn worth_a_warning(waited_ms: f64, dev: bool) -> bool {
+    dev && waited_ms > FRAME_MS
+}
+
+/// Whether the current thread is the page's main thread (there waits spin).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn on_page() -> bool {
+    imp::on_page()
+}
+
+/// Whether the current thread is the page's main thread: never on a native host.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn on_page() -> bool {
+    false
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::{worth_a_warning, SPINS_PER_LOOK, STUCK_MS};
+    use crate::platform;
+
+    const UNKNOWN: u8 = 0;
+    const WORKER: u8 = 1;
+    const PAGE: u8 = 2;
+
+    thread_local! {
+        // Per instance: the page's own, or a worker's (asked once; a worker's thread-locals
+        // are reset between threads, which only asks again).
+        static WHERE: Cell<u8> = const { Cell::new(UNKNOWN) };
+    }
+
+    pub(super) fn on_page() -> bool {
+        WHERE.with(|place| {
+            if place.get() == UNKNOWN {
+                place.set(if platform::on_page() { PAGE } else { WORKER });
+            }
+            place.get() == PAGE
+        })
+    }
+
+    /// On the page's main thread: waits until `futex` no longer holds `expected` (true) or
+    /// `timeout` passed (false), without blocking. `None` on a worker, which blocks itself.
+    #[no_mangle]
+    pub fn __wbspawn_v2_page_wait(
+        futex: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> Option<bool> {
+        if !on_page() {
+            return None;
+        }
+        Some(spin(|| futex.load(Ordering::Acquire) != expected, timeout))
+    }
+
+    /// On the page's main thread: lets `dur` pass without blocking, and true; false on a
+    /// worker, which sleeps itself.
+    #[no_mangle]
+    pub fn __wbspawn_v2_page_sleep(dur: Duration) -> bool {
+        if !on_page() {
+            return false;
+        }
+        spin(|| false, Some(dur));
+        true
+    }
+
+    /// Spins until `done()` (true) or `timeout` (false).
+    fn spin(done: impl Fn() -> bool, timeout: Option<Duration>) -> bool {
+        if done() {
+            return true;
+        }
+        let start = platform::monotonic_ms();
+        let limit_ms = timeout.map(|t| t.as_secs_f64() * 1000.0);
+        let mut said_stuck = false;
+        let woken = 'spin: loop {
+            // Calls queued for this thread: the thread this one waits for may be their caller.
+            crate::main_thread::run_queued(true);
+            for _ in 0..SPINS_PER_LOOK {
+                if done() {
+                    break 'spin true;
+                }
+                core::hint::spin_loop();
+            }
+            let waited = platform::monotonic_ms() - start;
+            if limit_ms.is_some_and(|limit| waited >= limit) {
+                break false;
+            }
+            if !said_stuck && waited >= STUCK_MS {
+                said_stuck = true;
+                platform::warn_page_wait(waited, true);
+            }
+        };
+        let waited = platform::monotonic_ms() - start;
+        if worth_a_warning(waited, cfg!(debug_assertions)) {
+            platform::warn_page_wait(waited, false);
+        }
+        woken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_within_a_frame_says_nothing() {
+        assert!(!worth_a_warning(3.0, true));
+    }
+
+    #[test]
+    fn a_wait_past_a_frame_warns_in_debug_builds_only() {
+        assert!(worth_a_warning(40.0, true));
+        assert!(!worth_a_warning(40.0, false));
+    }
+}

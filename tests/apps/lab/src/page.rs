@@ -1,0 +1,130 @@
+//! An app whose instance runs on the page (`start(..., {mode: "main"})`): what its main thread
+//! may do. The page may not block, so each wait here spins (page_wait.rs in the runtime).
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(
+    inline_js = "export function has_document() { return typeof document !== 'undefined'; }
+export function page_title() { return document.title; }"
+)]
+extern "C" {
+    fn has_document() -> bool;
+    fn page_title() -> String;
+}
+
+/// Whether this call runs on the page's main thread (true there, false in the app worker).
+#[wasm_bindgen]
+pub fn on_page_thread() -> bool {
+    has_document()
+}
+
+/// A thread holds a lock for `hold_ms` while the caller asks for it: the ms the caller waited.
+#[wasm_bindgen]
+pub fn contended_lock(hold_ms: u32) -> f64 {
+    let lock = Arc::new(Mutex::new(0u32));
+    let (taken, holding) = mpsc::channel();
+    let holder = {
+        let lock = Arc::clone(&lock);
+        thread::spawn(move || {
+            let mut guard = lock.lock().unwrap();
+            taken.send(()).unwrap();
+            thread::sleep(Duration::from_millis(u64::from(hold_ms)));
+            *guard += 1;
+        })
+    };
+    holding.recv().unwrap();
+    let started = std::time::Instant::now();
+    *lock.lock().unwrap() += 1;
+    let waited = started.elapsed().as_secs_f64() * 1000.0;
+    holder.join().unwrap();
+    assert_eq!(*lock.lock().unwrap(), 2);
+    waited
+}
+
+/// rayon's global pool from the caller: `[sum of 0..n, distinct threads that took part]`.
+#[wasm_bindgen]
+pub fn rayon_sum(n: u32) -> Vec<f64> {
+    use rayon::prelude::*;
+    let threads = Mutex::new(std::collections::HashSet::new());
+    let sum: f64 = (0..n)
+        .into_par_iter()
+        .with_max_len(64)
+        .map(|x| {
+            threads.lock().unwrap().insert(thread::current().id());
+            f64::from(x)
+        })
+        .sum();
+    vec![sum, threads.into_inner().unwrap().len() as f64]
+}
+
+/// `x * x` from a thread, awaited: the caller never waits.
+#[wasm_bindgen]
+pub async fn square_on_a_thread(x: u32) -> u32 {
+    wbspawn::spawn(move || {
+        thread::sleep(Duration::from_millis(30));
+        x * x
+    })
+    .join_async()
+    .await
+    .unwrap_or(0)
+}
+
+/// Sleeps `ms` on the caller's thread: the ms that passed.
+#[wasm_bindgen]
+pub fn sleep_here(ms: u32) -> f64 {
+    let started = std::time::Instant::now();
+    thread::sleep(Duration::from_millis(u64::from(ms)));
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A thread reads the page's title through the main thread while the main thread waits for
+/// that thread (a blocking join: its spin runs the call): `[title, the thread's is_main_thread]`.
+#[wasm_bindgen]
+pub fn title_from_a_thread() -> Vec<String> {
+    let here = wbspawn::is_main_thread();
+    let thread = thread::spawn(|| {
+        let on_main = wbspawn::is_main_thread();
+        let title = wbspawn::run_on_main_thread(page_title);
+        vec![title, on_main.to_string()]
+    });
+    match thread.join() {
+        Ok(mut answer) => {
+            answer.push(here.to_string());
+            answer
+        }
+        Err(payload) => vec![panic_text(payload.as_ref())],
+    }
+}
+
+/// The same, awaited: the main thread stays free and takes the call between its tasks.
+#[wasm_bindgen]
+pub async fn title_from_a_thread_async() -> String {
+    let thread = wbspawn::spawn(|| wbspawn::run_on_main_thread(page_title));
+    match thread.join_async().await {
+        Ok(title) => title,
+        Err(error) => error.to_string(),
+    }
+}
+
+/// A thread's call panics on the main thread: what the thread's join says.
+#[wasm_bindgen]
+pub async fn main_thread_call_panics() -> String {
+    let thread =
+        wbspawn::spawn(|| wbspawn::run_on_main_thread(|| -> u32 { panic!("the page said no") }));
+    match thread.join_async().await {
+        Ok(value) => format!("returned {value}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|text| text.to_string()))
+        .unwrap_or_else(|| "Box<dyn Any>".to_string())
+}

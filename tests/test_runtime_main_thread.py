@@ -1,0 +1,104 @@
+"""An app whose instance runs on the page (`start(..., {mode: "main"})`), in every engine:
+its own code on the page's thread, its threads on workers, and its waits there (a join, a
+contended lock, rayon from the page, a sleep) spinning instead of `Atomics.wait`, which throws
+on a page."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import OpenLab
+from pages import call
+from wbspawn.check.browser import Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.build]
+
+# Calls an export of the lab's glue straight from the page's code, as an app that owns the
+# page does (the glue module is the one start() initialized: one module per URL).
+DIRECT = """async (name, args) => {
+    const glue = await import("/pkg/lab.js");
+    return glue[name](...args);
+}"""
+
+
+def warnings(page: Page) -> list[str]:
+    return [m.text for m in page.console if m.level == "warning"]
+
+
+def test_the_app_runs_on_the_page_and_its_threads_on_workers(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    assert page.evaluate("() => window.wbspawnApp.mode") == "main"
+    # Its start function ran on the page (the lab's hook counts its panics: none yet).
+    assert page.evaluate(DIRECT, "hook_calls", []) == 0
+    assert page.evaluate(DIRECT, "on_page_thread", []) is True
+    assert call(page, "on_page_thread") is True
+    # Spawned from the page's thread and joined there: a blocking join that spins.
+    assert page.evaluate(DIRECT, "spawn_join", ["std", 4]) == [0, 1, 4, 9]
+    assert call(page, "spawn_join", "wbspawn", 3) == [0, 1, 4]
+
+
+def test_worker_mode_stays_the_default(new_lab: OpenLab) -> None:
+    page = new_lab()
+    assert page.evaluate("() => window.wbspawnApp.mode") == "worker"
+    assert call(page, "on_page_thread") is False
+
+
+def test_a_contended_lock_on_the_page_waits_for_its_holder(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    waited = page.evaluate(DIRECT, "contended_lock", [120])
+    # Not a trap, and not a return before the holder let go.
+    assert 60 <= waited < 5000, waited
+
+
+def test_rayon_runs_from_the_page_on_every_pool_thread(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main&prestart=2")
+    total, threads = page.evaluate(DIRECT, "rayon_sum", [20_000])
+    assert total == sum(range(20_000))
+    assert threads >= 1
+
+
+def test_join_async_from_the_page_never_waits(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    assert page.evaluate(DIRECT, "square_on_a_thread", [12]) == 144
+    assert not any("main thread waited" in text for text in warnings(page)), warnings(page)
+
+
+def test_a_wait_longer_than_a_frame_is_named_on_the_console(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    slept = page.evaluate(DIRECT, "sleep_here", [60])
+    assert slept >= 59, slept
+    said = [text for text in warnings(page) if "main thread waited" in text]
+    assert len(said) == 1, warnings(page)
+    assert "sleep_here" in said[0], said
+
+
+def test_a_short_wait_on_the_page_says_nothing(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    assert page.evaluate(DIRECT, "sleep_here", [2]) >= 1
+    assert not any("main thread waited" in text for text in warnings(page)), warnings(page)
+
+
+def test_a_thread_runs_code_on_the_page_while_the_page_waits_for_it(new_lab: OpenLab) -> None:
+    # The page's blocking join spins; the spin runs the thread's call, so neither waits for good.
+    page = new_lab("?mode=main")
+    page.evaluate("() => { document.title = 'lab on the page'; }")
+    assert page.evaluate(DIRECT, "title_from_a_thread", []) == ["lab on the page", "false", "true"]
+
+
+def test_a_thread_runs_code_on_the_page_between_its_tasks(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    page.evaluate("() => { document.title = 'awaited'; }")
+    assert page.evaluate(DIRECT, "title_from_a_thread_async", []) == "awaited"
+
+
+def test_a_panic_in_a_call_on_the_page_reaches_the_thread_that_made_it(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    said = page.evaluate(DIRECT, "main_thread_call_panics", [])
+    assert "the closure run on the main thread panicked" in said, said
+    assert "the page said no" in said, said
+
+
+def test_in_worker_mode_a_call_to_the_main_thread_says_what_it_needs(new_lab: OpenLab) -> None:
+    page = new_lab()
+    [said] = call(page, "title_from_a_thread")
+    assert 'mode: "main"' in said, said
