@@ -38,7 +38,7 @@ try {
 
   const runtime = await import("/_wbspawn/bootstrap.js");
   done = runtime.done;
-  const app = await runtime.start(meta.pkg);
+  const app = await runtime.start(meta.pkg, meta.mode ? { mode: meta.mode } : {});
   log(`${meta.crate} exports: ${app.exports.join(", ") || "(nothing)"}`);
 
   if (app.exports.includes("main")) {

@@ -39,8 +39,16 @@ def assert_refused(response: httpx.Response) -> None:
 def test_app_json(client: TestClient) -> None:
     response = client.get("/_wbspawn/app.json")
     assert response.status_code == 200
-    assert response.json() == {"pkg": "/pkg/demo.js", "crate": "demo"}
+    assert response.json() == {"pkg": "/pkg/demo.js", "crate": "demo", "mode": "worker"}
     assert_isolated(response)
+
+
+def test_app_json_gives_the_default_page_the_manifests_mode(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path
+) -> None:
+    app = create_app(replace(config, mode="main"), build_output, runtime_js_dir=runtime_js_dir)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/_wbspawn/app.json").json()["mode"] == "main"
 
 
 def test_wasm_is_served_as_wasm(client: TestClient) -> None:
@@ -514,7 +522,11 @@ def test_pkg_follows_the_current_build(
     renamed.mkdir(parents=True)
     (renamed / "other.js").write_text("// other\n")
     builds.append(BuildResult(renamed, "other.js", "other_bg.wasm", "other", 0.0, 0.0, 0.0))
-    assert client.get("/_wbspawn/app.json").json() == {"pkg": "/pkg/other.js", "crate": "other"}
+    assert client.get("/_wbspawn/app.json").json() == {
+        "pkg": "/pkg/other.js",
+        "crate": "other",
+        "mode": "worker",
+    }
     assert client.get("/pkg/other.js").text == "// other\n"
     assert client.get("/pkg/demo.js").status_code == 404
 

@@ -112,7 +112,11 @@ def test_serves_a_fake_build_until_ctrl_c(
         while True:
             try:
                 with NO_PROXY.open(url, timeout=5) as response:
-                    assert json.load(response) == {"pkg": "/pkg/demo.js", "crate": "demo"}
+                    assert json.load(response) == {
+                        "pkg": "/pkg/demo.js",
+                        "crate": "demo",
+                        "mode": "worker",
+                    }
                     assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
                     break
             except OSError:

@@ -25,6 +25,7 @@ panic = "unwind"
 watch = false
 open = true
 coep = "credentialless"
+mode = "main"
 headers = { "X-Frame-Options" = "DENY", "X-Team" = "web" }
 allowed-hosts = ["dev.example.test", "::1"]
 """
@@ -40,6 +41,7 @@ def test_defaults(crate_dir: Path) -> None:
     assert (config.host, config.port, config.release) == ("127.0.0.1", 8000, False)
     assert config.panic == "abort"
     assert (config.watch, config.open_browser, config.coep) == (True, False, "require-corp")
+    assert config.mode == "worker"
     assert (config.headers, config.allowed_hosts) == ((), ())
 
 
@@ -48,6 +50,7 @@ def test_manifest_keys(crate_dir: Path) -> None:
     assert (config.host, config.port, config.release) == ("0.0.0.0", 9000, True)
     assert config.panic == "unwind"
     assert (config.watch, config.open_browser, config.coep) == (False, True, "credentialless")
+    assert config.mode == "main"
     assert config.headers == (("X-Frame-Options", "DENY"), ("X-Team", "web"))
     assert config.allowed_hosts == ("dev.example.test", "[::1]")
 
@@ -86,6 +89,7 @@ def test_fixed_values_are_the_callers(crate_dir: Path, tmp_path: Path) -> None:
         ('port = "80"', "port must be a port number 0-65535, not '80'"),
         ('release = "yes"', "release must be true or false"),
         ('coep = "none"', "coep must be 'require-corp' or 'credentialless', not 'none'"),
+        ('mode = "page"', "mode must be 'worker' or 'main', not 'page'"),
         ('headers = ["X: 1"]', "headers must be a table of strings"),
         ('headers = { "Bad Name" = "1" }', "is not a header"),
         ('allowed-hosts = "x"', "allowed-hosts must be a list of host names"),

@@ -16,7 +16,7 @@ from wbspawn.build.prebuild import SEED_NAME, prebuild
 from wbspawn.build.toolchain import discover
 from wbspawn.cli import main
 from wbspawn.config import Config
-from wbspawn.ship.template import new_app, runtime_versions
+from wbspawn.ship.template import TEMPLATES, new_app, runtime_versions
 
 
 @pytest.fixture(autouse=True)
@@ -42,18 +42,22 @@ def test_prebuild_fills_the_target_dir_a_new_app_builds_in_and_leaves_no_app(
     fake_tools: FakeTools, tmp_path: Path, cache_dir: Path
 ) -> None:
     toolchain = discover()
-    result = prebuild(Config(app_dir=tmp_path, cache_dir=cache_dir), toolchain)
-    assert result.crate_name == SEED_NAME
-    (seeded,) = app_builds(fake_tools)
-    assert Path(seeded["cwd"]).name == SEED_NAME
-    # Gone: the throwaway app and its output; kept: the std and the target dir.
+    results = prebuild(Config(app_dir=tmp_path, cache_dir=cache_dir), toolchain)
+    # One throwaway app per template, each with its own dependencies.
+    assert [r.crate_name for r in results] == [SEED_NAME] * len(TEMPLATES)
+    seeds = app_builds(fake_tools)
+    assert [Path(s["cwd"]).name for s in seeds] == [SEED_NAME] * len(TEMPLATES)
+    assert [Path(s["cwd"]).parent.name for s in seeds] == list(TEMPLATES)
+    seeded = seeds[0]
+    # Gone: the throwaway apps and their output; kept: the std and the target dir.
     assert list((cache_dir / "prebuild").iterdir()) == []
-    assert not result.out_dir.exists()
+    assert not any(r.out_dir.exists() for r in results)
+    result = results[0]
     assert result.sysroot is not None and result.sysroot.path.is_dir()
 
     app = new_app(tmp_path / "mine").dir
     mine = pipeline.build(Config(app_dir=app, cache_dir=cache_dir), toolchain)
-    _, built = app_builds(fake_tools)
+    *_, built = app_builds(fake_tools)
     assert built["env"]["CARGO_TARGET_DIR"] == seeded["env"]["CARGO_TARGET_DIR"]
     assert built["env"]["RUSTFLAGS"] == seeded["env"]["RUSTFLAGS"]
     assert mine.sysroot == result.sysroot

@@ -81,13 +81,14 @@ def site_for(app: Path, pkg: Path) -> Site:
     )
 
 
-def build(app: Path, pkg: Path) -> Assembled:
+def build(app: Path, pkg: Path, mode: str = "worker") -> Assembled:
     return assemble(
         site_for(app, pkg),
         service_worker=b"// the service worker",
         crate="app",
         glue_url="/pkg/app.js",
         wasm_url="/pkg/app_bg.wasm",
+        mode=mode,
     )
 
 
@@ -189,12 +190,18 @@ def test_public_files_are_copied_as_they_are(app: Path, pkg: Path) -> None:
     assert 'fetch("/data/input.json")' in text(result, "/main.js")
 
 
+def test_the_default_page_starts_the_app_in_the_manifests_mode(app: Path, pkg: Path) -> None:
+    (app / "index.html").unlink()
+    result = build(app, pkg, mode="main")
+    assert json.loads(text(result, "/_wbspawn/app.json"))["mode"] == "main"
+
+
 def test_the_default_page_when_the_app_has_none(app: Path, pkg: Path) -> None:
     (app / "index.html").unlink()
     result = build(app, pkg)
     assert "index.html" in result.files
     app_json = json.loads(text(result, "/_wbspawn/app.json"))
-    assert app_json == {"pkg": "./" + result.names["/pkg/app.js"], "crate": "app"}
+    assert app_json == {"pkg": "./" + result.names["/pkg/app.js"], "crate": "app", "mode": "worker"}
     default_app = text(result, "/_wbspawn/static/default-app.js")
     json_name = Path(result.names["/_wbspawn/app.json"]).name
     assert f'fetch(new URL("./{json_name}", import.meta.url).href)' in default_app

@@ -73,6 +73,34 @@ def test_new_writes_a_complete_app(tmp_path: Path) -> None:
     assert "wbspawn serve ." in readme and "wbspawn build ." in readme
 
 
+def test_new_dom_writes_an_app_that_owns_the_page(tmp_path: Path) -> None:
+    app = new_app(tmp_path / "page-app", variant="dom")
+    root = app.dir
+    # The template's files, the variant's replacing the ones it has.
+    assert app.files == new_app(tmp_path / "plain").files
+    for name in app.files:
+        assert "{{" not in (root / name).read_text(), name
+    manifest = tomllib.loads((root / "Cargo.toml").read_text())
+    assert set(manifest["dependencies"]) == {
+        "wasm-bindgen",
+        "wasm-bindgen-futures",
+        "web-sys",
+        "wbspawn",
+    }
+    assert manifest["package"]["metadata"]["wbspawn"] == {"mode": "main"}
+    assert 'start(GLUE, { mode: "main" })' in (root / "main.js").read_text()
+    assert 'const GLUE = "/pkg/page_app.js";' in (root / "main.js").read_text()
+    lib = (root / "src" / "lib.rs").read_text()
+    assert "#[wasm_bindgen(start)]" in lib and ".join_async().await" in lib
+    assert "--template dom" in (root / "README.md").read_text()
+
+
+def test_an_unknown_template_is_an_error_naming_the_ones_there_are(tmp_path: Path) -> None:
+    with pytest.raises(WbspawnError, match="there is no template 'egui': pick one of worker, dom"):
+        new_app(tmp_path / "app", variant="egui")
+    assert not (tmp_path / "app").exists()
+
+
 def test_the_versions_are_the_runtime_crates() -> None:
     assert runtime_versions(REPO / "runtime-rs") == ("0.1", "0.2.129")
 
@@ -118,6 +146,9 @@ def test_the_cli_says_what_to_do_next(tmp_path: Path) -> None:
     assert again.stderr.strip().splitlines() == [
         "wbspawn: error: hello already exists and is not empty: pick a new directory"
     ]
+    dom = run_cli("new", "page", "--template", "dom", cwd=tmp_path)
+    assert dom.returncode == 0, dom.stderr
+    assert "mode" in (tmp_path / "page" / "Cargo.toml").read_text()
     bad = run_cli("new", "9lives", cwd=tmp_path)
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr

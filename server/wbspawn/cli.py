@@ -38,6 +38,7 @@ from wbspawn.config import (
     settings,
 )
 from wbspawn.errors import BuildError, WbspawnError
+from wbspawn.ship.template import TEMPLATES
 
 
 def _port(text: str) -> int:
@@ -284,12 +285,20 @@ def add_new_arguments(parser: argparse.ArgumentParser) -> None:
         "dir", metavar="DIR", type=Path, help="directory for the app (new, or empty)"
     )
     parser.add_argument("--name", help="the crate's name (default: the directory's name)")
+    parser.add_argument(
+        "--template",
+        choices=TEMPLATES,
+        default="worker",
+        help="what to make: "
+        + "; ".join(f"{name}: {what}" for name, what in TEMPLATES.items())
+        + " (worker)",
+    )
 
 
 def run_new(args: argparse.Namespace) -> int:
     from wbspawn.ship.template import new_app
 
-    app = new_app(args.dir, name=args.name)
+    app = new_app(args.dir, name=args.name, variant=args.template)
     shown = str(args.dir)
     print(f"wbspawn: created {app.name} in {shown}: {', '.join(app.files)}")
     print(f"  wbspawn serve {shown}   # develop at http://127.0.0.1:8000")
@@ -543,7 +552,7 @@ def run_prebuild(args: argparse.Namespace) -> int:
     }
     config = Config(app_dir=Path(), **given)
     started = time.monotonic()
-    result = prebuild(config, toolchain_mod.discover())
+    [result, *_] = prebuild(config, toolchain_mod.discover())
     print(
         f"wbspawn: prebuilt {config.profile} builds with panic={config.panic} in "
         f"{config.cache_dir} ({time.monotonic() - started:.0f} s; {result.std_threads}): "

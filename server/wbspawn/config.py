@@ -20,6 +20,11 @@ from wbspawn.errors import WbspawnError
 Coep = Literal["require-corp", "credentialless"]
 COEP_VALUES: Final = ("require-corp", "credentialless")
 
+# Where the app's instance runs when the default page starts it: in a worker of its own, or on
+# the page's thread (runtime-js/bootstrap.js, docs/main-thread.md).
+Mode = Literal["worker", "main"]
+MODE_VALUES: Final = ("worker", "main")
+
 # `wbspawn build --wasm-opt`: binaryen's levels, or "off" (ship/wasmopt.py).
 WASM_OPT_LEVELS: Final = ("O", "O1", "O2", "O3", "O4", "Os", "Oz", "off")
 
@@ -68,6 +73,8 @@ class Config:
     # where the dist goes (None: APP_DIR/dist).
     wasm_opt: str = "O3"
     dist_dir: Path | None = None
+    # The default page's start() mode (an app with a page of its own passes it to start()).
+    mode: Mode = "worker"
 
     def __post_init__(self) -> None:
         # Resolved once so cache keys and the "stay inside APP_DIR" checks agree.
@@ -148,6 +155,7 @@ MANIFEST_KEYS: Final = {
     "open": "open_browser",
     "headers": "headers",
     "coep": "coep",
+    "mode": "mode",
     "allowed-hosts": "allowed_hosts",
     "wasm-opt": "wasm_opt",
 }
@@ -206,6 +214,10 @@ def _manifest_value(key: str, value: Any, where: str) -> Any:
     if key == "coep":
         if value not in COEP_VALUES:
             raise wrong(" or ".join(repr(v) for v in COEP_VALUES))
+        return value
+    if key == "mode":
+        if value not in MODE_VALUES:
+            raise wrong(" or ".join(repr(v) for v in MODE_VALUES))
         return value
     if key == "panic":
         if value not in PANIC_VALUES:

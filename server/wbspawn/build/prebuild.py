@@ -5,8 +5,9 @@ compiles the runtime's dependency graph for itself: wasm-bindgen, its macros and
 host, js-sys, the wbspawn crate. On 2 cores that is about 15 s, most of it syn and the
 macros one after the other. Those crates are the same for every `wbspawn new` app, and cargo
 reuses them from the shared target dir (pipeline.py) for any app whose graph resolves to the
-same versions and features. So the prebuild builds a throwaway `wbspawn new` app, as
-`wbspawn serve` would, into that target dir: the next fresh app compiles only its own crate.
+same versions and features. So the prebuild builds a throwaway `wbspawn new` app of each
+template (`--template`: the dom one adds web-sys and wasm-bindgen-futures), as `wbspawn
+serve` would, into that target dir: the next fresh app compiles only its own crate.
 
 The throwaway app is removed afterwards, and so is its output: what stays is what any first
 build would have left (the sysroot, the stack-check pass, the target dir), so the cache
@@ -27,7 +28,7 @@ from wbspawn.build.process import LineSink
 from wbspawn.build.toolchain import Toolchain
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
-from wbspawn.ship.template import new_app
+from wbspawn.ship.template import TEMPLATES, new_app
 
 # The throwaway app's crate name: its own compiled crate is the one part nobody reuses.
 SEED_NAME = "wbspawn-prebuild"
@@ -35,9 +36,9 @@ SEED_NAME = "wbspawn-prebuild"
 
 def prebuild(
     config: Config, toolchain: Toolchain, *, on_cargo_line: LineSink | None = None
-) -> BuildResult:
-    """Builds a fresh `wbspawn new` app with `config`'s settings (profile, panic mode, std,
-    stack checks) and cache, then removes the app and its output."""
+) -> list[BuildResult]:
+    """Builds a fresh `wbspawn new` app of each template with `config`'s settings (profile,
+    panic mode, std, stack checks) and cache, then removes the apps and their output."""
     seeds = config.cache_dir / "prebuild"
     try:
         seeds.mkdir(parents=True, exist_ok=True)
@@ -46,10 +47,13 @@ def prebuild(
         raise WbspawnError(
             f"cannot write into {seeds} ({exc}): check the disk and WBSPAWN_CACHE_DIR"
         ) from exc
+    results = []
     try:
-        app = new_app(workdir / SEED_NAME, name=SEED_NAME).dir
-        result = build(replace(config, app_dir=app), toolchain, on_cargo_line=on_cargo_line)
-        shutil.rmtree(result.out_dir.parent, ignore_errors=True)
-        return result
+        for variant in TEMPLATES:
+            app = new_app(workdir / variant / SEED_NAME, name=SEED_NAME, variant=variant).dir
+            result = build(replace(config, app_dir=app), toolchain, on_cargo_line=on_cargo_line)
+            shutil.rmtree(result.out_dir.parent, ignore_errors=True)
+            results.append(result)
+        return results
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

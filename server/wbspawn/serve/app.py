@@ -3,7 +3,7 @@
 URL layout (first match wins):
 
     /_wbspawn/ws           the reload websocket (reload.py), when serving with a Hub
-    /_wbspawn/app.json     {"pkg": "/pkg/<js_name>", "crate": "<package name>"}
+    /_wbspawn/app.json     {"pkg": "/pkg/<js_name>", "crate": "<package name>", "mode": ...}
     /_wbspawn/static/...   the default page (static/: index.html, default-app.js)
     /_wbspawn/...          the JS runtime (runtime-js/: bootstrap.js, workers, ...)
     /pkg/...               wasm-bindgen's output for the app (<lib>.js, <lib>_bg.wasm, ...)
@@ -329,6 +329,11 @@ class DevStarlette(Starlette):
         return HeadersMiddleware(app, self._extra_headers)
 
 
+def app_settings(pkg: str, crate: str, mode: str) -> dict[str, str]:
+    """`/_wbspawn/app.json`: what the default page starts (the glue's URL, its `mode`)."""
+    return {"pkg": pkg, "crate": crate, "mode": mode}
+
+
 def create_app(
     config: Config,
     build: BuildResult | CurrentBuild,
@@ -348,7 +353,7 @@ def create_app(
         result = current()
         if result is None:
             return JSONResponse({"error": "no successful build yet"}, status_code=503)
-        return JSONResponse({"pkg": f"/pkg/{result.js_name}", "crate": result.crate_name})
+        return JSONResponse(app_settings(f"/pkg/{result.js_name}", result.crate_name, config.mode))
 
     routes: list[Route | Mount | WebSocketRoute] = []
     if hub is not None:

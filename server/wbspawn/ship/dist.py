@@ -128,6 +128,7 @@ def _assemble(
         crate=result.crate_name,
         glue_url=f"/pkg/{result.js_name}",
         wasm_url=f"/pkg/{result.wasm_name}",
+        mode=config.mode,
     )
     for path, data in assembled.files.items():
         if path in hosting.CONFIG_FILES or path == MANIFEST:

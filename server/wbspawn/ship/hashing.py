@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from wbspawn.errors import WbspawnError
+from wbspawn.serve.app import app_settings
 from wbspawn.ship import urls
 from wbspawn.ship.site import (
     APP_JSON,
@@ -96,10 +97,16 @@ Render = Callable[[Mapping[str, str]], bytes]
 
 
 def assemble(
-    site: Site, *, service_worker: bytes, crate: str, glue_url: str, wasm_url: str
+    site: Site,
+    *,
+    service_worker: bytes,
+    crate: str,
+    glue_url: str,
+    wasm_url: str,
+    mode: str = "worker",
 ) -> Assembled:
-    """Every file of the dist, renamed and rewritten."""
-    graph = _Graph(site, service_worker=service_worker, crate=crate, glue_url=glue_url)
+    """Every file of the dist, renamed and rewritten (`mode`: the default page's start())."""
+    graph = _Graph(site, service_worker=service_worker, crate=crate, glue_url=glue_url, mode=mode)
     pages = site.pages() or [default_page(site.static_dir)]
     publics = site.public_files()
     for source in [*pages, *publics]:
@@ -118,13 +125,16 @@ def assemble(
 
 
 class _Graph:
-    def __init__(self, site: Site, *, service_worker: bytes, crate: str, glue_url: str) -> None:
+    def __init__(
+        self, site: Site, *, service_worker: bytes, crate: str, glue_url: str, mode: str
+    ) -> None:
         self.site = site
         self.nodes: dict[str, Node] = {}
         self.queue: list[str] = []
         self.warnings: list[Warning] = []
         self.service_worker = service_worker
         self.crate = crate
+        self.mode = mode
         self.glue_url = glue_url
         public = site.public_dir
         self.has_public_icon = public is not None and (public / "favicon.ico").is_file()
@@ -253,7 +263,7 @@ class _Graph:
             # Read by the default page (at the dist's root) and handed to start(), which
             # resolves it against the page's URL.
             glue = "./" + names[self.glue_url]
-            return json.dumps({"pkg": glue, "crate": self.crate}).encode()
+            return json.dumps(app_settings(glue, self.crate, self.mode)).encode()
         if not node.refs or node.source.kind == "public":
             return node.data
         text = _decode(node)

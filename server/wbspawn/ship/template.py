@@ -1,5 +1,8 @@
 """`wbspawn new DIR`: a new app from the template (ship/template/), ready for `wbspawn serve`.
 
+`--template NAME` picks a variant: the files of ship/variants/NAME/ replace or join the
+template's (the default, "worker", has none: the template itself).
+
 The app depends on the runtime as `wbspawn = "0.1"`, the way it will once the crate is on
 crates.io. Until then, and always when built by `wbspawn serve`, `check` or `build`, cargo
 gets that dependency from the crate source inside this Python package (build/cargo.py,
@@ -26,6 +29,11 @@ from wbspawn import assets
 from wbspawn.errors import WbspawnError
 
 RENAMED: Final = {"gitignore": ".gitignore", "cargo": ".cargo"}
+# `--template`: what each variant makes.
+TEMPLATES: Final = {
+    "worker": "the app in a worker, its exports called from the page (std::thread)",
+    "dom": "Rust that owns the page (web-sys), a count on every thread behind a button",
+}
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 # Cargo's rules for a package name, and names cargo refuses (`cargo new` says the same).
 _CRATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -80,12 +88,23 @@ def runtime_versions(runtime_rs: Path) -> tuple[str, str]:
     return requirement, bindgen.removeprefix("=")
 
 
-def new_app(target: Path, *, name: str | None = None, template: Path | None = None) -> NewApp:
-    """Writes a new app into `target` (which must not exist, or be empty)."""
+def new_app(
+    target: Path,
+    *,
+    name: str | None = None,
+    template: Path | None = None,
+    variant: str = "worker",
+) -> NewApp:
+    """Writes a new app into `target` (which must not exist, or be empty): the template, with
+    `variant`'s files over it."""
+    if variant not in TEMPLATES:
+        known = ", ".join(TEMPLATES)
+        raise WbspawnError(f"there is no template {variant!r}: pick one of {known}")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise WbspawnError(f"{target} already exists and is not empty: pick a new directory")
     crate = crate_name(name or target.resolve().name, given=name is not None)
     source = assets.ship_dir() / "template" if template is None else template
+    overlay = assets.ship_dir() / "variants" / variant
     wbspawn_version, bindgen_version = runtime_versions(assets.runtime_rs_dir())
     values = {
         "name": crate,
@@ -95,17 +114,23 @@ def new_app(target: Path, *, name: str | None = None, template: Path | None = No
         # A TOML string: where cargo's own commands find the crate (.cargo/config.toml).
         "runtime_path": json.dumps(str(assets.runtime_rs_dir())),
     }
-    files = sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     rendered: dict[Path, bytes] = {}
-    for path in files:
-        rel = path.relative_to(source)
-        rel = Path(*(RENAMED.get(part, part) for part in rel.parts))
-        rendered[rel] = _render(path, values)
+    for root in (source, overlay):
+        for path in _files(root):
+            rel = path.relative_to(root)
+            rel = Path(*(RENAMED.get(part, part) for part in rel.parts))
+            rendered[rel] = _render(path, values)
     target.mkdir(parents=True, exist_ok=True)
     for rel, data in rendered.items():
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         (target / rel).write_bytes(data)
     return NewApp(dir=target, name=crate, files=[r.as_posix() for r in sorted(rendered)])
+
+
+def _files(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
 def _render(path: Path, values: dict[str, str]) -> bytes:
