@@ -1,6 +1,6 @@
 # wbspawn: `make serve` shows the demo, `make test` runs every check. Both set up first.
 .PHONY: setup serve test test-python test-rust lint lint-python lint-rust lint-wasm fmt clean \
-	bench bench-runtime bench-rayon bench-devloop bench-builds bench-testrun bench-suites
+	bench bench-runtime bench-rayon bench-mainthread bench-devloop bench-builds bench-testrun bench-suites
 
 VENV := .venv/bin
 
@@ -50,7 +50,7 @@ lint-wasm:
 		-- -D warnings
 
 # Measurements, not tests: numbers for the README (bench/results.json).
-bench: bench-runtime bench-rayon bench-devloop bench-builds bench-testrun
+bench: bench-runtime bench-rayon bench-mainthread bench-devloop bench-builds bench-testrun
 
 bench-runtime: setup
 	$(VENV)/python bench/runtime.py
@@ -58,6 +58,10 @@ bench-runtime: setup
 # rayon kernels against wasm-bindgen-rayon and native; page start-up (bench/rayon.json).
 bench-rayon: setup
 	$(VENV)/python bench/rayon.py
+
+# Apps that own the page: first frame, and a click's rayon job, against wasm-bindgen-rayon.
+bench-mainthread: setup
+	$(VENV)/python bench/mainthread.py
 
 # What a build costs: a fresh app cold and warm, a second app, the peer's way (bench/builds.json).
 bench-builds: setup

@@ -8,7 +8,12 @@
 //   bare-pair    the same, with a second module worker (one that loads nothing) started at the
 //                same moment: the floor for a runtime that needs a second worker at start-up,
 //                as one whose app may block needs a worker to start threads for it.
-// `window.benchReady` is when the app could take its first call (ms since navigation). With
+//   wbspawn-main wbspawn with the app's instance on the page (`mode: "main"`), called there.
+//   rayon-peer-main  wasm-bindgen-rayon 1.3 on the page: `init()`, `initThreadPool(threads)`
+//                and calls from the page, rayon's waits spinning (`web_spin_lock`), as its
+//                README shows for an app that owns the page.
+// `window.benchReady` is when the app could take its first call (ms since navigation), and
+// `window.benchFrame` when the page drew its first frame after that. With
 // `?first=1` the page makes its first parallel call the moment it is ready, as an app would,
 // and `window.benchFirst` is when the result came (ms since navigation): no driver round trip
 // in between, and no pause a real page does not have.
@@ -56,6 +61,21 @@ async function main() {
     }
     return start("/bench-pkg/wbspawn/wbspawn_bench.js", options);
   }
+  if (runtime === "wbspawn-main") {
+    const options = { mode: "main" };
+    for (const key of ["prestart", "idleTimeoutMs", "maxWorkers"]) {
+      if (params.has(key)) options[key] = Number(params.get(key));
+    }
+    const glue = "/bench-pkg/wbspawn/wbspawn_bench.js";
+    await start(glue, options);
+    return onPage(await import(glue));
+  }
+  if (runtime === "rayon-peer-main") {
+    const glue = await import("/bench-pkg/rayon-peer-main/rayon_peer_main_bench.js");
+    await glue.default();
+    await glue.initThreadPool(Number(params.get("threads") || navigator.hardwareConcurrency));
+    return onPage(glue);
+  }
   if (runtime === "peer") return workerApp("/peer-worker.js", { name: "peer-app" }, {});
   if (runtime === "rayon-peer") {
     const threads = Number(params.get("threads") || navigator.hardwareConcurrency);
@@ -70,6 +90,30 @@ async function main() {
   throw new Error(`unknown runtime ${runtime}`);
 }
 
+// An app whose instance is on the page: its exports, called there.
+function onPage(glue) {
+  return { call: async (name, ...args) => glue[name](...args) };
+}
+
+// ms from a click to the end of what its handler runs: export `name(heavy)` of the app (on
+// the page, for the main-thread runtimes: a blocking rayon call spins there, an async one
+// awaits a thread).
+window.clickJob = (name, heavy) =>
+  new Promise((resolve, reject) => {
+    const button = document.createElement("button");
+    document.body.append(button);
+    let clicked = 0;
+    button.onclick = () => {
+      window.bench.call(name, heavy).then(
+        () => resolve(performance.now() - clicked),
+        (error) => reject(error),
+      );
+    };
+    clicked = performance.now();
+    button.click();
+    button.remove();
+  });
+
 // The first parallel result of each runtime's app (a rayon pool of `threads`).
 function firstResult(app) {
   const runtime = params.get("runtime");
@@ -81,6 +125,9 @@ main().then(
   async (app) => {
     window.benchReady = performance.now();
     window.bench = app;
+    requestAnimationFrame(() => {
+      window.benchFrame = performance.now();
+    });
     if (params.has("first")) {
       await firstResult(app);
       window.benchFirst = performance.now();

@@ -34,3 +34,14 @@ pub fn rayon_sort() -> Vec<f64> {
 pub fn rayon_threads() -> u32 {
     rayon::current_num_threads() as u32
 }
+
+/// What a click handler runs on the calling thread (the page's, in the main-thread benches):
+/// the smallest rayon job (`heavy` false) or the Mandelbrot kernel; its checksum.
+#[wasm_bindgen]
+pub fn rayon_click(heavy: bool) -> f64 {
+    if heavy {
+        kernels::mandelbrot() as f64
+    } else {
+        kernels::first_result() as f64
+    }
+}

@@ -36,6 +36,15 @@ extern "C" {
     fn now() -> f64;
 }
 
+/// `rayon_click` on a thread, awaited: the way that never makes the caller (the page) wait.
+#[wasm_bindgen]
+pub async fn rayon_click_async(heavy: bool) -> f64 {
+    wbspawn::spawn(move || rayon_exports::rayon_click(heavy))
+        .join_async()
+        .await
+        .expect("bench thread panicked")
+}
+
 fn std_spawn_join() -> u32 {
     std::thread::spawn(|| 1u32)
         .join()
