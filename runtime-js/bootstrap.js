@@ -257,6 +257,8 @@ export async function start(pkgUrl, options = {}) {
       } else if (data.type === "terminate-worker") {
         threadWorkers.get(data.id)?.terminate();
         threadWorkers.delete(data.id);
+      } else if (data.type === "transfer") {
+        passTransfer(data.id, threadWorkers.get(data.worker));
       } else if (data.type === "output") {
         self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: data.lines }));
       } else if (data.type === "exit") {
@@ -431,6 +433,26 @@ function hostOnPage() {
     ended = true;
   };
   return host;
+}
+
+// Posts the object the app kept for a thread (transfer.rs, platform.js keeps it in
+// `wbspawnTransfers` on the page) to the worker that runs the thread: moved where it can be
+// (an OffscreenCanvas, a MessagePort, an ArrayBuffer), copied where it cannot.
+function passTransfer(id, worker) {
+  const value = self.wbspawnTransfers?.get(id);
+  self.wbspawnTransfers?.delete(id);
+  if (!worker) return;
+  try {
+    worker.postMessage({ type: "transfer", id, value }, [value]);
+  } catch {
+    try {
+      worker.postMessage({ type: "transfer", id, value });
+    } catch (error) {
+      // The thread must not wait for good: it gets nothing (`Transfer::take` is None).
+      console.error(`wbspawn: a thread's object cannot be posted to its worker: ${error.message}`);
+      worker.postMessage({ type: "transfer", id, value: undefined });
+    }
+  }
 }
 
 // Says that the program ended, where people and tools look: the console (as a shell shows it:

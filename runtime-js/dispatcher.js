@@ -258,7 +258,7 @@ function drain(glue, shared) {
   for (let request; (request = glue.__wbspawn_take_boot_request()) !== 0; ) {
     const stackSize = glue.__wbspawn_boot_stack_size(request);
     if (glue.__wbspawn_boot_memory(request)) {
-      boot(request, stackSize, shared);
+      boot(request, stackSize, shared, glue.__wbspawn_boot_transfer(request));
       continue;
     }
     // Its start would trap with a lock every later start waits for: fail its thread instead.
@@ -287,7 +287,7 @@ function requestWorker() {
 // none, it is a standby); `relays` marks the one that also passes the memory on, without
 // which no thread past the prestarted ones can start.
 function createWorker({ id, name, port } = requestWorker(), appArrived = null, relays = false) {
-  const record = { name, port, request: 0, since: 0, settled: false, slow: null };
+  const record = { id, name, port, request: 0, since: 0, settled: false, slow: null };
   // Without what the first worker relays no thread past the first can start: say so if it
   // fails or never comes, rather than hang in silence.
   let relayWait = null;
@@ -349,10 +349,13 @@ function createWorker({ id, name, port } = requestWorker(), appArrived = null, r
   return record;
 }
 
-function boot(request, stackSize, shared) {
+// `transfer`: the page's id of a JS object the thread gets (transfer.rs), which only the page
+// can post to the worker; the worker waits for it before it starts the thread.
+function boot(request, stackSize, shared, transfer = 0) {
   const record = standbys.shift() ?? createWorker();
   if (standbys.length === 0 && !standbyBroken) standbys.push(createWorker());
-  record.port.postMessage({ type: "start", shared, stackSize, request });
+  if (transfer !== 0) self.postMessage({ type: "transfer", id: transfer, worker: record.id });
+  record.port.postMessage({ type: "start", shared, stackSize, request, transfer });
   watchBoot(record, request, performance.now());
 }
 

@@ -22,6 +22,15 @@ const mayPost = new Promise((resolve) => (letPost = resolve));
 let relayArrived;
 const relayed = new Promise((resolve) => (relayArrived = resolve));
 
+// JS objects the page posted for this worker's thread (transfer.rs), by id: the Rust side
+// takes them from this map (platform.js, `takeTransferred`).
+const transfers = (globalThis.wbspawnTransfers ??= new Map());
+const transferArrived = new Map();
+function transferred(id) {
+  if (transfers.has(id)) return Promise.resolve();
+  return new Promise((resolve) => transferArrived.set(id, resolve));
+}
+
 // The page made this worker (on the dispatcher's request, or the first one with the app) and
 // passes on the app's glue, which it loads now (the first one: once the app is up), its port
 // to the dispatcher and, for the first one, a port from the app worker; everything else comes
@@ -44,6 +53,10 @@ self.onmessage = ({ data }) => {
     }
   } else if (data.type === "go") {
     letPost();
+  } else if (data.type === "transfer") {
+    transfers.set(data.id, data.value);
+    transferArrived.get(data.id)?.();
+    transferArrived.delete(data.id);
   }
 };
 
@@ -103,8 +116,10 @@ function drained() {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-async function run({ shared, stackSize, request }) {
+async function run({ shared, stackSize, request, transfer = 0 }) {
   let glue, wasm, stack;
+  // The thread's object comes from the page, on another channel than this start.
+  if (transfer !== 0) await transferred(transfer);
   try {
     ({ glue, wasm, stack } = await joinMemory(shared, stackSize, glueLoaded));
   } catch (error) {

@@ -102,3 +102,14 @@ def test_in_worker_mode_a_call_to_the_main_thread_says_what_it_needs(new_lab: Op
     page = new_lab()
     [said] = call(page, "title_from_a_thread")
     assert 'mode: "main"' in said, said
+
+
+def test_a_canvas_of_the_page_moves_to_a_thread_that_paints_it(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    assert page.evaluate(DIRECT, "paint_on_a_thread", []) == "0,128,255 in a worker"
+
+
+def test_only_the_page_can_give_a_thread_a_js_object(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    said = page.evaluate(DIRECT, "transfer_off_the_page", [])
+    assert "Transfer::new runs on the page's main thread" in said, said

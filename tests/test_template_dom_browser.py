@@ -1,5 +1,5 @@
-"""`wbspawn new --template dom`: an app whose Rust owns the page, served, clicked and checked
-in every engine, and built for release by wbspawn's own commands."""
+"""`wbspawn new --template dom`: an app whose Rust owns the page, served and clicked in every
+engine, checked and built for release by wbspawn's own commands."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def wbspawn(*args: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_check_passes_in_every_engine_and_so_does_the_release_dist(dom_app: Path) -> None:
-    wbspawn("check", str(dom_app), "--browser", "all")
+def test_check_passes_and_so_does_the_release_dist(dom_app: Path) -> None:
+    # The test above runs the served app in every engine; this is the commands a user runs.
+    wbspawn("check", str(dom_app))
     wbspawn("build", str(dom_app))
     wbspawn("check", str(dom_app / "dist"))

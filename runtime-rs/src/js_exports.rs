@@ -183,6 +183,13 @@ pub fn boot_stack_size(request: u32) -> u32 {
     peek(request).stack_size
 }
 
+/// The page's id of the JS object the worker for `request` must have before its thread runs
+/// (transfer.rs), or 0.
+#[wasm_bindgen(js_name = __wbspawn_boot_transfer)]
+pub fn boot_transfer(request: u32) -> u32 {
+    peek(request).transfer
+}
+
 /// Whether the memory has room for the stack of the worker for `request`, asked right before
 /// the worker is started (a reservation made at the spawn is given back for it now). If not,
 /// the caller fails the request with `boot_failed` instead of starting a worker whose start

@@ -40,6 +40,8 @@ mod stdio;
 #[doc(hidden)]
 pub mod testing;
 mod thread;
+#[cfg(target_arch = "wasm32")]
+mod transfer;
 
 pub use config::available_parallelism;
 #[doc(hidden)]
@@ -52,6 +54,8 @@ pub use pool::{pool_stats, PoolStats};
 pub use record::{Thread, ThreadId};
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use thread::{current, spawn, Builder};
+#[cfg(target_arch = "wasm32")]
+pub use transfer::Transfer;
 
 /// Whether `std::thread` runs on wbspawn's workers in this build (the build used wbspawn's
 /// patched std; see `docs/std-threads.md`). Without it, `wbspawn::spawn` still works.

@@ -118,3 +118,20 @@ function functionNames(module) {
   namesOf.set(module, names);
   return names;
 }
+
+// Objects the page keeps for threads (transfer.rs), by id; bootstrap.js posts each to the
+// worker of the thread it was given to. A worker keeps what it was posted the same way.
+const transfers = (globalThis.wbspawnTransfers ??= new Map());
+let nextTransfer = 1;
+
+export function keepForTransfer(value) {
+  const id = nextTransfer++;
+  transfers.set(id, value);
+  return id;
+}
+
+export function takeTransferred(id) {
+  const value = transfers.get(id);
+  transfers.delete(id);
+  return value;
+}

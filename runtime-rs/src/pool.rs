@@ -56,10 +56,14 @@ impl Job {
 }
 
 /// A worker the dispatcher should start. A request that carries a job is a *dedicated* worker
-/// (a thread that asked for a bigger stack than pool workers have): it runs that job and exits.
+/// (a thread that asked for a bigger stack than pool workers have, or that is given a JS
+/// object: transfer.rs): it runs that job and exits.
 pub(crate) struct BootRequest {
     pub(crate) stack_size: u32,
     pub(crate) job: Option<Job>,
+    /// The page's id of the object the page posts to the worker before its thread runs, or 0.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // only wasm has JS objects
+    pub(crate) transfer: u32,
     /// Memory for the worker's stack, held from the spawn until the worker is started.
     reserved: Option<Reservation>,
     /// The bytes counted in `UNCLAIMED` for this worker, from `release_memory` to its start.
@@ -186,7 +190,13 @@ fn lock() -> Guard<'static, State> {
 }
 
 impl State {
-    fn request_boot(&mut self, stack_size: u32, job: Option<Job>, reserved: Option<Reservation>) {
+    fn request_boot(
+        &mut self,
+        stack_size: u32,
+        job: Option<Job>,
+        reserved: Option<Reservation>,
+        transfer: u32,
+    ) {
         if job.is_none() {
             self.booting += 1;
             self.live += 1;
@@ -194,6 +204,7 @@ impl State {
         self.boots.push_back(BootRequest {
             stack_size,
             job,
+            transfer,
             reserved,
             unclaimed: 0,
         });
@@ -210,14 +221,15 @@ impl State {
 /// unrun, when the thread needs a worker of its own and the memory for its stack is not
 /// there.
 pub(crate) fn submit(job: Job, stack_size: u32) -> io::Result<()> {
-    let reserved = if stack_size > DEFAULT_STACK_SIZE {
+    let transfer = PENDING_TRANSFER.with(|pending| pending.replace(0));
+    let reserved = if stack_size > DEFAULT_STACK_SIZE || transfer != 0 {
         Some(Reservation::try_new(stack_size).ok_or_else(|| out_of_memory(stack_size))?)
     } else {
         None
     };
     let mut state = lock();
     let wake = if reserved.is_some() {
-        state.request_boot(stack_size, Some(job), reserved);
+        state.request_boot(stack_size, Some(job), reserved, transfer);
         true
     } else {
         state.queue.push_back(job);
@@ -233,13 +245,28 @@ pub(crate) fn submit(job: Job, stack_size: u32) -> io::Result<()> {
     Ok(())
 }
 
+std::thread_local! {
+    // The transfer the next spawn of this thread carries (transfer.rs): set around the spawn,
+    // which reaches `submit` through std's hooks on the same thread.
+    static PENDING_TRANSFER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Gives the spawns `spawn` makes (one) the transfer `id`; none after it returns.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // only wasm has JS objects
+pub(crate) fn with_transfer<R>(id: u32, spawn: impl FnOnce() -> R) -> R {
+    PENDING_TRANSFER.with(|pending| pending.set(id));
+    let spawned = spawn();
+    PENDING_TRANSFER.with(|pending| pending.set(0));
+    spawned
+}
+
 /// Boots `count` pool workers ahead of demand, within the cap.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm exports
 pub(crate) fn prestart(count: usize) {
     let mut state = lock();
     let mut requested = false;
     while state.live < count.min(config::max_workers()) {
-        state.request_boot(DEFAULT_STACK_SIZE, None, None);
+        state.request_boot(DEFAULT_STACK_SIZE, None, None, 0);
         requested = true;
     }
     drop(state);
@@ -318,7 +345,7 @@ pub(crate) fn grant_boots(grant: Grant) {
         Grant::Share => share(missing, demand_kind(missing, state.live, state.booting)),
     };
     for _ in 0..count {
-        state.request_boot(DEFAULT_STACK_SIZE, None, None);
+        state.request_boot(DEFAULT_STACK_SIZE, None, None, 0);
     }
 }
 

@@ -39,6 +39,8 @@ pub fn current() -> Thread {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    /// The page's id of a JS object the thread gets (transfer.rs), or 0.
+    transfer: u32,
 }
 
 impl Builder {
@@ -58,6 +60,16 @@ impl Builder {
     /// pages) that exits when the thread ends.
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
+        self
+    }
+
+    /// Gives the thread the JS object `transfer` holds (an `OffscreenCanvas`, say), which it
+    /// takes with [`Transfer::take`](crate::Transfer::take). The thread runs on a worker of
+    /// its own, which the page posts the object to before the thread starts: the page must not
+    /// wait for the thread (`join`) before returning to its event loop; await `join_async`.
+    #[cfg(target_arch = "wasm32")]
+    pub fn transfer(mut self, transfer: &crate::Transfer) -> Builder {
+        self.transfer = transfer.id();
         self
     }
 
@@ -112,6 +124,14 @@ impl Builder {
     /// # Safety
     /// As `spawn_unchecked`.
     unsafe fn start<'a>(self, body: impl FnOnce() + Send + 'a) -> io::Result<Arc<Record>> {
+        let transfer = self.transfer;
+        // SAFETY: the caller's promise.
+        pool::with_transfer(transfer, || unsafe { self.start_now(body) })
+    }
+
+    /// # Safety
+    /// As `spawn_unchecked`.
+    unsafe fn start_now<'a>(self, body: impl FnOnce() + Send + 'a) -> io::Result<Arc<Record>> {
         #[cfg(target_arch = "wasm32")]
         if crate::config::patched_std() {
             let mut builder = std::thread::Builder::new();

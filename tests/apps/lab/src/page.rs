@@ -9,11 +9,24 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(
     inline_js = "export function has_document() { return typeof document !== 'undefined'; }
-export function page_title() { return document.title; }"
+export function page_title() { return document.title; }
+export function offscreen_canvas() {
+    return document.createElement('canvas').transferControlToOffscreen();
+}
+export function paint(canvas) {
+    const context = canvas.getContext('2d');
+    context.fillStyle = 'rgb(0, 128, 255)';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    const [r, g, b] = context.getImageData(0, 0, 1, 1).data;
+    const where = typeof document === 'undefined' ? 'a worker' : 'the page';
+    return `${r},${g},${b} in ${where}`;
+}"
 )]
 extern "C" {
     fn has_document() -> bool;
     fn page_title() -> String;
+    fn offscreen_canvas() -> JsValue;
+    fn paint(canvas: &JsValue) -> String;
 }
 
 /// Whether this call runs on the page's main thread (true there, false in the app worker).
@@ -118,6 +131,33 @@ pub async fn main_thread_call_panics() -> String {
     match thread.join_async().await {
         Ok(value) => format!("returned {value}"),
         Err(error) => error.to_string(),
+    }
+}
+
+/// A canvas of the page moved to a thread (`transferControlToOffscreen`), which paints it: the
+/// colour it reads back, and where it ran.
+#[wasm_bindgen]
+pub async fn paint_on_a_thread() -> String {
+    let canvas = wbspawn::Transfer::new(offscreen_canvas());
+    let painter = wbspawn::Builder::new()
+        .transfer(&canvas)
+        .spawn(move || match canvas.take() {
+            Some(canvas) => paint(&canvas),
+            None => "the canvas did not reach the thread".to_string(),
+        });
+    match painter {
+        Ok(thread) => thread.join_async().await.unwrap_or_else(|e| e.to_string()),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// `Transfer::new` off the page: what its panic says.
+#[wasm_bindgen]
+pub fn transfer_off_the_page() -> String {
+    let thread = thread::spawn(|| wbspawn::Transfer::new(JsValue::NULL));
+    match thread.join() {
+        Ok(_) => "made".to_string(),
+        Err(payload) => panic_text(payload.as_ref()),
     }
 }
 
