@@ -113,3 +113,13 @@ def test_only_the_page_can_give_a_thread_a_js_object(new_lab: OpenLab) -> None:
     page = new_lab("?mode=main")
     said = page.evaluate(DIRECT, "transfer_off_the_page", [])
     assert "Transfer::new runs on the page's main thread" in said, said
+
+
+def test_a_wait_of_seconds_on_the_page_is_an_error_while_it_lasts(new_lab: OpenLab) -> None:
+    # Said once while the page still waits (a frozen page says where it is stuck), in every
+    # build; the frame warning follows when the wait ends.
+    page = new_lab("?mode=main")
+    assert page.evaluate(DIRECT, "sleep_here", [2300]) >= 2299
+    stuck = [text for text in page.console_errors() if "has waited" in text]
+    assert len(stuck) == 1, page.console_errors()
+    assert "main thread has waited 2.0 s in " in stuck[0] and "sleep_here" in stuck[0], stuck
