@@ -153,8 +153,9 @@ impl<T> JoinHandle<T> {
 
     /// Waits for the thread to finish. `Err` if it panicked, with the panic message.
     ///
-    /// This blocks (`Atomics.wait`), which browsers allow in workers only: call it from the
-    /// app's worker or from another spawned thread, never from a page's main thread.
+    /// This blocks (`Atomics.wait`), which browsers allow in workers only. On the page's main
+    /// thread (an app started with `mode: "main"`) it spins instead, and the page stands still
+    /// until the thread ends: await [`join_async`](Self::join_async) there.
     pub fn join(self) -> Result<T, JoinError> {
         let record = &self.thread.record;
         let outcome = wait_for(record);
