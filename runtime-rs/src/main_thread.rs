@@ -94,7 +94,7 @@ static RUNNING: Mutex<Vec<Arc<dyn Call>>> = Mutex::new(Vec::new());
 
 /// Whether the current thread is the page's main thread (an app started with mode "main").
 pub fn is_main_thread() -> bool {
-    crate::page_wait::on_page()
+    crate::platform::on_page()
 }
 
 /// Runs `f` on the page's main thread and returns its value; the calling thread waits

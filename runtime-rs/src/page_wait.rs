@@ -28,45 +28,13 @@ pub(crate) fn worth_a_warning(waited_ms: f64, dev: bool) -> bool {
     dev && waited_ms > FRAME_MS
 }
 
-/// Whether the current thread is the page's main thread (there waits spin).
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn on_page() -> bool {
-    imp::on_page()
-}
-
-/// Whether the current thread is the page's main thread: never on a native host.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn on_page() -> bool {
-    false
-}
-
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use std::cell::Cell;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
     use super::{worth_a_warning, SPINS_PER_LOOK, STUCK_MS};
     use crate::platform;
-
-    const UNKNOWN: u8 = 0;
-    const WORKER: u8 = 1;
-    const PAGE: u8 = 2;
-
-    thread_local! {
-        // Per instance: the page's own, or a worker's (asked once; a worker's thread-locals
-        // are reset between threads, which only asks again).
-        static WHERE: Cell<u8> = const { Cell::new(UNKNOWN) };
-    }
-
-    pub(super) fn on_page() -> bool {
-        WHERE.with(|place| {
-            if place.get() == UNKNOWN {
-                place.set(if platform::on_page() { PAGE } else { WORKER });
-            }
-            place.get() == PAGE
-        })
-    }
 
     /// On the page's main thread: waits until `futex` no longer holds `expected` (true) or
     /// `timeout` passed (false), without blocking. `None` on a worker, which blocks itself.
@@ -76,7 +44,7 @@ mod imp {
         expected: u32,
         timeout: Option<Duration>,
     ) -> Option<bool> {
-        if !on_page() {
+        if !platform::on_page() {
             return None;
         }
         Some(spin(|| futex.load(Ordering::Acquire) != expected, timeout))
@@ -86,7 +54,7 @@ mod imp {
     /// worker, which sleeps itself.
     #[no_mangle]
     pub fn __wbspawn_v2_page_sleep(dur: Duration) -> bool {
-        if !on_page() {
+        if !platform::on_page() {
             return false;
         }
         spin(|| false, Some(dur));

@@ -47,6 +47,11 @@ pub(crate) fn error(message: &str) {
     eprintln!("{message}");
 }
 
+/// A native host has no page.
+pub(crate) fn on_page() -> bool {
+    false
+}
+
 /// Native threads get fresh thread-locals from the OS; nothing to do.
 #[allow(dead_code)] // only the wasm pool runs std threads on reused workers
 pub(crate) fn reset_thread_locals() {}

@@ -34,9 +34,8 @@ extern "C" {
     /// `navigator.hardwareConcurrency`, 0 where the browser does not say.
     #[wasm_bindgen(js_name = hardwareConcurrency)]
     pub(crate) fn hardware_concurrency() -> u32;
-    /// Whether this instance runs on the page's main thread (where waits may not block).
     #[wasm_bindgen(js_name = onPage)]
-    pub(crate) fn on_page() -> bool;
+    fn on_page_js() -> bool;
     /// Tells the console that the page's main thread waited `ms` (or, `still`, has been
     /// waiting that long), naming the call site (by `module`'s names where the stack has none).
     #[wasm_bindgen(js_name = warnPageWait)]
@@ -110,6 +109,22 @@ pub(crate) fn notify_word(word: &AtomicU32) {
     unsafe {
         core::arch::wasm32::memory_atomic_notify(word.as_ptr().cast::<i32>(), u32::MAX);
     }
+}
+
+std::thread_local! {
+    // Per instance: 0 not yet asked, 1 a worker, 2 the page's main thread (asked once; a
+    // worker's thread-locals are reset between threads, which only asks again).
+    static WHERE: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this instance runs on the page's main thread (where waits may not block).
+pub(crate) fn on_page() -> bool {
+    WHERE.with(|place| {
+        if place.get() == 0 {
+            place.set(if on_page_js() { 2 } else { 1 });
+        }
+        place.get() == 2
+    })
 }
 
 /// Says on the console that the page's main thread waited `ms` (`still`: and waits on).
