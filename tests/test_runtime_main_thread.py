@@ -85,6 +85,12 @@ def test_a_thread_runs_code_on_the_page_while_the_page_waits_for_it(new_lab: Ope
     assert page.evaluate(DIRECT, "title_from_a_thread", []) == ["lab on the page", "false", "true"]
 
 
+def test_the_future_on_the_page_itself_runs_at_once(new_lab: OpenLab) -> None:
+    page = new_lab("?mode=main")
+    page.evaluate("() => { document.title = 'here'; }")
+    assert page.evaluate(DIRECT, "title_through_the_future", []) == "here"
+
+
 def test_a_thread_runs_code_on_the_page_between_its_tasks(new_lab: OpenLab) -> None:
     page = new_lab("?mode=main")
     page.evaluate("() => { document.title = 'awaited'; }")

@@ -159,6 +159,13 @@ impl<R> std::fmt::Debug for MainThreadFuture<R> {
 // Boxes and Arcs only: nothing in it is pinned.
 impl<R> Unpin for MainThreadFuture<R> {}
 
+// The closure runs once: on the page under `catch_unwind`, or, on the main thread itself,
+// taken out of the future first, so a panic leaves the future finished and nothing
+// half-changed. Without this an unwinding build could not await it in an async export
+// (wasm-bindgen asks for an unwind-safe future there).
+impl<R> std::panic::UnwindSafe for MainThreadFuture<R> {}
+impl<R> std::panic::RefUnwindSafe for MainThreadFuture<R> {}
+
 impl<R: Send + 'static> Future for MainThreadFuture<R> {
     type Output = R;
 

@@ -140,17 +140,31 @@ pub async fn main_thread_call_panics() -> String {
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen]
 pub async fn paint_on_a_thread() -> String {
+    // The spawn's `io::Error` stays out of the future: an unwinding build's async exports
+    // must be unwind-safe, and it is not.
+    match spawn_painter() {
+        Ok(thread) => thread.join_async().await.unwrap_or_else(|e| e.to_string()),
+        Err(error) => error,
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn spawn_painter() -> Result<wbspawn::JoinHandle<String>, String> {
     let canvas = wbspawn::Transfer::new(offscreen_canvas());
-    let painter = wbspawn::Builder::new()
+    wbspawn::Builder::new()
         .transfer(&canvas)
         .spawn(move || match canvas.take() {
             Some(canvas) => paint(&canvas),
             None => "the canvas did not reach the thread".to_string(),
-        });
-    match painter {
-        Ok(thread) => thread.join_async().await.unwrap_or_else(|e| e.to_string()),
-        Err(error) => error.to_string(),
-    }
+        })
+        .map_err(|error| error.to_string())
+}
+
+/// `run_on_main_thread_async` awaited on the main thread itself (it runs at once), in an
+/// async export: which an unwinding build accepts only for an unwind-safe future.
+#[wasm_bindgen]
+pub async fn title_through_the_future() -> String {
+    wbspawn::run_on_main_thread_async(page_title).await
 }
 
 /// `Transfer::new` off the page: what its panic says.
