@@ -111,19 +111,23 @@ pub(crate) fn notify_word(word: &AtomicU32) {
     }
 }
 
+const UNKNOWN: u8 = 0;
+const WORKER: u8 = 1;
+const PAGE: u8 = 2;
+
 std::thread_local! {
-    // Per instance: 0 not yet asked, 1 a worker, 2 the page's main thread (asked once; a
-    // worker's thread-locals are reset between threads, which only asks again).
-    static WHERE: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    // Per instance: where it runs, asked of JS once (`reset_thread_locals` keeps the answer:
+    // only workers reset, and a worker's idle wait after each thread must not ask again).
+    static WHERE: std::cell::Cell<u8> = const { std::cell::Cell::new(UNKNOWN) };
 }
 
 /// Whether this instance runs on the page's main thread (where waits may not block).
 pub(crate) fn on_page() -> bool {
     WHERE.with(|place| {
-        if place.get() == 0 {
-            place.set(if on_page_js() { 2 } else { 1 });
+        if place.get() == UNKNOWN {
+            place.set(if on_page_js() { PAGE } else { WORKER });
         }
-        place.get() == 2
+        place.get() == PAGE
     })
 }
 
@@ -147,6 +151,8 @@ pub(crate) fn reset_thread_locals() {
     let base = tls_base() as *mut u8;
     // SAFETY: the block is this instance's own, of the image's size; see above for when.
     unsafe { __wasm_init_tls(base) }
+    // Only a worker resets its thread-locals between threads: it need not ask where it is.
+    WHERE.with(|place| place.set(WORKER));
 }
 
 /// Reads one of the linker's i32 globals (`$attrs`: how the module declares it).
