@@ -22,8 +22,6 @@ Prints a table and writes bench/builds.json.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import shutil
 import subprocess
 import sys
@@ -32,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import BENCH, machine
+from harness import BENCH, write_report
 
 from wbspawn.build import flags
 from wbspawn.build.pipeline import build
@@ -116,12 +114,7 @@ def main() -> int:
         unwind = Config(app_dir=first, cache_dir=cache, panic="unwind")
         step("panic_unwind", lambda: timed_build(unwind, toolchain))
         step("peer_way", lambda: peer_way(second, toolchain, root / "peer-target"))
-    report = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "results": results,
-    }
-    (BENCH / "builds.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_report(BENCH / "builds.json", {"results": results})
     rows = [
         ("fresh `wbspawn new` app, cold cache (std, pass, dependencies)", "cold"),
         ("fresh app, std built, dependencies not", "warm_std"),

@@ -4,6 +4,8 @@ machine's description."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 import os
 import platform
@@ -19,7 +21,9 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from wbspawn import assets
+from wbspawn.build.toolchain import Toolchain, find_wasm_bindgen, wasm_bindgen_version
 from wbspawn.check.browser import Browser, BrowserError
+from wbspawn.config import Config
 from wbspawn.serve.app import Files, runtime_routes
 from wbspawn.serve.headers import ISOLATION_HEADERS, HeadersMiddleware
 
@@ -38,6 +42,39 @@ def percentile(samples: Sequence[float], p: float) -> float:
 
 def median(samples: Sequence[float]) -> float:
     return percentile(samples, 50)
+
+
+def our_config() -> Config:
+    """wbspawn's bench app, for release, with wbspawn's defaults (std threads, stack checks)."""
+    return Config(app_dir=APPS / "wbspawn-bench", release=True)
+
+
+def peer_config(app: str) -> Config:
+    """A peer runtime's bench app, for release. The peer starts its threads itself: std as the
+    toolchain has it (the patched one would call into wbspawn, which it does not link), and no
+    stack checks (they need wbspawn's workers to set each stack's bounds)."""
+    return Config(app_dir=APPS / app, release=True, std_threads=False, stack_check=False)
+
+
+def release_build(toolchain: Toolchain, **more: str) -> dict[str, str]:
+    """How the measured apps were built, for a report."""
+    return {
+        "profile": "release",
+        "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),
+        "toolchain": toolchain.kind,
+        **more,
+    }
+
+
+def write_report(out: Path, fields: Mapping[str, Any]) -> None:
+    """Writes a bench's JSON report to `out`: when, on what machine, then `fields`."""
+    report = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        **fields,
+    }
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nbench: wrote {out}", file=sys.stderr)
 
 
 def bench_app(packages: Mapping[str, Path]) -> ASGIApp:

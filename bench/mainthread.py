@@ -21,19 +21,29 @@ wbspawn's build has its default stack checks. Prints a table, writes bench/maint
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import APPS, BENCH, Driver, Session, bench_app, fmt, lookup, machine, median
+from harness import (
+    BENCH,
+    Driver,
+    Session,
+    bench_app,
+    fmt,
+    lookup,
+    median,
+    our_config,
+    peer_config,
+    release_build,
+    write_report,
+)
 
 from wbspawn.build.pipeline import build
-from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.check import engines
-from wbspawn.config import Config
 from wbspawn.serve.server import running
 
 THREADS = 2
@@ -49,15 +59,8 @@ VARIANTS = (
 
 
 def build_apps(toolchain: Toolchain) -> dict[str, Path]:
-    ours = build(Config(app_dir=APPS / "wbspawn-bench", release=True), toolchain)
-    # wasm-bindgen-rayon starts its own workers: std as the toolchain has it, no stack checks.
-    peer_config = Config(
-        app_dir=APPS / "rayon-peer-main-bench",
-        release=True,
-        std_threads=False,
-        stack_check=False,
-    )
-    peer = build(peer_config, toolchain)
+    ours = build(our_config(), toolchain)
+    peer = build(peer_config("rayon-peer-main-bench"), toolchain)
     return {"wbspawn": ours.out_dir, "rayon-peer-main": peer.out_dir}
 
 
@@ -132,20 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         version = browser.version
         results = measure(browser, url, runs)
     print_table(results)
-    report = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "chromium": version,
-        "build": {
-            "profile": "release",
-            "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),
-            "toolchain": toolchain.kind,
+    write_report(
+        args.out,
+        {
+            "chromium": version,
+            "build": release_build(toolchain),
+            "quick": args.quick,
+            "results": results,
         },
-        "quick": args.quick,
-        "results": results,
-    }
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nbench: wrote {args.out}", file=sys.stderr)
+    )
     return 0
 
 

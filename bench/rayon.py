@@ -22,7 +22,6 @@ other file revalidated on each load. Every measurement gets a fresh page
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -39,14 +38,17 @@ from harness import (
     bench_app,
     fmt,
     lookup,
-    machine,
     median,
+    our_config,
+    peer_config,
+    release_build,
+    write_report,
 )
 
 from wbspawn.build.pipeline import build
-from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.check import engines
-from wbspawn.config import Config, default_cache_dir
+from wbspawn.config import default_cache_dir
 from wbspawn.serve.server import running
 
 THREADS = (1, 2)
@@ -54,13 +56,8 @@ PEER = "wasm-bindgen-rayon 1.3"
 
 
 def build_apps(toolchain: Toolchain) -> dict[str, Path]:
-    ours = build(Config(app_dir=APPS / "wbspawn-bench", release=True), toolchain)
-    # wasm-bindgen-rayon starts its own workers: std as the toolchain has it (the patched
-    # one would call into wbspawn, which this app does not link), no stack checks.
-    peer_config = Config(
-        app_dir=APPS / "rayon-peer-bench", release=True, std_threads=False, stack_check=False
-    )
-    peer = build(peer_config, toolchain)
+    ours = build(our_config(), toolchain)
+    peer = build(peer_config("rayon-peer-bench"), toolchain)
     return {"wbspawn": ours.out_dir, "rayon-peer": peer.out_dir}
 
 
@@ -267,20 +264,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if driver.runtime == "wbspawn":
                     results[driver.runtime]["clocks"] = clocks(driver)
     print_tables(results)
-    report = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "chromium": version,
-        "build": {
-            "profile": "release",
-            "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),
-            "toolchain": toolchain.kind,
+    write_report(
+        args.out,
+        {
+            "chromium": version,
+            "build": release_build(toolchain),
+            "quick": args.quick,
+            "results": results,
         },
-        "quick": args.quick,
-        "results": results,
-    }
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nbench: wrote {args.out}", file=sys.stderr)
+    )
     return 0
 
 

@@ -16,8 +16,6 @@ Prints a table and writes bench/results.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import math
 import shutil
 import subprocess
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
-    APPS,
     BENCH,
     MIB,
     Driver,
@@ -36,13 +33,16 @@ from harness import (
     bench_app,
     fmt,
     lookup,
-    machine,
     median,
+    our_config,
+    peer_config,
     percentile,
+    release_build,
+    write_report,
 )
 
 from wbspawn.build.pipeline import BuildResult, build
-from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen, wasm_bindgen_version
+from wbspawn.build.toolchain import Toolchain, discover, find_wasm_bindgen
 from wbspawn.check import engines
 from wbspawn.config import Config
 from wbspawn.serve.server import running
@@ -63,14 +63,10 @@ COLD_QUERY = "prestart=0&idleTimeoutMs=5"
 
 def build_apps(toolchain: Toolchain) -> dict[str, Path]:
     """Builds both bench apps; returns each runtime's served package dir."""
-    ours = build(Config(app_dir=APPS / "wbspawn-bench", release=True), toolchain)
-    # The peer starts its threads itself: std as the toolchain has it, and no stack checks
-    # (they need wbspawn's workers to set each stack's bounds).
-    peer_config = Config(
-        app_dir=APPS / "peer-bench", release=True, std_threads=False, stack_check=False
-    )
-    peer = build(peer_config, toolchain)
-    return {"wbspawn": ours.out_dir, "peer": peer_no_modules(peer_config, peer, toolchain)}
+    ours = build(our_config(), toolchain)
+    peer_app = peer_config("peer-bench")
+    peer = build(peer_app, toolchain)
+    return {"wbspawn": ours.out_dir, "peer": peer_no_modules(peer_app, peer, toolchain)}
 
 
 def peer_no_modules(config: Config, result: BuildResult, toolchain: Toolchain) -> Path:
@@ -327,23 +323,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         for m, p, u, t in OWN_ROWS
     ]
-    report = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "browsers": versions,
-        "build": {
-            "profile": "release",
-            "wasm_bindgen": wasm_bindgen_version(find_wasm_bindgen()),
-            "toolchain": toolchain.kind,
-            "peer_output": "--target no-modules (the peer's only supported output)",
+    write_report(
+        args.out,
+        {
+            "browsers": versions,
+            "build": release_build(
+                toolchain, peer_output="--target no-modules (the peer's only supported output)"
+            ),
+            "quick": args.quick,
+            "table": table,
+            "wbspawn_alone": own,
+            "raw": results,
         },
-        "quick": args.quick,
-        "table": table,
-        "wbspawn_alone": own,
-        "raw": results,
-    }
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nbench: wrote {args.out}", file=sys.stderr)
+    )
     return 0
 
 
