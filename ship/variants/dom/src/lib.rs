@@ -15,15 +15,13 @@ use web_sys::{Document, HtmlElement};
 #[wasm_bindgen(start)]
 pub fn build_page() -> Result<(), JsValue> {
     let document = document()?;
-    let main = document
-        .query_selector("main")?
-        .ok_or("the page has no <main>")?;
+    // index.html's paragraph for the answer; the button goes before it.
+    let result = document
+        .get_element_by_id("result")
+        .ok_or("the page has no #result")?;
     let button: HtmlElement = document.create_element("button")?.dyn_into()?;
     button.set_text_content(Some("Count primes below 3,000,000"));
-    let result = document.create_element("p")?;
-    result.set_id("result");
-    main.append_child(&button)?;
-    main.append_child(&result)?;
+    result.before_with_node_1(&button)?;
     let on_click = Closure::<dyn FnMut()>::new(move || {
         let result = result.clone();
         result.set_text_content(Some("counting…"));
