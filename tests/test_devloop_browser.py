@@ -24,6 +24,7 @@ from playwright.sync_api import Page, Route
 from conftest import DEMO_DIR, FakeTools, copy_app
 from devserver import DevServer, receive_until, wait_until_watching
 from pages import PageErrors, wait_for_done
+from wbspawn.ship.template import new_app
 
 pytestmark = pytest.mark.browser
 
@@ -191,6 +192,40 @@ def test_css_edit_restyles_without_a_reload(
     assert tab.evaluate("window.survivor") == "page state"  # not reloaded
     assert tab.locator("link[rel=stylesheet]").count() == 1  # the old sheet is gone
     errors.assert_none()
+
+
+def test_an_app_that_owns_the_page_gets_the_overlay_and_the_reload(
+    fresh_page: tuple[Page, PageErrors], tmp_path: Path
+) -> None:
+    # A Yew app on the main thread (`--template yew`): the page is the app's, not ours, and the
+    # overlay and the reload still work over it.
+    app = new_app(tmp_path / "yew-app", variant="yew").dir
+    lib = app / "src" / "lib.rs"
+    label = '"Count primes below 3,000,000 with rayon"'
+    assert label in lib.read_text()
+    server = DevServer(app)
+    try:
+        tab, errors = fresh_page
+        open_app(tab, server)
+        button = tab.locator("main button")
+        assert button.inner_text() == "Count primes below 3,000,000 with rayon"
+        tab.evaluate("window.survivor = 'kept'")
+
+        lib.write_text(lib.read_text().replace(label, "undefined_label"))
+        tab.locator("#wbspawn-overlay .diagnostics").wait_for(timeout=REBUILD_MS)
+        assert "cannot find value `undefined_label` in this scope" in overlay_text(tab)
+        assert tab.evaluate("window.survivor") == "kept"  # the last good build runs on
+
+        lib.write_text(lib.read_text().replace("undefined_label", '"Count again"'))
+        tab.locator("main button").filter(has_text="Count again").wait_for(timeout=REBUILD_MS)
+        assert tab.evaluate("window.survivor") is None  # a new page: reloaded
+        assert tab.locator("#wbspawn-overlay").count() == 0
+        tab.locator("main button").click()
+        said = tab.locator("main .said").filter(has_text="216816 primes below 3,000,000 on")
+        said.wait_for(timeout=60_000)
+        errors.assert_none()
+    finally:
+        server.stop()
 
 
 # --- pages without wasm, with the fake tools --------------------------------------------------

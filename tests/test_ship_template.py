@@ -95,8 +95,37 @@ def test_new_dom_writes_an_app_that_owns_the_page(tmp_path: Path) -> None:
     assert "--template dom" in (root / "README.md").read_text()
 
 
+def test_new_yew_is_the_dom_app_with_yew_rendering_the_page(tmp_path: Path) -> None:
+    app = new_app(tmp_path / "yew-app", variant="yew")
+    root = app.dir
+    assert app.files == new_app(tmp_path / "plain").files
+    for name in app.files:
+        assert "{{" not in (root / name).read_text(), name
+    manifest = tomllib.loads((root / "Cargo.toml").read_text())
+    assert set(manifest["dependencies"]) == {
+        "rayon",
+        "wasm-bindgen",
+        "wasm-bindgen-futures",
+        "web-sys",
+        "yew",
+        "wbspawn",
+    }
+    assert manifest["dependencies"]["yew"]["features"] == ["csr"]
+    assert manifest["package"]["metadata"]["wbspawn"] == {"mode": "main"}
+    # The dom variant's page, under it: started on the main thread.
+    dom = new_app(tmp_path / "dom-app", variant="dom").dir
+    assert (root / "main.js").read_text() == (dom / "main.js").read_text().replace(
+        "dom_app", "yew_app"
+    )
+    lib = (root / "src" / "lib.rs").read_text()
+    assert "yew::Renderer::<App>::with_root" in lib and "into_par_iter()" in lib
+    assert ".join_async().await" in lib
+    assert "--template yew" in (root / "README.md").read_text()
+
+
 def test_an_unknown_template_is_an_error_naming_the_ones_there_are(tmp_path: Path) -> None:
-    with pytest.raises(WbspawnError, match="there is no template 'egui': pick one of worker, dom"):
+    known = "pick one of worker, dom, yew"
+    with pytest.raises(WbspawnError, match=f"there is no template 'egui': {known}"):
         new_app(tmp_path / "app", variant="egui")
     assert not (tmp_path / "app").exists()
 

@@ -6,8 +6,9 @@ host, js-sys, the wbspawn crate. On 2 cores that is about 15 s, most of it syn a
 macros one after the other. Those crates are the same for every `wbspawn new` app, and cargo
 reuses them from the shared target dir (pipeline.py) for any app whose graph resolves to the
 same versions and features. So the prebuild builds a throwaway `wbspawn new` app of each
-template (`--template`: the dom one adds web-sys and wasm-bindgen-futures), as `wbspawn
-serve` would, into that target dir: the next fresh app compiles only its own crate.
+template (`--template`: the dom one adds web-sys and wasm-bindgen-futures, the yew one Yew
+and rayon), as `wbspawn serve` would, into that target dir: the next fresh app compiles only
+its own crate.
 
 The throwaway app is removed afterwards, and so is its output: what stays is what any first
 build would have left (the sysroot, the stack-check pass, the target dir), so the cache

@@ -1,7 +1,9 @@
 """`wbspawn new DIR`: a new app from the template (ship/template/), ready for `wbspawn serve`.
 
 `--template NAME` picks a variant: the files of ship/variants/NAME/ replace or join the
-template's (the default, "worker", has none: the template itself).
+template's (the default, "worker", has none: the template itself). A variant may build on
+another: "yew" is the "dom" app (its page starts the instance on the main thread) with Yew
+rendering the page, so it lays its files over dom's.
 
 The app depends on the runtime as `wbspawn = "0.1"`, the way it will once the crate is on
 crates.io. Until then, and always when built by `wbspawn serve`, `check` or `build`, cargo
@@ -33,7 +35,10 @@ RENAMED: Final = {"gitignore": ".gitignore", "cargo": ".cargo"}
 TEMPLATES: Final = {
     "worker": "the app in a worker, its exports called from the page (std::thread)",
     "dom": "Rust that owns the page (web-sys), a count on every thread behind a button",
+    "yew": "a Yew app on the page, a rayon count behind a button",
 }
+# The variants' directories each one lays over the template, in order.
+_LAYERS: Final = {"worker": (), "dom": ("dom",), "yew": ("dom", "yew")}
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 # Cargo's rules for a package name, and names cargo refuses (`cargo new` says the same).
 _CRATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -104,7 +109,7 @@ def new_app(
         raise WbspawnError(f"{target} already exists and is not empty: pick a new directory")
     crate = crate_name(name or target.resolve().name, given=name is not None)
     source = assets.ship_dir() / "template" if template is None else template
-    overlay = assets.ship_dir() / "variants" / variant
+    overlays = [assets.ship_dir() / "variants" / layer for layer in _LAYERS[variant]]
     wbspawn_version, bindgen_version = runtime_versions(assets.runtime_rs_dir())
     values = {
         "name": crate,
@@ -115,7 +120,7 @@ def new_app(
         "runtime_path": json.dumps(str(assets.runtime_rs_dir())),
     }
     rendered: dict[Path, bytes] = {}
-    for root in (source, overlay):
+    for root in (source, *overlays):
         for path in _files(root):
             rel = path.relative_to(root)
             rel = Path(*(RENAMED.get(part, part) for part in rel.parts))

@@ -1,5 +1,5 @@
-// Starts the app on the page (`mode: "main"`): its start function (src/lib.rs) adds its
-// button to the page, and its threads run on workers. Then counts the primes below 300,000
+// Starts the app on the page (`mode: "main"`): its start function (src/lib.rs) puts its
+// button on the page, and its threads run on workers. Then counts the primes below 300,000
 // once, calling the app's export directly, shows the answer and reports done(ok, detail) for
 // people and `wbspawn check`.
 import { done, start } from "/_wbspawn/bootstrap.js";

@@ -1,11 +1,13 @@
-"""`wbspawn new --template dom`: an app whose Rust owns the page, served and clicked in every
-engine, checked and built for release by wbspawn's own commands."""
+"""`wbspawn new --template dom` and `--template yew`: apps whose Rust owns the page, served and
+clicked in every engine, checked and built for release by wbspawn's own commands."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,38 +23,51 @@ from wbspawn.ship.template import new_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
 
-CLICKED = """() => {
-    document.querySelector("button").click();
-    return document.getElementById("result").textContent;
-}"""
-RESULT = """() => {
-    const text = document.getElementById("result").textContent;
+
+@dataclass(frozen=True)
+class PageTemplate:
+    variant: str
+    # Where the click's answer shows.
+    said: str
+
+
+TEMPLATES = [PageTemplate("dom", "#result"), PageTemplate("yew", "main .said")]
+
+CLICK = """() => document.querySelector("button").click()"""
+SAID = """(selector) => {
+    const text = document.querySelector(selector)?.textContent ?? "";
     return text.includes("primes below 3,000,000 on") ? text : null;
 }"""
 
 
-@pytest.fixture(scope="module")
-def dom_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return new_app(tmp_path_factory.mktemp("apps") / "page-app", variant="dom").dir
+@pytest.fixture(scope="module", params=TEMPLATES, ids=lambda t: t.variant)
+def template(request: pytest.FixtureRequest) -> PageTemplate:
+    chosen: PageTemplate = request.param
+    return chosen
 
 
 @pytest.fixture(scope="module")
-def dom_url(dom_app: Path) -> Iterator[str]:
-    config = Config(app_dir=dom_app)
+def page_app(template: PageTemplate, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return new_app(tmp_path_factory.mktemp("apps") / "page-app", variant=template.variant).dir
+
+
+@pytest.fixture(scope="module")
+def page_url(page_app: Path) -> Iterator[str]:
+    config = Config(app_dir=page_app)
     with running(create_app(config, build(config, discover()))) as url:
         yield url
 
 
-def test_the_page_is_built_by_rust_and_a_click_counts_on_threads(
-    new_page: NewPage, dom_url: str
+def test_rust_builds_the_page_and_a_click_counts_on_threads(
+    new_page: NewPage, page_url: str, template: PageTemplate
 ) -> None:
     page = new_page()
-    page.open(dom_url)
+    page.open(page_url)
     status, detail = wait_for_done(page, timeout_s=60)
     assert (status, detail) == ("pass", "25997 primes below 300,000")
     # The page's own start function made the button; its handler awaits the count.
-    assert page.evaluate(CLICKED) == "counting…"
-    said = page.wait_for(RESULT, timeout_s=60)
+    page.evaluate(CLICK)
+    said = page.wait_for(SAID, template.said, timeout_s=60)
     assert said.startswith("216816 primes below 3,000,000 on "), said
     # The click never made the page wait: no warning from the main thread.
     waited = [m.text for m in page.console if "main thread waited" in m.text]
@@ -60,7 +75,7 @@ def test_the_page_is_built_by_rust_and_a_click_counts_on_threads(
     assert_no_uncaught(page)
 
 
-def wbspawn(*args: str) -> None:
+def wbspawn(*args: str) -> str:
     # Its own process, as a user runs it (the engines of this test run live in this one).
     proc = subprocess.run(
         [sys.executable, "-m", "wbspawn", *args],
@@ -70,10 +85,12 @@ def wbspawn(*args: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
 
 
-def test_check_passes_and_so_does_the_release_dist(dom_app: Path) -> None:
+def test_check_passes_and_so_does_the_release_dist(page_app: Path) -> None:
     # The test above runs the served app in every engine; this is the commands a user runs.
-    wbspawn("check", str(dom_app))
-    wbspawn("build", str(dom_app))
-    wbspawn("check", str(dom_app / "dist"))
+    checked = json.loads(wbspawn("check", str(page_app), "--json"))
+    assert checked["done"] == {"ok": True, "detail": "25997 primes below 300,000"}
+    wbspawn("build", str(page_app))
+    wbspawn("check", str(page_app / "dist"))
