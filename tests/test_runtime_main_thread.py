@@ -129,3 +129,33 @@ def test_a_wait_of_seconds_on_the_page_is_an_error_while_it_lasts(new_lab: OpenL
     stuck = [text for text in page.console_errors() if "has waited" in text]
     assert len(stuck) == 1, page.console_errors()
     assert "main thread has waited 2.0 s in " in stuck[0] and "sleep_here" in stuck[0], stuck
+
+
+# The direct call's rejection, as text (an app that owns the page calls its exports so).
+DIRECT_SETTLED = """async (name, args) => {
+    const glue = await import("/pkg/lab.js");
+    try { return `returned ${glue[name](...args)}`; } catch (e) { return `threw: ${e.message}`; }
+}"""
+EXITED = """() => window.wbspawnApp.exited.then((end) => [end.code, end.aborted,
+    document.documentElement.dataset.wbspawnExit])"""
+
+
+@pytest.mark.parametrize("from_thread", [False, True], ids=["on-the-page", "joined-thread"])
+def test_exit_ends_the_app_and_the_page_leaves_its_code(
+    new_lab: OpenLab, from_thread: bool
+) -> None:
+    page = new_lab("?mode=main")
+    # From a thread the page joins, the page spins in the join: it must hear of the end there.
+    said = page.evaluate(DIRECT_SETTLED, "exit_with", [5, from_thread])
+    assert said == "threw: wbspawn: the app exited with code 5: its code on the page stops here"
+    assert page.evaluate(EXITED) == [5, False, "5"]
+    assert (
+        page.evaluate(
+            "() => window.wbspawnApp.poolState().then(() => 'answered', (e) => e.exitCode)"
+        )
+        == 5
+    )
+    printed = [m.text for m in page.console]
+    who = "exiter" if from_thread else "main"
+    assert f"[{who}] last words before exit(5)" in printed, printed
+    assert "after the exiting thread" not in " ".join(printed)

@@ -10,7 +10,8 @@
 //! waits for good: debug builds say on the console when a wait took longer than a frame, and
 //! every build says so when one has gone on for seconds, naming the call site in both.
 //! `JoinHandle::join_async` is the way that never spins. While it spins, the page runs the
-//! calls threads queued for it (main_thread.rs).
+//! calls threads queued for it (main_thread.rs), and leaves the app's code if a thread ended
+//! the program (process.rs).
 
 // Only the patched std calls in here, on wasm; the pure part is tested on the host.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -72,6 +73,8 @@ mod imp {
         let woken = 'spin: loop {
             // Calls queued for this thread: the thread this one waits for may be their caller.
             crate::main_thread::run_queued(true);
+            // The thread this one waits for may have ended the program instead of waking it.
+            crate::process::stop_page_if_ended();
             for _ in 0..SPINS_PER_LOOK {
                 if done() {
                     break 'spin true;

@@ -65,6 +65,9 @@ pub(crate) fn args() -> Vec<OsString> {
 }
 
 #[cfg(target_arch = "wasm32")]
+pub(crate) use hooks::stop_page_if_ended;
+
+#[cfg(target_arch = "wasm32")]
 mod hooks {
     use std::ffi::OsString;
 
@@ -74,7 +77,20 @@ mod hooks {
     /// every later call of every thread, the dispatcher's too, so the last lines and the end
     /// would never come out. Before the runtime is configured (in `#[wasm_bindgen(start)]`)
     /// no dispatcher will come: the trap fails the app's start, which reports the end itself.
-    fn stop() -> ! {
+    /// The page's main thread (the main-thread mode) can neither wait nor be stopped by
+    /// anyone: it leaves the app's code with an exception, back to its event loop, where the
+    /// dispatcher's word of the end reaches it. Its instance is its own, so the dispatcher's
+    /// glue stays whole.
+    pub(crate) fn stop() -> ! {
+        if crate::platform::on_page() {
+            let end = match super::exit_code() {
+                Some(super::ABORT_CODE) => "aborted".to_string(),
+                code => format!("exited with code {}", code.unwrap_or(1)),
+            };
+            wasm_bindgen::throw_str(&format!(
+                "wbspawn: the app {end}: its code on the page stops here"
+            ))
+        }
         if crate::platform::dispatcher_running() {
             let never = std::sync::atomic::AtomicI32::new(0);
             loop {
@@ -106,6 +122,15 @@ mod hooks {
         }
         super::end(super::ABORT_CODE, true);
         stop()
+    }
+
+    /// On the page: stops its code if a thread ended the program (`stop`). A page that
+    /// spins in a wait for a thread that called `process::exit` would otherwise spin for good,
+    /// and never hear of the end.
+    pub(crate) fn stop_page_if_ended() {
+        if super::exit_code().is_some() {
+            stop()
+        }
     }
 
     #[no_mangle]
