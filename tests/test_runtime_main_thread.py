@@ -5,6 +5,8 @@ on a page."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import OpenLab
@@ -128,7 +130,10 @@ def test_a_wait_of_seconds_on_the_page_is_an_error_while_it_lasts(new_lab: OpenL
     assert page.evaluate(DIRECT, "sleep_here", [2300]) >= 2299
     stuck = [text for text in page.console_errors() if "has waited" in text]
     assert len(stuck) == 1, page.console_errors()
-    assert "main thread has waited 2.0 s in " in stuck[0] and "sleep_here" in stuck[0], stuck
+    # Said at the first look past 2 s: later on a busy machine, but never before, nor at the
+    # end of the 2.3 s wait.
+    assert re.search(r"main thread has waited 2\.[01] s in ", stuck[0]), stuck
+    assert "sleep_here" in stuck[0], stuck
 
 
 # The direct call's rejection, as text (an app that owns the page calls its exports so).
