@@ -198,12 +198,13 @@ def test_an_app_that_owns_the_page_gets_the_overlay_and_the_reload(
     fresh_page: tuple[Page, PageErrors], tmp_path: Path
 ) -> None:
     # A Yew app on the main thread (`--template yew`): the page is the app's, not ours, and the
-    # overlay and the reload still work over it.
+    # overlay and the reload still work over it. Release builds: the template's own test
+    # builds Yew's dependencies so (test_template_page_browser.py), and they are many.
     app = new_app(tmp_path / "yew-app", variant="yew").dir
     lib = app / "src" / "lib.rs"
     label = '"Count primes below 3,000,000 with rayon"'
     assert label in lib.read_text()
-    server = DevServer(app)
+    server = DevServer(app, "--release")
     try:
         tab, errors = fresh_page
         open_app(tab, server)

@@ -162,7 +162,8 @@ def test_a_crash_storm_leaves_the_app_sound(new_page: NewPage, lab_url_for_panic
     if page.engine == "webkit" and call(page, "panic_strategy") == "unwind":
         pytest.skip("WebKitGTK 2.50 mishandles the lab's unwinding panics (test_runtime_unwind.py)")
     # WebKit starts a worker far more slowly (two seconds a round here): fewer rounds there.
-    rounds = 25 if page.engine == "webkit" else 200
+    # Each round is seven deaths of different kinds.
+    rounds = 15 if page.engine == "webkit" else 100
     died, overwritten = page.evaluate(
         "(n) => window.wbspawnApp.call('crash_storm', n, 7)", rounds, timeout_s=300
     )

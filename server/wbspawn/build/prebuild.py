@@ -6,9 +6,10 @@ host, js-sys, the wbspawn crate. On 2 cores that is about 15 s, most of it syn a
 macros one after the other. Those crates are the same for every `wbspawn new` app, and cargo
 reuses them from the shared target dir (pipeline.py) for any app whose graph resolves to the
 same versions and features. So the prebuild builds a throwaway `wbspawn new` app of each
-template (`--template`: the dom one adds web-sys and wasm-bindgen-futures, the yew one Yew
-and rayon), as `wbspawn serve` would, into that target dir: the next fresh app compiles only
-its own crate.
+template (`--template`: the dom one adds web-sys and wasm-bindgen-futures), as `wbspawn
+serve` would, into that target dir: the next fresh app compiles only its own crate. Not the
+yew template's: Yew and rayon are about 160 crates, a minute or two on 2 cores that every
+prebuild would pay for an app most users never make; its first build compiles them.
 
 The throwaway app is removed afterwards, and so is its output: what stays is what any first
 build would have left (the sysroot, the stack-check pass, the target dir), so the cache
@@ -29,17 +30,20 @@ from wbspawn.build.process import LineSink
 from wbspawn.build.toolchain import Toolchain
 from wbspawn.config import Config
 from wbspawn.errors import WbspawnError
-from wbspawn.ship.template import TEMPLATES, new_app
+from wbspawn.ship.template import new_app
 
 # The throwaway app's crate name: its own compiled crate is the one part nobody reuses.
 SEED_NAME = "wbspawn-prebuild"
+# The templates whose dependencies are prebuilt (see above for the one left out).
+PREBUILT = ("worker", "dom")
 
 
 def prebuild(
     config: Config, toolchain: Toolchain, *, on_cargo_line: LineSink | None = None
 ) -> list[BuildResult]:
-    """Builds a fresh `wbspawn new` app of each template with `config`'s settings (profile,
-    panic mode, std, stack checks) and cache, then removes the apps and their output."""
+    """Builds a fresh `wbspawn new` app of each `PREBUILT` template with `config`'s settings
+    (profile, panic mode, std, stack checks) and cache, then removes the apps and their
+    output."""
     seeds = config.cache_dir / "prebuild"
     try:
         seeds.mkdir(parents=True, exist_ok=True)
@@ -50,7 +54,7 @@ def prebuild(
         ) from exc
     results = []
     try:
-        for variant in TEMPLATES:
+        for variant in PREBUILT:
             app = new_app(workdir / variant / SEED_NAME, name=SEED_NAME, variant=variant).dir
             result = build(replace(config, app_dir=app), toolchain, on_cargo_line=on_cargo_line)
             shutil.rmtree(result.out_dir.parent, ignore_errors=True)
