@@ -263,6 +263,9 @@ export async function start(pkgUrl, options = {}) {
         self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: data.lines }));
       } else if (data.type === "exit") {
         exit(data);
+      } else if (data.type === "deadlock") {
+        // Named by the dispatcher's watchdog (inspect.js); the dev server's inspector shows it.
+        self.dispatchEvent(new CustomEvent("wbspawn:deadlock", { detail: data.deadlock }));
       }
     };
     // No thread can start without it: the calls fail, and the browser reports the error too.
@@ -341,7 +344,7 @@ export async function start(pkgUrl, options = {}) {
     throw error;
   }
 
-  return {
+  const app = {
     /** Where the app's instance runs: "worker" or "main" (the page's thread). */
     mode: onPage ? "main" : "worker",
     /** Names of the functions the app exports. */
@@ -413,6 +416,11 @@ export async function start(pkgUrl, options = {}) {
       endStates(error);
     },
   };
+  // The app the page started last, for tools that did not start it: the dev server's thread
+  // inspector and `wbspawn check`, which read its `poolState()`.
+  self.__wbspawnApp = app;
+  self.dispatchEvent(new CustomEvent("wbspawn:started"));
+  return app;
 }
 
 // With mode "main" the app's host (app-worker.js) runs on the page's thread, and this stands in

@@ -13,6 +13,7 @@
 // dispatcher once the app is ready. The prestarted workers (the page made them with the app,
 // and the app worker booted each with a request) report here; the first brings the memory
 // and any prestart requests left over.
+import { describeRow, findDeadlock, readTable } from "./inspect.js";
 import { describe, joinMemory } from "./instance.js";
 import { PIECE_WAIT_MS, piecesWaiting, printOutput, printPieces } from "./stdio.js";
 
@@ -96,7 +97,16 @@ function readPoolState() {
     glueNow.__wbspawn_pool_watch();
   // The names of the threads on workers now: a hung program's report says who is stuck.
   const threads = glueNow.__wbspawn_running_threads();
-  return { ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB, threads };
+  // Every thread and what it does (inspect.js), and the deadlock the watchdog last saw.
+  const table = readTable(glueNow);
+  const deadlock = findDeadlock(table, queued);
+  // The table as people read it, one line a thread (`wbspawn check` prints these on a hang).
+  const byId = new Map(table.map((row) => [row.id, row]));
+  const lines = table.map((row) => describeRow(row, byId));
+  return {
+    ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB, threads, table, lines,
+    deadlock,
+  };
 }
 
 async function begin(shared, requests, glueLoaded) {
@@ -173,8 +183,19 @@ function watchForStalls(glue) {
   let lastTaken = -1;
   let stalledFor = 0;
   let reported = false;
+  // The deadlock said last (its threads): each is said once.
+  let saidDeadlock = "";
   setInterval(() => {
     const [queued, live, idle, maxWorkers, taken] = glue.__wbspawn_pool_watch();
+    // Read every tick, so each state is timed from (about) when it began.
+    const table = readTable(glue);
+    const deadlock = findDeadlock(table, queued);
+    const key = deadlock === null ? "" : `${deadlock.kind} ${deadlock.threads.join(",")}`;
+    if (key !== saidDeadlock && deadlock !== null) {
+      (deadlock.kind === "locks" ? console.warn : console.error)(deadlock.message);
+      self.postMessage({ type: "deadlock", deadlock });
+    }
+    saidDeadlock = key;
     if (queued === 0 || idle > 0 || live < maxWorkers || taken !== lastTaken) {
       lastTaken = taken;
       stalledFor = 0;
@@ -184,10 +205,13 @@ function watchForStalls(glue) {
     stalledFor += WATCH_MS;
     if (stalledFor >= STALL_MS && !reported) {
       reported = true;
+      const byId = new Map(table.map((row) => [row.id, row]));
       console.error(
         `wbspawn: ${queued} thread(s) have waited ${stalledFor / 1000} s for a worker while all ` +
           `${live} workers allowed (maxWorkers = ${maxWorkers}) are busy. If those workers wait ` +
-          "for the queued threads, the app is deadlocked: raise maxWorkers in start()'s options.",
+          "for the queued threads, the app is deadlocked: raise maxWorkers in start()'s options. " +
+          "The threads on them:\n" +
+          table.map((row) => `  ${describeRow(row, byId)}`).join("\n"),
       );
     }
   }, WATCH_MS);

@@ -4,7 +4,8 @@
 //   - swaps a changed stylesheet in place (the page keeps its state),
 //   - shows rustc's errors over the page when a build fails, until the next good build,
 //   - reconnects when the server goes away, and reloads once it is back,
-//   - passes what the app prints (and its exit) to the server, for its terminal.
+//   - passes what the app prints (and its exit) to the server, for its terminal,
+//   - offers the thread inspector (inspector.js) once the page started an app.
 // Everything it draws lives in a shadow root, so the app's CSS and its own do not mix.
 
 const WS_PATH = "/_wbspawn/ws";
@@ -224,5 +225,45 @@ const overlay = (() => {
     },
   };
 })();
+
+// The thread inspector (inspector.js, loaded the first time it opens): a "threads" button
+// once the page started an app (bootstrap.js says so), and Alt+T. A deadlock the runtime names
+// opens it.
+const threads = (() => {
+  let ui = null;
+  let inspector = null;
+  const load = () => (inspector ??= import("/_wbspawn/static/inspector.js"));
+  const toggle = () => load().then((module) => module.toggle());
+  return {
+    offer() {
+      ui ??= shadowHost("wbspawn-threads");
+      if (!ui.root.querySelector(".threads-button")) {
+        const button = document.createElement("button");
+        button.className = "threads-button";
+        button.type = "button";
+        button.title = "Threads (Alt+T)";
+        button.textContent = "threads";
+        button.addEventListener("click", toggle);
+        ui.root.append(button);
+      }
+      mount(ui.host);
+    },
+    toggle,
+    alert() {
+      this.offer();
+      ui.root.querySelector(".threads-button").classList.add("alert");
+      load().then((module) => module.show());
+    },
+  };
+})();
+
+addEventListener("wbspawn:started", () => threads.offer());
+addEventListener("wbspawn:deadlock", () => threads.alert());
+addEventListener("keydown", (event) => {
+  if (event.altKey && event.code === "KeyT" && self.__wbspawnApp) {
+    event.preventDefault();
+    threads.toggle();
+  }
+});
 
 connect();

@@ -378,3 +378,32 @@ def test_what_the_app_prints_and_its_exit_are_reported_in_every_engine(tmp_path:
     assert "[printer-0] printer-0 line 1\n" in human.stderr
     assert "[exiter] last words before exit(5)\n" in human.stderr
     assert "(exited with code 5)" in human.stdout
+
+
+@pytest.mark.build
+def test_a_deadlock_fails_the_check_with_every_threads_wait_in_every_engine(
+    tmp_path: Path,
+) -> None:
+    app = copy_app(LAB_DIR, tmp_path / "lab")
+    (app / "lab.js").write_text(
+        'import { start } from "/_wbspawn/bootstrap.js";\n'
+        'const app = await start("/pkg/lab.js");\n'
+        'await app.call("join_cycle");\n'
+    )
+    proc = run_check(app, "--json", "--browser", "all", "--timeout", "20")
+    combined = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    for name, report in combined["engines"].items():
+        # Named by the runtime within seconds, long before the timeout.
+        assert sources(report) == ["console"], (name, report["errors"])
+        assert "these threads join each other" in report["errors"][0]["message"], name
+        assert (report["deadlock"] or {}).get("kind") == "joins", (name, report)
+        ping = next(line for line in report["threads"] if line.startswith("'ping' (#"))
+        assert " joins 'pong' (#" in ping, (name, report["threads"])
+        assert report["threads"][0].startswith("main (#"), (name, report["threads"])
+        by_name = {row["name"]: row for row in report["thread_table"]}
+        assert by_name["ping"]["state"] == by_name["pong"]["state"] == "joining", name
+    human = run_check(app, "--timeout", "20")
+    assert human.returncode == 1
+    assert "\n  threads:\n    main (#" in human.stdout, human.stdout
+    assert "\n    'pong' (#" in human.stdout, human.stdout

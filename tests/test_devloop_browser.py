@@ -14,6 +14,7 @@ use Playwright's locators, which drive Chromium only here (docs/browsers.md).
 from __future__ import annotations
 
 import json
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,6 +225,52 @@ def test_an_app_that_owns_the_page_gets_the_overlay_and_the_reload(
         tab.locator("main button").click()
         said = tab.locator("main .said").filter(has_text="216816 primes below 3,000,000 on")
         said.wait_for(timeout=60_000)
+        errors.assert_none()
+    finally:
+        server.stop()
+
+
+def test_the_thread_inspector_shows_a_rayon_pools_threads(
+    fresh_page: tuple[Page, PageErrors], tmp_path: Path
+) -> None:
+    app = new_app(tmp_path / "yew-app", variant="yew").dir
+    server = DevServer(app, "--release")  # as above: Yew's dependencies built once, for release
+    try:
+        tab, errors = fresh_page
+        open_app(tab, server)
+        button = tab.locator("#wbspawn-threads .threads-button")
+        button.wait_for()
+        inspector = tab.locator("#wbspawn-inspector .inspector")
+        assert inspector.count() == 0  # closed until asked for: nothing loaded, nothing polled
+        tab.keyboard.press("Alt+t")
+        inspector.wait_for()
+        tab.locator("main button").click()
+        tab.locator("main .said").filter(has_text="primes below 3,000,000 on").wait_for(
+            timeout=60_000
+        )
+        # rayon's pool stays: its threads, spawned by the thread that ran the count.
+        deadline = time.monotonic() + 20
+        while True:  # until the table shows the pool (it refreshes twice a second)
+            rows = inspector.locator("tbody tr").all_inner_texts()
+            spawners = [row.split("\t")[5] for row in rows[1:]]
+            if spawners and max(map(spawners.count, spawners)) >= 2:
+                break
+            assert time.monotonic() < deadline, rows
+            tab.wait_for_timeout(200)
+        assert rows[0].split("\t")[:3] == [rows[0].split("\t")[0], "main", "running"], rows
+        spawned = [row.split("\t") for row in rows[1:]]
+        # Every thread says who spawned it; rayon's share one (the first thread to use rayon).
+        spawners = [cells[5] for cells in spawned]
+        assert all(spawners), rows
+        assert max(spawners.count(by) for by in spawners) >= 2, rows
+        assert {cells[2] for cells in spawned} <= {"running", "condvar", "parked", "lock"}, rows
+        assert "workers " in inspector.locator(".pool").inner_text()
+        # As a person sees it: a panel of some size over the page, rows and all.
+        shot = inspector.screenshot()
+        width, height = struct.unpack(">II", shot[16:24])  # the PNG's IHDR
+        assert width > 300 and height >= 40 + 16 * len(rows), (width, height, rows)
+        tab.keyboard.press("Alt+t")
+        inspector.wait_for(state="detached")
         errors.assert_none()
     finally:
         server.stop()

@@ -116,7 +116,9 @@ def test_workers_all_blocked_past_the_cap_is_said_in_the_console(
     # Three threads wait for each other; only two may run: a deadlock by construction.
     page.evaluate("() => { window.wbspawnApp.call('all_wait_for_each_other', 3); }")
     errors = said_in_the_console(page, "deadlocked", within_s=30)
-    assert any("maxWorkers = 2" in e and "deadlocked" in e for e in errors), errors
+    said = next(e for e in errors if "maxWorkers = 2" in e and "deadlocked" in e)
+    # Naming what the threads on the workers wait for: the app's own thread joins the first.
+    assert "The threads on them:" in said and "main (#" in said and " joins #" in said, said
 
 
 def test_the_pool_state_answers_while_every_thread_is_stuck(new_lab: OpenLab) -> None:

@@ -111,6 +111,11 @@ def test_a_hung_test_is_named_after_the_timeout() -> None:
     assert binary["still_running"] == ["hangs_forever"]
     assert binary["error"].startswith("did not finish within 10 s (--timeout)")
     assert "threads still running: hangs_forever" in text
+    # What each thread waited for: the test's own on its channel (libtest's main waits with a
+    # timeout, looking for dead test threads).
+    hung = next(line for line in binary["threads"] if line.startswith("'hangs_forever' (#"))
+    assert "is parked: a channel, park or a scope" in hung, binary["threads"]
+    assert "\nthreads:\n  main (#" in text and "\n  'hangs_forever' (#" in text, text
 
 
 def test_the_runtimes_own_tests_pass_in_every_engine() -> None:

@@ -9,12 +9,14 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::activity::{Activity, Doing};
 use crate::completion::Ended;
 use crate::locks::Lock;
-use crate::record::Record;
+use crate::record::{Record, ThreadId};
 
 /// Completes the std packet of a thread that never returned from its closure, with the
 /// panic's payload, releasing the closure's reference to it or not (std's
@@ -118,6 +120,92 @@ fn with<R>(f: impl FnOnce(&Running) -> R) -> Option<R> {
 /// The record of the thread running here; `None` on a thread the runtime did not start.
 pub(crate) fn record() -> Option<Arc<Record>> {
     with(|running| Arc::clone(&running.record))
+}
+
+/// The id of the thread running here: a spawned thread's, the app's own thread's (once
+/// marked), or `None` (a worker between threads, the dispatcher).
+pub(crate) fn id() -> Option<ThreadId> {
+    with(|running| running.record.id).or_else(|| {
+        let on_app = APP_THREAD.try_with(Cell::get).unwrap_or(false);
+        on_app.then(|| ThreadId::from_std_or_next(APP_ID.load(Ordering::Relaxed)))
+    })
+}
+
+std::thread_local! {
+    // Whether this is the app's own thread (the app worker's, or the page's in mode "main").
+    static APP_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What the app's own thread does (it has no record the dispatcher could reach).
+static APP_ACTIVITY: Activity = Activity::new();
+/// Its id (0 until marked).
+static APP_ID: AtomicU64 = AtomicU64::new(0);
+
+/// This is the app's own thread, with id `id` (the instance `start()` configured).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // marked by the wasm exports
+pub(crate) fn mark_app_thread(id: ThreadId) {
+    APP_ID.store(id.as_u64().get(), Ordering::Relaxed);
+    let _ = APP_THREAD.try_with(|app| app.set(true));
+}
+
+/// Runs `f` on what this thread does: a spawned thread's activity, or the app's own thread's;
+/// `None` on a worker between threads and on the dispatcher, which nobody waits for.
+pub(crate) fn with_activity<R>(f: impl FnOnce(&Activity) -> R) -> Option<R> {
+    let running = RUNNING.try_with(Cell::get).ok()?;
+    if !running.is_null() {
+        // SAFETY: as in `with`.
+        let running = unsafe { &*running };
+        return Some(f(&running.record.activity));
+    }
+    APP_THREAD
+        .try_with(Cell::get)
+        .ok()
+        .and_then(|on_app| on_app.then(|| f(&APP_ACTIVITY)))
+}
+
+/// One row of the inspector's table.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm exports
+pub(crate) struct Row {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) doing: Doing,
+    pub(crate) changes: u32,
+    pub(crate) spawned_by: Option<u64>,
+    /// The page's id of its worker (0: the app's own thread).
+    pub(crate) worker: u32,
+}
+
+/// Every live thread and what it does: the app's own thread first (once marked), then the
+/// threads running on workers, in the order their workers started.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // read by the wasm exports
+pub(crate) fn table() -> Vec<Row> {
+    let mut rows = Vec::new();
+    let app = APP_ID.load(Ordering::Relaxed);
+    if app != 0 {
+        let (doing, changes) = APP_ACTIVITY.read();
+        rows.push(Row {
+            id: app,
+            name: "main".to_string(),
+            doing,
+            changes,
+            spawned_by: None,
+            worker: 0,
+        });
+    }
+    for on in ON_WORKERS.lock().iter().filter(|on| on.running != 0) {
+        // SAFETY: as in `running_threads`.
+        let record = unsafe { &(*(on.running as *const Running)).record };
+        let (doing, changes) = record.activity.read();
+        rows.push(Row {
+            id: record.id.as_u64().get(),
+            name: record.name.clone().unwrap_or_default(),
+            doing,
+            changes,
+            spawned_by: record.spawned_by.map(|by| by.as_u64().get()),
+            worker: on.worker,
+        });
+    }
+    rows
 }
 
 /// std's hook: the thread's closure returned, so std completes its packet itself.

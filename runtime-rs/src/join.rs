@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use crate::activity::Doing;
 use crate::completion::{Ended, Outcome};
 use crate::platform::Waiter;
 use crate::record::{Record, Thread};
@@ -132,7 +133,13 @@ pub(crate) fn wait_for(record: &Record) -> Outcome {
              with start() from wbspawn's bootstrap.js"
         );
     }
-    record.completion.wait()
+    let joining = Doing::Joining(record.id.as_u64().get());
+    let noted = crate::current::with_activity(|activity| activity.begin(joining)).unwrap_or(false);
+    let outcome = record.completion.wait();
+    if noted {
+        crate::current::with_activity(|activity| activity.set(Doing::Running));
+    }
+    outcome
 }
 
 /// An owned permission to join a thread (wait for it to finish and take its result).

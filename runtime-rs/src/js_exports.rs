@@ -20,6 +20,8 @@ pub fn configure(
     args: Vec<String>,
 ) {
     crate::panic::install_hook();
+    // The thread that configures is the app's own: the inspector's `main`.
+    crate::current::mark_app_thread(crate::thread::current().id());
     crate::process::set_args(args);
     config::apply(Settings {
         parallelism,
@@ -72,6 +74,27 @@ pub fn pool_watch() -> Vec<u32> {
 #[wasm_bindgen(js_name = __wbspawn_running_threads)]
 pub fn running_threads() -> Vec<String> {
     crate::current::running_threads()
+}
+
+/// Every live thread and what it does, for `poolState`'s `table`: seven strings a row, `[id,
+/// name, state, on, changes, spawnedBy, worker]` (activity.rs says what state and on are;
+/// spawnedBy is "" for the app's own thread).
+#[wasm_bindgen(js_name = __wbspawn_thread_table)]
+pub fn thread_table() -> Vec<String> {
+    let mut flat = Vec::new();
+    for row in crate::current::table() {
+        let [state, on] = crate::activity::describe(row.doing);
+        flat.extend([
+            row.id.to_string(),
+            row.name,
+            state,
+            on,
+            row.changes.to_string(),
+            row.spawned_by.map(|by| by.to_string()).unwrap_or_default(),
+            row.worker.to_string(),
+        ]);
+    }
+    flat
 }
 
 /// A binary's `fn main` (a test binary's: libtest) returned `code`, called from the app

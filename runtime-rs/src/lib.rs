@@ -19,6 +19,7 @@ compile_error!(
 // Layers, top to bottom: the public API (thread, join, scope) and the entry points (std's
 // hooks for threads, the clock, stdio and the process; JS exports); the pool; a thread's
 // record, its completion, the current thread and the panic hook; the platform.
+mod activity;
 mod clock;
 mod completion;
 mod config;
@@ -28,7 +29,6 @@ mod join;
 mod js_exports;
 mod locks;
 mod main_thread;
-mod page_wait;
 mod panic;
 mod platform;
 mod pool;
@@ -42,6 +42,7 @@ pub mod testing;
 mod thread;
 #[cfg(target_arch = "wasm32")]
 mod transfer;
+mod wait;
 
 pub use config::available_parallelism;
 #[doc(hidden)]

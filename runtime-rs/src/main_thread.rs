@@ -4,7 +4,7 @@
 //!
 //! Calls queue in shared memory and bump a word the page waits on with `Atomics.waitAsync`
 //! between its tasks (app-worker.js, `pumpMainCalls`); the page then runs them in order. A
-//! main thread that is itself waiting (spinning, page_wait.rs) for the very thread that called
+//! main thread that is itself waiting (spinning, wait.rs) for the very thread that called
 //! would never get back to its event loop, so its spin runs queued calls too, as Emscripten's
 //! main thread runs proxied calls while it waits; only not while it holds one of the runtime's
 //! own locks, which a call might need.

@@ -37,7 +37,7 @@ export function hardwareConcurrency() {
 }
 
 // Whether this is the page's main thread (an app started with `mode: "main"`), where
-// Atomics.wait throws and page_wait.rs spins instead.
+// Atomics.wait throws and wait.rs spins instead.
 export function onPage() {
   return typeof document !== "undefined";
 }

@@ -632,7 +632,7 @@ mod tests {
         // A receiver waiting on the failed thread's sender must see the channel close, not
         // wait forever.
         let (tx, rx) = std::sync::mpsc::channel::<u32>();
-        let record = Record::new(ThreadId::next(), None);
+        let record = Record::new(ThreadId::next(), None, None);
         let job = Job {
             run: Box::new(move || {
                 let _ = tx.send(1);

@@ -8,6 +8,7 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::activity::Activity;
 use crate::completion::Completion;
 
 /// A unique identifier for a thread, never reused within one program run.
@@ -31,6 +32,11 @@ impl ThreadId {
         ThreadId(id)
     }
 
+    /// The id numbered `id` (0: a fresh one of wbspawn's counter).
+    pub(crate) fn from_std_or_next(id: u64) -> ThreadId {
+        NonZeroU64::new(id).map_or_else(ThreadId::next, ThreadId)
+    }
+
     /// The id as a number (std keeps this unstable; it is handy in the browser's console).
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0
@@ -41,14 +47,24 @@ pub(crate) struct Record {
     pub(crate) id: ThreadId,
     pub(crate) name: Option<String>,
     pub(crate) completion: Completion,
+    /// What the thread does now (the inspector's table).
+    pub(crate) activity: Activity,
+    /// The thread that spawned it; `None`: the app's own thread.
+    pub(crate) spawned_by: Option<ThreadId>,
 }
 
 impl Record {
-    pub(crate) fn new(id: ThreadId, name: Option<String>) -> Arc<Record> {
+    pub(crate) fn new(
+        id: ThreadId,
+        name: Option<String>,
+        spawned_by: Option<ThreadId>,
+    ) -> Arc<Record> {
         Arc::new(Record {
             id,
             name,
             completion: Completion::new(),
+            activity: Activity::new(),
+            spawned_by,
         })
     }
 

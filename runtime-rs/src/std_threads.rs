@@ -56,7 +56,11 @@ mod imp {
             crate::scope::check_started()?;
         }
         crate::panic::install_hook();
-        let record = Record::new(ThreadId::from_std(id), name.map(str::to_string));
+        let record = Record::new(
+            ThreadId::from_std(id),
+            name.map(str::to_string),
+            current::id(),
+        );
         let entry = Start { start, arg };
         let job = Job {
             run: Box::new(move || {

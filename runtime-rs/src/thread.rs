@@ -17,7 +17,7 @@ use crate::record::{Record, Thread, ThreadId};
 
 std::thread_local! {
     // Identity of a thread wbspawn did not start (the app's own thread).
-    static UNSPAWNED: Arc<Record> = Record::new(unspawned_id(), None);
+    static UNSPAWNED: Arc<Record> = Record::new(unspawned_id(), None, None);
 }
 
 fn unspawned_id() -> ThreadId {
@@ -148,7 +148,7 @@ impl Builder {
                 io::Error::other("std did not start the thread through wbspawn's hooks")
             });
         }
-        let record = Record::new(ThreadId::next(), self.name);
+        let record = Record::new(ThreadId::next(), self.name, crate::current::id());
         let body: Box<dyn FnOnce() + Send + 'a> = Box::new(body);
         // SAFETY: only the lifetime changes; the caller guarantees the thread ends in time
         // (the same erasure std's scoped threads do).

@@ -37,6 +37,7 @@ from wbspawn.build.pipeline import build
 from wbspawn.check import engines
 from wbspawn.check.browser import BrowserError, EngineName, Page, Problem
 from wbspawn.check.output import output_lines
+from wbspawn.check.threads import Threads, format_threads, read_threads
 from wbspawn.config import CHECK_SETTLE_S, CHECK_TIMEOUT_S, Config
 from wbspawn.errors import BuildError, WbspawnError
 from wbspawn.output import OutputLine
@@ -77,6 +78,11 @@ class Report:
     # What the app printed, in order, and the code it exited with (process::exit), if it did.
     output: list[OutputLine] = field(default_factory=list)
     exit_code: int | None = None
+    # When the page failed or hung: every thread of the app and what it did then (one line a
+    # thread, and the table), and the deadlock the runtime named, if it named one.
+    threads: list[str] | None = None
+    thread_table: list[dict[str, Any]] | None = None
+    deadlock: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -283,11 +289,21 @@ def _run_page(
             )
         report.done = _wait(page, own, wait_s, waits_for_done, show_output)
         report.exit_code = exit_code(page)
+        if (own or page.problems) and report.exit_code is None:
+            _read_threads(report, page)
     finally:
         show_output()
         page.close()
     # The page's own problems come first: they are usually the cause of the rest.
     report.errors.extend([*page.problems, *own])
+
+
+def _read_threads(report: Report, page: Page) -> None:
+    threads = read_threads(page)
+    if threads is not None:
+        report.threads = threads.lines
+        report.thread_table = threads.table
+        report.deadlock = threads.deadlock
 
 
 def _wait(
@@ -369,6 +385,8 @@ def format_report(report: Report) -> str:
             where = f" ({problem.location})" if problem.location else ""
             text = problem.message.replace("\n", "\n    ")
             lines.append(f"  [{problem.source}] {text}{where}")
+    if report.threads is not None:
+        lines.append("  " + format_threads(Threads(lines=report.threads)).replace("\n", "\n  "))
     return "\n".join(lines)
 
 

@@ -41,6 +41,8 @@ class BinaryRun:
     error: str | None = None
     # The threads still running when it hung, by name (libtest names them after the test).
     still_running: list[str] | None = None
+    # On a hang: every thread and what it waited for, one line a thread (check/threads.py).
+    threads: list[str] | None = None
     duration_s: float = 0.0
 
     @property

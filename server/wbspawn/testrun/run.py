@@ -30,6 +30,7 @@ from wbspawn.check import engines
 from wbspawn.check.browser import BrowserError, EngineName, Page
 from wbspawn.check.output import output_lines
 from wbspawn.check.smoke import evaluate_or_none, exit_code
+from wbspawn.check.threads import format_threads, read_threads
 from wbspawn.config import Config
 from wbspawn.errors import BuildError
 from wbspawn.serve.app import create_app
@@ -209,6 +210,10 @@ def _run_binary(
             state = _pool_state(page)
             run.still_running = [str(t) for t in state.get("threads", [])]
             run.error = _hang_message(options.timeout_s, run.still_running, state)
+            threads = read_threads(page)
+            if threads is not None:
+                run.threads = threads.lines
+                run.error += "\n" + format_threads(threads)
         # Lines the pump passed on with the end itself.
         page.pause(POLL_S)
         show()

@@ -17,6 +17,7 @@ use wasm_bindgen::prelude::*;
 mod deaths;
 mod page;
 mod std_web;
+mod stuck;
 
 #[wasm_bindgen]
 extern "C" {

@@ -1,5 +1,5 @@
 //! An app whose instance runs on the page (`start(..., {mode: "main"})`): what its main thread
-//! may do. The page may not block, so each wait here spins (page_wait.rs in the runtime).
+//! may do. The page may not block, so each wait here spins (wait.rs in the runtime).
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;

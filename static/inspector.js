@@ -1,0 +1,130 @@
+// The dev server's thread inspector: every live thread of the app and what it does, the pool's
+// figures, and any deadlock the runtime named, over the page. reload.js loads this module the
+// first time the inspector opens (Alt+T, or its "threads" button), so a page that never opens
+// it pays nothing; while it is closed nothing here runs.
+//
+// The rows come from `poolState()` of the app the page started last (bootstrap.js keeps it),
+// which the runtime's dispatcher answers from shared memory: it answers while every thread of
+// the app is blocked (runtime-js/inspect.js says what each field means).
+
+const STYLE = "/_wbspawn/static/inspector.css";
+const REFRESH_MS = 500;
+const COLUMNS = ["id", "name", "state", "on", "for", "spawned by", "worker"];
+
+let ui = null;
+let timer = null;
+// The last reading, for spawns per second.
+let last = null;
+
+function build() {
+  const host = document.createElement("wbspawn-ui");
+  host.id = "wbspawn-inspector";
+  const root = host.attachShadow({ mode: "open" });
+  const style = document.createElement("link");
+  style.rel = "stylesheet";
+  style.href = STYLE;
+  const panel = document.createElement("section");
+  panel.className = "inspector";
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", "Threads");
+  const header = document.createElement("header");
+  const title = document.createElement("h1");
+  title.textContent = "Threads";
+  const pool = document.createElement("span");
+  pool.className = "pool";
+  const close = document.createElement("button");
+  close.className = "close";
+  close.type = "button";
+  close.title = "Close (Alt+T)";
+  close.textContent = "×";
+  close.addEventListener("click", () => hide());
+  header.append(title, pool, close);
+  const deadlock = document.createElement("pre");
+  deadlock.className = "deadlock";
+  deadlock.hidden = true;
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  for (const column of COLUMNS) {
+    const th = document.createElement("th");
+    th.textContent = column;
+    head.append(th);
+  }
+  table.createTBody();
+  panel.append(header, deadlock, table);
+  root.append(style, panel);
+  return { host, root, pool, deadlock, body: table.tBodies[0] };
+}
+
+function label(row) {
+  if (row === undefined) return "";
+  return row.name === null ? `#${row.id}` : `${row.name} (#${row.id})`;
+}
+
+function render(state) {
+  const now = performance.now();
+  const spawnsPerS = last === null ? 0 : ((state.taken - last.taken) * 1000) / (now - last.at);
+  last = { taken: state.taken, at: now };
+  ui.pool.textContent =
+    `workers ${state.live} live, ${state.idle} idle, ${state.booting} booting (cap ${state.maxWorkers})` +
+    ` · ${state.queued} queued · ${Math.max(0, spawnsPerS).toFixed(1)} spawns/s` +
+    ` · ${state.dead} died, ${state.leakedKiB} KiB of stacks leaked`;
+  ui.deadlock.hidden = state.deadlock === null;
+  ui.deadlock.textContent = state.deadlock?.message ?? "";
+  ui.deadlock.className = `deadlock ${state.deadlock?.kind === "locks" ? "maybe" : ""}`;
+  const byId = new Map(state.table.map((row) => [row.id, row]));
+  const stuck = new Set(state.deadlock?.threads ?? []);
+  const rows = state.table.map((row) => {
+    const tr = document.createElement("tr");
+    tr.className = `state-${row.state.split(" ")[0]}${stuck.has(row.id) ? " stuck" : ""}`;
+    tr.dataset.id = row.id;
+    const on = row.state === "joining" ? label(byId.get(Number(row.on))) || `#${row.on}` : row.on;
+    const cells = [
+      row.id,
+      row.name ?? "",
+      row.state,
+      on,
+      row.state === "running" ? "" : `${(row.forMs / 1000).toFixed(1)} s`,
+      row.spawnedBy === null ? "" : label(byId.get(row.spawnedBy)) || `#${row.spawnedBy}`,
+      row.worker === 0 ? "page" : row.worker,
+    ];
+    for (const cell of cells) tr.insertCell().textContent = String(cell);
+    return tr;
+  });
+  for (const name of state.starting) {
+    const tr = document.createElement("tr");
+    tr.className = "state-booting";
+    for (const cell of ["", name, "booting", "", "", "", ""]) tr.insertCell().textContent = cell;
+    rows.push(tr);
+  }
+  ui.body.replaceChildren(...rows);
+}
+
+async function refresh() {
+  const app = self.__wbspawnApp;
+  if (!app || !ui?.host.isConnected) return;
+  try {
+    const state = await app.poolState();
+    if (ui.host.isConnected && state.table) render(state);
+  } catch (error) {
+    ui.pool.textContent = `no answer: ${error.message ?? error}`;
+  }
+}
+
+export function show() {
+  ui ??= build();
+  if (!ui.host.isConnected) document.documentElement.append(ui.host);
+  last = null;
+  refresh();
+  timer ??= setInterval(refresh, REFRESH_MS);
+}
+
+export function hide() {
+  ui?.host.remove();
+  clearInterval(timer);
+  timer = null;
+}
+
+export function toggle() {
+  if (ui?.host.isConnected) hide();
+  else show();
+}
