@@ -13,7 +13,6 @@
 // dispatcher once the app is ready. The prestarted workers (the page made them with the app,
 // and the app worker booted each with a request) report here; the first brings the memory
 // and any prestart requests left over.
-import { describeRow, findDeadlock, readTable } from "./inspect.js";
 import { describe, joinMemory } from "./instance.js";
 import { PIECE_WAIT_MS, piecesWaiting, printOutput, printPieces } from "./stdio.js";
 
@@ -31,6 +30,10 @@ let standbyBroken = false;
 let setGlue;
 const dispatcherGlue = new Promise((resolve) => (setGlue = resolve));
 let glueNow = null;
+// The thread table's reader (inspect.js), loaded once this worker serves boot requests: not
+// on the way to the first thread (in Firefox a worker's module loads go through the page's
+// thread, which may already be busy with the app).
+let inspect = null;
 
 // From the page: the app (its glue's URL, the first thread worker or, if that one could not
 // load, a port from the app worker; the standbys it made and how many workers it made in all),
@@ -97,12 +100,12 @@ function readPoolState() {
     glueNow.__wbspawn_pool_watch();
   // The names of the threads on workers now: a hung program's report says who is stuck.
   const threads = glueNow.__wbspawn_running_threads();
-  // Every thread and what it does (inspect.js), and the deadlock the watchdog last saw.
-  const table = readTable(glueNow);
-  const deadlock = findDeadlock(table, queued);
+  // Every thread and what it does (inspect.js), and the deadlock it shows.
+  const table = inspect?.readTable(glueNow) ?? [];
+  const deadlock = inspect?.findDeadlock(table, queued) ?? null;
   // The table as people read it, one line a thread (`wbspawn check` prints these on a hang).
   const byId = new Map(table.map((row) => [row.id, row]));
-  const lines = table.map((row) => describeRow(row, byId));
+  const lines = table.map((row) => inspect.describeRow(row, byId));
   return {
     ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB, threads, table, lines,
     deadlock,
@@ -124,6 +127,10 @@ async function begin(shared, requests, glueLoaded) {
   const signal = new Int32Array(shared.memory.buffer, glue.__wbspawn_dispatcher_started(), 1);
   const progress = new Int32Array(shared.memory.buffer, glue.__wbspawn_progress_word(), 1);
   watchForStalls(glue);
+  import("./inspect.js").then(
+    (module) => (inspect = module),
+    (error) => console.error(`wbspawn: the thread table could not load: ${describe(error)}`),
+  );
   pumpOutput(glue, new Int32Array(shared.memory.buffer, glue.__wbspawn_output_word(), 1));
   serve(glue, signal, progress, shared);
 }
@@ -188,8 +195,8 @@ function watchForStalls(glue) {
   setInterval(() => {
     const [queued, live, idle, maxWorkers, taken] = glue.__wbspawn_pool_watch();
     // Read every tick, so each state is timed from (about) when it began.
-    const table = readTable(glue);
-    const deadlock = findDeadlock(table, queued);
+    const table = inspect?.readTable(glue) ?? [];
+    const deadlock = inspect?.findDeadlock(table, queued) ?? null;
     const key = deadlock === null ? "" : `${deadlock.kind} ${deadlock.threads.join(",")}`;
     if (key !== saidDeadlock && deadlock !== null) {
       (deadlock.kind === "locks" ? console.warn : console.error)(deadlock.message);
@@ -211,7 +218,7 @@ function watchForStalls(glue) {
           `${live} workers allowed (maxWorkers = ${maxWorkers}) are busy. If those workers wait ` +
           "for the queued threads, the app is deadlocked: raise maxWorkers in start()'s options. " +
           "The threads on them:\n" +
-          table.map((row) => `  ${describeRow(row, byId)}`).join("\n"),
+          table.map((row) => `  ${inspect.describeRow(row, byId)}`).join("\n"),
       );
     }
   }, WATCH_MS);

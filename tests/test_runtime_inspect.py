@@ -22,7 +22,9 @@ CALL_AWAY = "(args) => { window.wbspawnApp.call(...args); }"
 
 def rows_by_name(page: Page) -> dict[str, dict[str, Any]]:
     # The table is the dispatcher's, which starts once the app is ready.
-    state = page.wait_for("() => window.wbspawnApp.poolState().then((s) => s.started && s)")
+    state = page.wait_for(
+        "() => window.wbspawnApp.poolState().then((s) => s.started && s.table.length > 0 && s)"
+    )
     return {row["name"]: row for row in state["table"]}
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import OpenLab
-from pages import call
+from pages import call, wait_until_started
 from wbspawn.check.browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.build]
@@ -54,6 +54,9 @@ def test_a_contended_lock_on_the_page_waits_for_its_holder(new_lab: OpenLab) -> 
 
 def test_rayon_runs_from_the_page_on_every_pool_thread(new_lab: OpenLab) -> None:
     page = new_lab("?mode=main&prestart=2")
+    # Once both workers are up: the page creates workers only between its tasks, and in
+    # Firefox their scripts load through it, so a page that spins at once waits for good.
+    wait_until_started(page, idle=2)
     total, threads = page.evaluate(DIRECT, "rayon_sum", [20_000])
     assert total == sum(range(20_000))
     assert threads >= 1
