@@ -20,6 +20,7 @@ Debian's `libwebkit2gtk-4.1-0` (WebKitGTK 2.50) ships MiniBrowser; WBSPAWN_WEBKI
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -274,6 +275,13 @@ class WebKitPage(Page):
         return answer.get("result", {})
 
     def _on_message(self, message: Message) -> None:
+        # Runs on the connection's reader: a command it sends in turn (enabling a new worker's
+        # domains) fails only when the connection closed (the page is closing), and then there
+        # is nothing left to watch.
+        with contextlib.suppress(BrowserError):
+            self._on_event(message)
+
+    def _on_event(self, message: Message) -> None:
         method = message.get("method")
         params = message.get("params", {})
         if method is None:
