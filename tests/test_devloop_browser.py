@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Route
 
-from conftest import DEMO_DIR, FakeTools, copy_app
+from conftest import DEMO_DIR, LAB_DIR, FakeTools, copy_app
 from devserver import DevServer, receive_until, wait_until_watching
 from pages import PageErrors, wait_for_done
 from wbspawn.ship.template import new_app
@@ -272,6 +272,27 @@ def test_the_thread_inspector_shows_a_rayon_pools_threads(
         tab.keyboard.press("Alt+t")
         inspector.wait_for(state="detached")
         errors.assert_none()
+    finally:
+        server.stop()
+
+
+def test_a_deadlock_opens_the_inspector_naming_its_threads(
+    fresh_page: tuple[Page, PageErrors], tmp_path: Path
+) -> None:
+    server = DevServer(copy_app(LAB_DIR, tmp_path / "lab"))
+    try:
+        tab, _ = fresh_page  # the deadlock is a console error, on purpose
+        open_app(tab, server)
+        tab.evaluate("window.wbspawnApp.call('join_cycle')")
+        inspector = tab.locator("#wbspawn-inspector .inspector")
+        inspector.wait_for(timeout=15_000)  # opened by the runtime's word, not by a person
+        said = inspector.locator(".deadlock")
+        said.wait_for()
+        assert "these threads join each other" in said.inner_text()
+        stuck = inspector.locator("tbody tr.stuck").all_inner_texts()
+        assert sorted(row.split("\t")[1] for row in stuck) == ["ping", "pong"], stuck
+        button = tab.locator("#wbspawn-threads .threads-button.alert")
+        assert button.count() == 1
     finally:
         server.stop()
 
