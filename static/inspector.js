@@ -13,6 +13,9 @@ const COLUMNS = ["id", "name", "state", "on", "for", "spawned by", "worker"];
 
 let ui = null;
 let timer = null;
+// The app's thread panics so far (reload.js reads them from its stderr), newest last.
+const panics = [];
+const PANICS_KEPT = 50;
 // The last reading, for spawns per second.
 let last = null;
 
@@ -50,9 +53,11 @@ function build() {
     head.append(th);
   }
   table.createTBody();
-  panel.append(header, deadlock, table);
+  const panicList = document.createElement("ul");
+  panicList.className = "panics";
+  panel.append(header, deadlock, table, panicList);
   root.append(style, panel);
-  return { host, root, pool, deadlock, body: table.tBodies[0] };
+  return { host, root, pool, deadlock, body: table.tBodies[0], panicList };
 }
 
 function label(row) {
@@ -99,6 +104,31 @@ function render(state) {
   ui.body.replaceChildren(...rows);
 }
 
+function renderPanics() {
+  ui.panicList.replaceChildren(
+    ...panics.map(({ thread, location, message }) => {
+      const item = document.createElement("li");
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = `'${thread}' panicked`;
+      const where = document.createElement("span");
+      where.className = "location";
+      where.textContent = location;
+      const what = document.createElement("pre");
+      what.textContent = message.join("\n");
+      item.append(who, " at ", where, what);
+      return item;
+    }),
+  );
+}
+
+/** A thread's panic ({thread, location, message: lines}), shown from now on. */
+export function addPanic(panic) {
+  panics.push(panic);
+  if (panics.length > PANICS_KEPT) panics.shift();
+  if (ui) renderPanics();
+}
+
 async function refresh() {
   const app = self.__wbspawnApp;
   if (!app || !ui?.host.isConnected) return;
@@ -111,7 +141,10 @@ async function refresh() {
 }
 
 export function show() {
-  ui ??= build();
+  if (ui === null) {
+    ui = build();
+    renderPanics();
+  }
   if (!ui.host.isConnected) document.documentElement.append(ui.host);
   last = null;
   refresh();

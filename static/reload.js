@@ -232,6 +232,7 @@ const overlay = (() => {
 const threads = (() => {
   let ui = null;
   let inspector = null;
+  let panics = 0;
   const load = () => (inspector ??= import("/_wbspawn/static/inspector.js"));
   const toggle = () => load().then((module) => module.toggle());
   return {
@@ -254,8 +255,50 @@ const threads = (() => {
       ui.root.querySelector(".threads-button").classList.add("alert");
       load().then((module) => module.show());
     },
+    // A thread panicked: counted on the button, listed in the inspector (opened by a person).
+    panicked(panic) {
+      this.offer();
+      panics += 1;
+      const button = ui.root.querySelector(".threads-button");
+      button.classList.add("alert");
+      button.textContent = `threads · ${panics} panic${panics === 1 ? "" : "s"}`;
+      load().then((module) => module.addPanic(panic));
+    },
   };
 })();
+
+// std's panic report, as the app prints it on stderr: `thread 'NAME' (ID) panicked at
+// FILE:LINE:COL:` and the message's lines, up to std's `note:` (or the thread's next report).
+const PANIC_HEAD = /^thread '(.*)' (?:\(\d+\) )?panicked at (.+):$/;
+const reading = new Map();
+function readPanics(lines) {
+  for (const { stream, thread, text } of lines) {
+    if (stream !== "stderr") continue;
+    const head = PANIC_HEAD.exec(text);
+    const open = reading.get(thread);
+    if (head) {
+      if (open) threads.panicked(open);
+      reading.set(thread, { thread: head[1], location: head[2], message: [] });
+    } else if (open && !text.startsWith("note: ")) {
+      open.message.push(text);
+      if (open.message.length >= 20) {
+        reading.delete(thread);
+        threads.panicked(open);
+      }
+    } else if (open) {
+      reading.delete(thread);
+      threads.panicked(open);
+    }
+  }
+  // A message with no note after it (a hook of the app's own prints none) ends with its batch.
+  for (const [thread, open] of reading) {
+    if (open.message.length > 0) {
+      reading.delete(thread);
+      threads.panicked(open);
+    }
+  }
+}
+addEventListener("wbspawn:output", (event) => readPanics(event.detail));
 
 addEventListener("wbspawn:started", () => threads.offer());
 addEventListener("wbspawn:deadlock", () => threads.alert());

@@ -276,13 +276,18 @@ def test_the_thread_inspector_shows_a_rayon_pools_threads(
         server.stop()
 
 
-def test_a_deadlock_opens_the_inspector_naming_its_threads(
+def test_a_deadlock_opens_the_inspector_naming_its_threads_and_panics_are_listed(
     fresh_page: tuple[Page, PageErrors], tmp_path: Path
 ) -> None:
     server = DevServer(copy_app(LAB_DIR, tmp_path / "lab"))
     try:
         tab, _ = fresh_page  # the deadlock is a console error, on purpose
         open_app(tab, server)
+        # A thread's panic first: counted on the button, listed in the inspector.
+        said = tab.evaluate("window.wbspawnApp.call('panicking_thread', 'std')")
+        assert "deliberate panic 7" in said
+        button = tab.locator("#wbspawn-threads .threads-button")
+        button.filter(has_text="threads · 1 panic").wait_for(timeout=10_000)
         tab.evaluate("window.wbspawnApp.call('join_cycle')")
         inspector = tab.locator("#wbspawn-inspector .inspector")
         inspector.wait_for(timeout=15_000)  # opened by the runtime's word, not by a person
@@ -291,8 +296,10 @@ def test_a_deadlock_opens_the_inspector_naming_its_threads(
         assert "these threads join each other" in said.inner_text()
         stuck = inspector.locator("tbody tr.stuck").all_inner_texts()
         assert sorted(row.split("\t")[1] for row in stuck) == ["ping", "pong"], stuck
-        button = tab.locator("#wbspawn-threads .threads-button.alert")
-        assert button.count() == 1
+        assert tab.locator("#wbspawn-threads .threads-button.alert").count() == 1
+        panic = inspector.locator(".panics li").inner_text()
+        assert panic.startswith("'doomed' panicked at src/lib.rs:"), panic
+        assert panic.rstrip().endswith("deliberate panic 7"), panic
     finally:
         server.stop()
 
