@@ -102,7 +102,7 @@ function readPoolState() {
   const threads = glueNow.__wbspawn_running_threads();
   // Every thread and what it does (inspect.js), and the deadlock it shows.
   const table = inspect?.readTable(glueNow) ?? [];
-  const deadlock = inspect?.findDeadlock(table, queued) ?? null;
+  const deadlock = inspect?.findDeadlock(table, queued) ?? capStall;
   // The table as people read it, one line a thread (`wbspawn check` prints these on a hang).
   const byId = new Map(table.map((row) => [row.id, row]));
   const lines = table.map((row) => inspect.describeRow(row, byId));
@@ -185,6 +185,8 @@ function nextTask() {
 // stall, naming the setting that helps; a silent hang is the worst way to fail.
 const WATCH_MS = 1000;
 const STALL_MS = 5000;
+// The stall at the cap the watchdog named, while it lasts: `poolState().deadlock` (kind "cap").
+let capStall = null;
 
 function watchForStalls(glue) {
   let lastTaken = -1;
@@ -207,19 +209,25 @@ function watchForStalls(glue) {
       lastTaken = taken;
       stalledFor = 0;
       reported = false;
+      capStall = null;
       return;
     }
     stalledFor += WATCH_MS;
     if (stalledFor >= STALL_MS && !reported) {
       reported = true;
       const byId = new Map(table.map((row) => [row.id, row]));
-      console.error(
-        `wbspawn: ${queued} thread(s) have waited ${stalledFor / 1000} s for a worker while all ` +
+      capStall = {
+        kind: "cap",
+        threads: table.map((row) => row.id),
+        message:
+          `wbspawn: ${queued} thread(s) have waited ${stalledFor / 1000} s for a worker while all ` +
           `${live} workers allowed (maxWorkers = ${maxWorkers}) are busy. If those workers wait ` +
           "for the queued threads, the app is deadlocked: raise maxWorkers in start()'s options. " +
           "The threads on them:\n" +
-          table.map((row) => `  ${inspect.describeRow(row, byId)}`).join("\n"),
-      );
+          table.map((row) => `  ${inspect?.describeRow(row, byId) ?? row.id}`).join("\n"),
+      };
+      console.error(capStall.message);
+      self.postMessage({ type: "deadlock", deadlock: capStall });
     }
   }, WATCH_MS);
 }

@@ -407,3 +407,31 @@ def test_a_deadlock_fails_the_check_with_every_threads_wait_in_every_engine(
     assert human.returncode == 1
     assert "\n  threads:\n    main (#" in human.stdout, human.stdout
     assert "\n    'pong' (#" in human.stdout, human.stdout
+
+
+@pytest.mark.build
+@pytest.mark.parametrize(
+    ("options", "call", "kind", "said"),
+    [
+        ("{}", '"lock_order_deadlock", true', "blocked", "waits for a lock (0x"),
+        ("{ maxWorkers: 2, prestart: 0 }", '"all_wait_for_each_other", 3', "cap", "maxWorkers = 2"),
+    ],
+    ids=["lock-order", "cap"],
+)
+def test_other_deadlocks_are_named_in_the_checks_report(
+    tmp_path: Path, options: str, call: str, kind: str, said: str
+) -> None:
+    # The app's own thread blocks in the call (it joins): the runtime names the rest.
+    app = copy_app(LAB_DIR, tmp_path / "lab")
+    (app / "lab.js").write_text(
+        'import { start } from "/_wbspawn/bootstrap.js";\n'
+        f'const app = await start("/pkg/lab.js", {options});\n'
+        f"await app.call({call});\n"
+    )
+    proc = run_check(app, "--json", "--timeout", "30")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert sources(report) == ["console"], report["errors"]
+    assert said in report["errors"][0]["message"], report["errors"]
+    assert (report["deadlock"] or {}).get("kind") == kind, report
+    assert report["threads"][0].startswith("main (#1) joins #"), report["threads"]
