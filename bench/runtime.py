@@ -141,6 +141,19 @@ def run_measurements(driver: Driver, quick: bool) -> dict[str, Any]:
         # 200-spawn batches, the mean per spawn of each: one slow batch shows a worker booted
         # that was not needed.
         driver.measure("batches200", lambda s: batches(s, "bench_sequential", 10 if quick else 20))
+        # With the dev server's thread inspector open: the page asks poolState() twice a
+        # second, and the dispatcher reads every thread's state (closed, the runtime only
+        # notes each wait).
+        driver.measure(
+            "warm_inspected",
+            lambda s: latency(s.call("bench_warm", n(2000), 100), "us"),
+            query="inspect=1",
+        )
+        driver.measure(
+            "batches200_inspected",
+            lambda s: batches(s, "bench_sequential", 10 if quick else 20),
+            query="inspect=1",
+        )
         # std::thread::spawn, the same runtime underneath.
         driver.measure("std_warm", lambda s: latency(s.call("bench_std_warm", n(2000), 100), "us"))
         driver.measure(
@@ -260,6 +273,10 @@ OWN_ROWS = [
     ("wbspawn::spawn+join p50", ("warm", "p50_us"), "us", ""),
     ("std::thread, 200 sequential, mean per spawn", ("std_batches200", "median_us"), "us",
      "within 10% of wbspawn::spawn"),
+    ("wbspawn::spawn+join p50, thread inspector open", ("warm_inspected", "p50_us"), "us",
+     "as closed"),
+    ("200 sequential, mean per spawn, thread inspector open",
+     ("batches200_inspected", "median_us"), "us", "as closed"),
 ]  # fmt: skip
 
 

@@ -16,7 +16,8 @@
 // `window.benchFrame` when the page drew its first frame after that. With
 // `?first=1` the page makes its first parallel call the moment it is ready, as an app would,
 // and `window.benchFirst` is when the result came (ms since navigation): no driver round trip
-// in between, and no pause a real page does not have.
+// in between, and no pause a real page does not have. With `?inspect=1` (wbspawn) the page
+// asks `poolState()` twice a second, as the dev server's thread inspector does while open.
 import { done, start } from "/_wbspawn/bootstrap.js";
 
 const params = new URLSearchParams(location.search);
@@ -59,7 +60,9 @@ async function main() {
     for (const key of ["prestart", "idleTimeoutMs", "maxWorkers"]) {
       if (params.has(key)) options[key] = Number(params.get(key));
     }
-    return start("/bench-pkg/wbspawn/wbspawn_bench.js", options);
+    const app = await start("/bench-pkg/wbspawn/wbspawn_bench.js", options);
+    if (params.has("inspect")) setInterval(() => app.poolState(), 500);
+    return app;
   }
   if (runtime === "wbspawn-main") {
     const options = { mode: "main" };

@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroU64;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -127,7 +128,8 @@ pub(crate) fn record() -> Option<Arc<Record>> {
 pub(crate) fn id() -> Option<ThreadId> {
     with(|running| running.record.id).or_else(|| {
         let on_app = APP_THREAD.try_with(Cell::get).unwrap_or(false);
-        on_app.then(|| ThreadId::from_std_or_next(APP_ID.load(Ordering::Relaxed)))
+        let id = NonZeroU64::new(APP_ID.load(Ordering::Relaxed))?;
+        on_app.then(|| ThreadId::from_std(id))
     })
 }
 

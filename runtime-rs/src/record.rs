@@ -27,14 +27,9 @@ impl ThreadId {
         ThreadId(NonZeroU64::new(id).unwrap_or(NonZeroU64::MAX))
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // std numbers threads on wasm
+    /// The thread numbered `id` (std's own numbers, on wasm; the app's own thread's).
     pub(crate) fn from_std(id: NonZeroU64) -> ThreadId {
         ThreadId(id)
-    }
-
-    /// The id numbered `id` (0: a fresh one of wbspawn's counter).
-    pub(crate) fn from_std_or_next(id: u64) -> ThreadId {
-        NonZeroU64::new(id).map_or_else(ThreadId::next, ThreadId)
     }
 
     /// The id as a number (std keeps this unstable; it is handy in the browser's console).
