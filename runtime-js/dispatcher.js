@@ -106,9 +106,11 @@ function readPoolState() {
   // The table as people read it, one line a thread (`wbspawn check` prints these on a hang).
   const byId = new Map(table.map((row) => [row.id, row]));
   const lines = table.map((row) => inspect.describeRow(row, byId));
+  // The shared memory's size: the heap, every thread's stack and what the app allocated.
+  const memoryBytes = glueNow.__wbspawn_memory().buffer.byteLength;
   return {
-    ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB, threads, table, lines,
-    deadlock,
+    ...state, queued, live, idle, booting, maxWorkers, taken, dead, leakedKiB, memoryBytes, threads,
+    table, lines, deadlock,
   };
 }
 

@@ -72,6 +72,7 @@ function render(state) {
   ui.pool.textContent =
     `workers ${state.live} live, ${state.idle} idle, ${state.booting} booting (cap ${state.maxWorkers})` +
     ` · ${state.queued} queued · ${Math.max(0, spawnsPerS).toFixed(1)} spawns/s` +
+    ` · memory ${(state.memoryBytes / 2 ** 20).toFixed(1)} MiB` +
     ` · ${state.dead} died, ${state.leakedKiB} KiB of stacks leaked`;
   ui.deadlock.hidden = state.deadlock === null;
   ui.deadlock.textContent = state.deadlock?.message ?? "";
