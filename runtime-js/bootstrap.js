@@ -155,6 +155,9 @@ export async function start(pkgUrl, options = {}) {
         threadWorkers.delete(id);
       } else if (note.type === "holding") {
         watchLock(id, lock);
+      } else if (note.type === "crashed") {
+        // A thread's death other than by a panic (a trap, a stack overflow).
+        self.dispatchEvent(new CustomEvent("wbspawn:crashed", { detail: note.text }));
       } else if (note.type === "fatal") {
         // A thread died holding a lock every other thread needs: nothing could go on.
         if (!stopped) exit({ code: ABORT_CODE, aborted: true, why: note.error });

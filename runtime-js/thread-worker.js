@@ -181,7 +181,10 @@ async function crashed(error, glue, stack) {
   try {
     // The report returns only once nothing registered can borrow from this worker's stack
     // any more (the dead thread's scoped threads).
-    glue.__wbspawn_worker_crashed(describe(error), stack.limit, stack.usable, stack.size);
+    const why = describe(error);
+    const shown = glue.__wbspawn_worker_crashed(why, stack.limit, stack.usable, stack.size);
+    // Not a panic (std printed those): the page passes it on to the dev server's inspector.
+    if (shown) self.postMessage({ type: "crashed", text: shown });
   } catch {
     // Nothing more this instance can do; the pool recovers when the next worker boots.
   }

@@ -13,7 +13,8 @@ const COLUMNS = ["id", "name", "state", "on", "for", "spawned by", "worker"];
 
 let ui = null;
 let timer = null;
-// The app's thread panics so far (reload.js reads them from its stderr), newest last.
+// The app's threads' deaths so far, newest last: panics (reload.js reads them from the app's
+// stderr) and crashes (traps, stack overflows; the runtime reports them).
 const panics = [];
 const PANICS_KEPT = 50;
 // The last reading, for spawns per second.
@@ -107,23 +108,23 @@ function render(state) {
 
 function renderPanics() {
   ui.panicList.replaceChildren(
-    ...panics.map(({ thread, location, message }) => {
+    ...panics.map(({ thread, location, message, crashed }) => {
       const item = document.createElement("li");
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = `'${thread}' panicked`;
+      who.textContent = `'${thread}' ${crashed ? "crashed" : "panicked"}`;
       const where = document.createElement("span");
       where.className = "location";
       where.textContent = location;
       const what = document.createElement("pre");
       what.textContent = message.join("\n");
-      item.append(who, " at ", where, what);
+      item.append(who, ...(location ? [" at ", where] : []), what);
       return item;
     }),
   );
 }
 
-/** A thread's panic ({thread, location, message: lines}), shown from now on. */
+/** A thread's death ({thread, location, message: lines, crashed}), shown from now on. */
 export function addPanic(panic) {
   panics.push(panic);
   if (panics.length > PANICS_KEPT) panics.shift();

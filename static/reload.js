@@ -261,7 +261,7 @@ const threads = (() => {
       panics += 1;
       const button = ui.root.querySelector(".threads-button");
       button.classList.add("alert");
-      button.textContent = `threads · ${panics} panic${panics === 1 ? "" : "s"}`;
+      button.textContent = `threads · ${panics} ${panics === 1 ? "death" : "deaths"}`;
       load().then((module) => module.addPanic(panic));
     },
   };
@@ -299,6 +299,11 @@ function readPanics(lines) {
   }
 }
 addEventListener("wbspawn:output", (event) => readPanics(event.detail));
+// A thread that died other than by a panic: "thread 'NAME' crashed: WHY" (bootstrap.js).
+addEventListener("wbspawn:crashed", (event) => {
+  const crash = /^thread '(.*)' crashed: (.*)$/s.exec(event.detail);
+  if (crash) threads.panicked({ thread: crash[1], location: "", message: [crash[2]], crashed: true });
+});
 
 addEventListener("wbspawn:started", () => threads.offer());
 addEventListener("wbspawn:deadlock", () => threads.alert());

@@ -287,7 +287,10 @@ def test_a_deadlock_opens_the_inspector_naming_its_threads_and_panics_are_listed
         said = tab.evaluate("window.wbspawnApp.call('panicking_thread', 'std')")
         assert "deliberate panic 7" in said
         button = tab.locator("#wbspawn-threads .threads-button")
-        button.filter(has_text="threads · 1 panic").wait_for(timeout=10_000)
+        button.filter(has_text="threads · 1 death").wait_for(timeout=10_000)
+        # And a crash (a trap, no panic): reported by the runtime, not by std.
+        assert "unreachable" in tab.evaluate("window.wbspawnApp.call('trap', 'std')")
+        button.filter(has_text="threads · 2 deaths").wait_for(timeout=10_000)
         tab.evaluate("window.wbspawnApp.call('join_cycle')")
         inspector = tab.locator("#wbspawn-inspector .inspector")
         inspector.wait_for(timeout=15_000)  # opened by the runtime's word, not by a person
@@ -297,9 +300,10 @@ def test_a_deadlock_opens_the_inspector_naming_its_threads_and_panics_are_listed
         stuck = inspector.locator("tbody tr.stuck").all_inner_texts()
         assert sorted(row.split("\t")[1] for row in stuck) == ["ping", "pong"], stuck
         assert tab.locator("#wbspawn-threads .threads-button.alert").count() == 1
-        panic = inspector.locator(".panics li").inner_text()
+        panic, crash = inspector.locator(".panics li").all_inner_texts()
         assert panic.startswith("'doomed' panicked at src/lib.rs:"), panic
         assert panic.rstrip().endswith("deliberate panic 7"), panic
+        assert crash.startswith("'<unnamed>' crashed") and "unreachable" in crash, crash
     finally:
         server.stop()
 

@@ -261,14 +261,22 @@ pub fn worker_held() -> u32 {
 /// is the lowest stack pointer the thread's code could use (0 when the build has no stack
 /// checks), `stack_size` the stack it had, and `stack_bytes` what its worker allocated for
 /// that stack, kept for good with the thread-locals (see `pool::worker_lost`). Returns once
-/// the thread's scoped threads, which may borrow from its stack, have ended.
+/// the thread's scoped threads, which may borrow from its stack, have ended, with a line for
+/// the dev server's inspector when the death was not a panic ("thread 'x' crashed: ..."; ""
+/// otherwise: std printed the panic).
 #[wasm_bindgen(js_name = __wbspawn_worker_crashed)]
-pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_bytes: u32) {
+pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_bytes: u32) -> String {
     if crate::process::exit_code().is_some() {
         // The program ended (this thread trapped on purpose, or another thread ended it):
         // the page is stopping every worker, nothing is to be reported.
-        return;
+        return String::new();
     }
+    // A panic was reported on stderr already (std's hook); anything else only here.
+    let shown = (!std::thread::panicking()).then(|| {
+        crate::current::record().map_or("<unnamed>".to_string(), |r| {
+            r.name_for_messages().to_string()
+        })
+    });
     let sp = crate::platform::stack_pointer();
     let overflowed = stack_limit != 0
         && !std::thread::panicking()
@@ -287,6 +295,9 @@ pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_byte
     };
     let leaked = stack_bytes.saturating_add(crate::platform::tls_size());
     pool::worker_lost(&why, leaked);
+    shown.map_or(String::new(), |name| {
+        format!("thread '{name}' crashed: {why}")
+    })
 }
 
 /// The page saw the worker it calls `worker` end without a word (the browser killed it): its
