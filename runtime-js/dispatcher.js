@@ -102,7 +102,7 @@ function readPoolState() {
   const threads = glueNow.__wbspawn_running_threads();
   // Every thread and what it does (inspect.js), and the deadlock it shows.
   const table = inspect?.readTable(glueNow) ?? [];
-  const deadlock = inspect?.findDeadlock(table, queued) ?? capStall;
+  const deadlock = inspect?.findDeadlock(table, queued + booting) ?? capStall;
   // The table as people read it, one line a thread (`wbspawn check` prints these on a hang).
   const byId = new Map(table.map((row) => [row.id, row]));
   const lines = table.map((row) => inspect.describeRow(row, byId));
@@ -197,13 +197,13 @@ function watchForStalls(glue) {
   // The deadlock said last (its threads): each is said once.
   let saidDeadlock = "";
   setInterval(() => {
-    const [queued, live, idle, maxWorkers, taken] = glue.__wbspawn_pool_watch();
+    const [queued, live, idle, maxWorkers, taken, booting] = glue.__wbspawn_pool_watch();
     // Read every tick, so each state is timed from (about) when it began.
     const table = inspect?.readTable(glue) ?? [];
-    const deadlock = inspect?.findDeadlock(table, queued) ?? null;
+    const deadlock = inspect?.findDeadlock(table, queued + booting) ?? null;
     const key = deadlock === null ? "" : `${deadlock.kind} ${deadlock.threads.join(",")}`;
     if (key !== saidDeadlock && deadlock !== null) {
-      (deadlock.kind === "locks" ? console.warn : console.error)(deadlock.message);
+      console.error(deadlock.message);
       self.postMessage({ type: "deadlock", deadlock });
     }
     saidDeadlock = key;

@@ -55,11 +55,12 @@ function sleepLeft(untilEpochMs, now) {
  * - "joins": threads each joining the next, in a cycle.
  * - "blocked": every thread (the app's own too) blocked on another for seconds: nothing
  *   that runs is left to wake any of them.
- * - "locks": every spawned thread blocked for seconds, one at least on a lock, while the app's
- *   own thread is free (it may still release or send what they wait for: "may be").
- * `queued`: threads waiting for a worker (a stall at the cap is said elsewhere).
+ * Threads blocked while the app's own thread is free are no verdict: that thread may still
+ * send, unlock or notify what they wait for (an idle pool waits so), and which futex is a
+ * lock is a guess (activity.rs). `waiting`: threads not on a worker yet (queued, or their
+ * worker booting): a thread joined before its row exists may still start.
  */
-export function findDeadlock(rows, queued = 0) {
+export function findDeadlock(rows, waiting = 0) {
   const byId = new Map(rows.map((row) => [row.id, row]));
   for (const start of rows) {
     const path = [];
@@ -79,25 +80,18 @@ export function findDeadlock(rows, queued = 0) {
         cycle.map((row) => `  ${describeRow(row, byId)}`).join("\n"),
     };
   }
-  if (queued > 0 || rows.length === 0) return null;
-  const stuck = (row) => BLOCKED.has(row.state) && row.forMs >= ALL_BLOCKED_MS;
-  const [main, ...spawned] = rows[0].spawnedBy === null ? rows : [null, ...rows];
-  if (spawned.length === 0 || !spawned.every(stuck)) return null;
+  if (waiting > 0 || rows.length === 0) return null;
+  // A join of a thread with no row: it has not started (or just ended), so it may still end.
+  const stuck = (row) =>
+    BLOCKED.has(row.state) &&
+    row.forMs >= ALL_BLOCKED_MS &&
+    (row.state !== "joining" || byId.has(Number(row.on)));
+  if (!rows.every(stuck)) return null;
   const lines = rows.map((row) => `  ${describeRow(row, byId)}`).join("\n");
-  if (main === null || stuck(main)) {
-    return {
-      kind: "blocked",
-      threads: rows.map((row) => row.id),
-      message: `wbspawn: deadlock: every thread has waited ${seconds(rows)} s on another:\n${lines}`,
-    };
-  }
-  if (!spawned.some((row) => row.state === "lock")) return null;
   return {
-    kind: "locks",
-    threads: spawned.map((row) => row.id),
-    message:
-      `wbspawn: the app may be deadlocked: every spawned thread has waited ${seconds(spawned)} s, ` +
-      `on locks among others, and only the app's own thread runs:\n${lines}`,
+    kind: "blocked",
+    threads: rows.map((row) => row.id),
+    message: `wbspawn: deadlock: every thread has waited ${seconds(rows)} s on another:\n${lines}`,
   };
 }
 

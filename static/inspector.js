@@ -92,7 +92,7 @@ function render(state) {
       on,
       row.state === "running" ? "" : `${(row.forMs / 1000).toFixed(1)} s`,
       row.spawnedBy === null ? "" : label(byId.get(row.spawnedBy)) || `#${row.spawnedBy}`,
-      row.worker === 0 ? "page" : row.worker,
+      row.worker === 0 ? "app" : row.worker,
     ];
     for (const cell of cells) tr.insertCell().textContent = String(cell);
     return tr;

@@ -69,6 +69,12 @@ def test_rust_builds_the_page_and_a_click_counts_on_threads(
     page.open(page_url)
     status, detail = wait_for_done(page, timeout_s=60)
     assert (status, detail) == ("pass", "25997 primes below 300,000")
+    # The page's own heading and paragraph are still there, beside what Rust added.
+    shown = page.evaluate(
+        "() => [document.querySelector('h1')?.textContent, "
+        "document.getElementById('result')?.textContent]"
+    )
+    assert shown == ["page-app", "25997 primes below 300,000"], shown
     # The page's own start function made the button; its handler awaits the count.
     page.evaluate(CLICK)
     said = page.wait_for(SAID, template.said, timeout_s=60)

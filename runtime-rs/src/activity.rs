@@ -7,11 +7,13 @@
 //! wait costs three more stores and two after; nothing is read or written between waits.
 //! The dispatcher times a state by the change count: it notes when it first saw each count.
 //!
-//! What a futex wait is for is not said by std; it is told apart by the value std waits on:
+//! What a futex wait is for is not said by std; it is guessed from the value std waits on:
 //! std's Mutex waits while its word is 2 (locked, with waiters), thread parking (channels,
-//! `Once`, scopes, `park`) while it is `u32::MAX`, an RwLock with waiter bits set (2^30 and
-//! up), a Condvar on a counter (anything). A Condvar whose counter is 2 or past 2^30 is taken
-//! for a lock; the word's address tells two waits apart.
+//! scopes, `park`) while it is `u32::MAX`, an RwLock reader or writer with waiter bits set
+//! (2^30 and up); anything else (a Condvar's counter, a `Once`'s state, an RwLock writer's
+//! notify counter) reads as a condvar. A Condvar whose counter is 2 or past 2^30 reads as a
+//! lock: the guess labels rows, and no verdict rests on it. The word's address tells two
+//! waits apart.
 
 // The table is read by the wasm exports; a native host only runs the logic in the tests.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

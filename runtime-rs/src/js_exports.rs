@@ -272,11 +272,9 @@ pub fn worker_crashed(why: String, stack_limit: u32, stack_size: u32, stack_byte
         return String::new();
     }
     // A panic was reported on stderr already (std's hook); anything else only here.
-    let shown = (!std::thread::panicking()).then(|| {
-        crate::current::record().map_or("<unnamed>".to_string(), |r| {
-            r.name_for_messages().to_string()
-        })
-    });
+    let shown = crate::current::record()
+        .filter(|_| !std::thread::panicking())
+        .map(|record| record.name_for_messages().to_string());
     let sp = crate::platform::stack_pointer();
     let overflowed = stack_limit != 0
         && !std::thread::panicking()

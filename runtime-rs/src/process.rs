@@ -25,6 +25,11 @@ pub(crate) const ABORT_CODE: i32 = 134;
 static ENDED: AtomicU64 = AtomicU64::new(0);
 const ENDED_BIT: u64 = 1 << 32;
 
+std::thread_local! {
+    /// Whether this thread is ending the program (between `end`'s first step and its stop).
+    static ENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The program's arguments, once `start()` has configured the runtime.
 static ARGS: Lock<Option<Vec<String>>> = Lock::new(None);
 
@@ -42,6 +47,9 @@ pub(crate) fn exit_code() -> Option<i32> {
 /// Marks the program as ended with `code` (the first call counts), after this thread's
 /// unfinished lines of output.
 pub(crate) fn end(code: i32, aborted: bool) {
+    // Waits below (the output queue's lock, on the page a spin) must not stop this thread
+    // before it has queued the end (`stop_page_if_ended`).
+    let _ = ENDING.try_with(|ending| ending.set(true));
     crate::stdio::flush_thread();
     let state = ENDED_BIT | u64::from(code as u32);
     if ENDED
@@ -128,7 +136,10 @@ mod hooks {
     /// spins in a wait for a thread that called `process::exit` would otherwise spin for good,
     /// and never hear of the end.
     pub(crate) fn stop_page_if_ended() {
-        if super::exit_code().is_some() {
+        let ending = super::ENDING
+            .try_with(std::cell::Cell::get)
+            .unwrap_or(false);
+        if super::exit_code().is_some() && !ending {
             stop()
         }
     }

@@ -31,7 +31,9 @@ def read_threads(page: Page) -> Threads | None:
         state = page.evaluate(_POOL_STATE, timeout_s=10)
     except BrowserError:
         return None
-    if not isinstance(state, dict) or "error" in state:
+    if not isinstance(state, dict) or "error" in state or not state.get("started"):
+        return None  # no app, no answer, or no dispatcher yet (it keeps the table)
+    if not isinstance(state.get("table"), list):
         return None
     return Threads(
         table=[row for row in state.get("table", []) if isinstance(row, dict)],

@@ -43,12 +43,17 @@ fn App() -> Html {
 /// starts.
 #[wasm_bindgen(start)]
 pub fn render() -> Result<(), JsValue> {
-    let main = web_sys::window()
+    let document = web_sys::window()
         .and_then(|window| window.document())
-        .ok_or("no document: this app runs on a page")?
+        .ok_or("no document: this app runs on a page")?;
+    let main = document
         .query_selector("main")?
         .ok_or("the page has no <main>")?;
-    yew::Renderer::<App>::with_root(main).render();
+    // Yew empties the element it renders into: one of its own, after the page's heading and
+    // the paragraph main.js writes to.
+    let root = document.create_element("div")?;
+    main.append_child(&root)?;
+    yew::Renderer::<App>::with_root(root).render();
     Ok(())
 }
 
