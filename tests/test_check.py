@@ -428,7 +428,8 @@ def test_other_deadlocks_are_named_in_the_checks_report(
         f'const app = await start("/pkg/lab.js", {options});\n'
         f"await app.call({call});\n"
     )
-    proc = run_check(app, "--json", "--timeout", "30")
+    # The page calls no done(): the check watches it settle, long enough for the verdicts.
+    proc = run_check(app, "--json", "--settle", "10")
     report = json.loads(proc.stdout)
     assert proc.returncode == 1, proc.stderr
     assert sources(report) == ["console"], report["errors"]
