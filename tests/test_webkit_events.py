@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import time
 from typing import Any
 
+import pytest
+
 from wbspawn.check.browser import BrowserError
-from wbspawn.check.webkit import WebKitPage
+from wbspawn.check.webkit import PortTaken, WebKitPage, _free_port
 
 
 class ClosedConnection:
@@ -40,3 +44,27 @@ def test_a_worker_announced_as_the_connection_closes_is_not_an_error() -> None:
         }
     )
     assert page._connection.sent == 1  # type: ignore[attr-defined]
+
+
+class Running:
+    """A browser process that is still up."""
+
+    def poll(self) -> None:
+        return None
+
+
+def test_a_taken_inspector_port_is_said_at_once() -> None:
+    # The port was free when asked, and another process bound it before MiniBrowser did: the
+    # page starts again on another port instead of waiting out the start timeout (a CI error).
+    page = WebKitPage.__new__(WebKitPage)
+    page._process = Running()  # type: ignore[assignment]
+    page._stderr = collections.deque(
+        [
+            "** (MiniBrowser:10460): WARNING **: Failed to start remote inspector HTTP server on "
+            "127.0.0.1:40065: Error binding to address 127.0.0.1:40065: Address already in use"
+        ]
+    )
+    started = time.monotonic()
+    with pytest.raises(PortTaken):
+        page._wait_for_inspector(_free_port(), timeout_s=30)
+    assert time.monotonic() - started < 5

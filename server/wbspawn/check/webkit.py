@@ -139,6 +139,15 @@ class WebKitBrowser(Browser):
         self.screen.close()
 
 
+# How MiniBrowser says its inspector's port was taken, and how many ports it gets.
+_PORT_IN_USE = "Address already in use"
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(Exception):
+    """The browser could not bind its inspector's port."""
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -162,7 +171,38 @@ class WebKitPage(Page):
         self._opening: str | None = None
         # Envelope ids (Target/Worker forwarding) -> the id of the command inside.
         self._envelopes: dict[int, int] = {}
-        port = _free_port()
+        # The free port is only free when asked: another process may bind it before the
+        # browser does, which then says so and never opens its inspector. Another port then.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = _free_port()
+            self._launch(browser, port)
+            try:
+                path = self._wait_for_inspector(port, browser.start_timeout_s)
+                break
+            except PortTaken:
+                self._end_process()
+                if attempt == PORT_ATTEMPTS:
+                    self.close()
+                    raise BrowserError(
+                        f"WebKit's inspector found its port taken {PORT_ATTEMPTS} times in a row"
+                    ) from None
+            except BaseException:
+                self.close()
+                raise
+        try:
+            self._connection = Connection(
+                f"ws://127.0.0.1:{port}{path}", self._on_message, what="WebKit's inspector"
+            )
+            self._connection.start()
+            if not self._has_target.wait(browser.start_timeout_s):
+                raise BrowserError("WebKit's inspector announced no page")
+        except BaseException:
+            self.close()
+            raise
+
+    def _launch(self, browser: WebKitBrowser, port: int) -> None:
+        """Starts MiniBrowser with its inspector on `port`, and the reader of its stderr."""
+        self._stderr.clear()
         env = {
             **os.environ,
             **PAGE_ENV,
@@ -190,17 +230,9 @@ class WebKitPage(Page):
             target=self._drain, name="wbspawn-webkit-stderr", daemon=True
         )
         self._reader.start()
-        try:
-            path = self._wait_for_inspector(port, browser.start_timeout_s)
-            self._connection = Connection(
-                f"ws://127.0.0.1:{port}{path}", self._on_message, what="WebKit's inspector"
-            )
-            self._connection.start()
-            if not self._has_target.wait(browser.start_timeout_s):
-                raise BrowserError("WebKit's inspector announced no page")
-        except BaseException:
-            self.close()
-            raise
+
+    def _end_process(self) -> None:
+        end_process_group(self._process, self._reader, terminate=True, grace_s=5)
 
     def _drain(self) -> None:
         for line in self._process.stderr or ():
@@ -212,6 +244,8 @@ class WebKitPage(Page):
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 break
+            if any(_PORT_IN_USE in line for line in list(self._stderr)):
+                raise PortTaken(port)
             try:
                 with opener.open(f"http://127.0.0.1:{port}/", timeout=5) as response:
                     if match := _SOCKET.search(response.read().decode("utf-8", "replace")):
