@@ -104,8 +104,7 @@ function readPoolState() {
   const table = inspect?.readTable(glueNow) ?? [];
   const deadlock = inspect?.findDeadlock(table, queued + booting) ?? capStall;
   // The table as people read it, one line a thread (`wbspawn check` prints these on a hang).
-  const byId = new Map(table.map((row) => [row.id, row]));
-  const lines = table.map((row) => inspect.describeRow(row, byId));
+  const lines = inspect?.describeTable(table) ?? [];
   // The shared memory's size: the heap, every thread's stack and what the app allocated.
   const memoryBytes = glueNow.__wbspawn_memory().buffer.byteLength;
   return {
@@ -217,7 +216,6 @@ function watchForStalls(glue) {
     stalledFor += WATCH_MS;
     if (stalledFor >= STALL_MS && !reported) {
       reported = true;
-      const byId = new Map(table.map((row) => [row.id, row]));
       capStall = {
         kind: "cap",
         threads: table.map((row) => row.id),
@@ -226,7 +224,7 @@ function watchForStalls(glue) {
           `${live} workers allowed (maxWorkers = ${maxWorkers}) are busy. If those workers wait ` +
           "for the queued threads, the app is deadlocked: raise maxWorkers in start()'s options. " +
           "The threads on them:\n" +
-          table.map((row) => `  ${inspect?.describeRow(row, byId) ?? row.id}`).join("\n"),
+          (inspect?.describeTable(table) ?? []).map((line) => `  ${line}`).join("\n"),
       };
       console.error(capStall.message);
       self.postMessage({ type: "deadlock", deadlock: capStall });

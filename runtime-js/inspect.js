@@ -77,7 +77,7 @@ export function findDeadlock(rows, waiting = 0) {
       threads: cycle.map((row) => row.id),
       message:
         "wbspawn: deadlock: these threads join each other, and none can end:\n" +
-        cycle.map((row) => `  ${describeRow(row, byId)}`).join("\n"),
+        describeTable(cycle, rows).map((line) => `  ${line}`).join("\n"),
     };
   }
   if (waiting > 0 || rows.length === 0) return null;
@@ -87,7 +87,7 @@ export function findDeadlock(rows, waiting = 0) {
     row.forMs >= ALL_BLOCKED_MS &&
     (row.state !== "joining" || byId.has(Number(row.on)));
   if (!rows.every(stuck)) return null;
-  const lines = rows.map((row) => `  ${describeRow(row, byId)}`).join("\n");
+  const lines = describeTable(rows).map((line) => `  ${line}`).join("\n");
   return {
     kind: "blocked",
     threads: rows.map((row) => row.id),
@@ -103,6 +103,12 @@ function seconds(rows) {
 export function label(row) {
   if (row.spawnedBy === null && row.name === "main") return `main (#${row.id})`;
   return row.name === null ? `#${row.id}` : `'${row.name}' (#${row.id})`;
+}
+
+/** The table as people read it: one line a row (`rows`), each naming joined threads from `all`. */
+export function describeTable(rows, all = rows) {
+  const byId = new Map(all.map((row) => [row.id, row]));
+  return rows.map((row) => describeRow(row, byId));
 }
 
 /** One line for a row: who it is and what it does, e.g. `'a' (#3) joins 'b' (#4) for 2.1 s`. */
