@@ -34,7 +34,7 @@ def test_the_pass_is_built_once_and_runs_at_once(tmp_path: Path) -> None:
 
 
 def test_a_change_to_the_pass_source_is_a_new_build(tmp_path: Path) -> None:
-    source = Path(__file__).resolve().parents[1] / "stackcheck"
+    source = Path(__file__).resolve().parents[2] / "stackcheck"
     digest = rusttool.source_digest(source)
     assert len(digest) == 12
     (tmp_path / "Cargo.toml").write_text("[package]\n")

@@ -415,7 +415,7 @@ def test_wasm_artifact_skips_other_messages() -> None:
     assert wasm_artifact("", crate) is None
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.build

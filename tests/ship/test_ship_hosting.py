@@ -15,10 +15,11 @@ import pytest
 from starlette.testclient import TestClient
 
 import nginx
+from dists import HASHED, WASM, make_dist
 from wbspawn.errors import WbspawnError
 from wbspawn.serve.server import running
 from wbspawn.ship import hosting
-from wbspawn.ship.manifest import Dist, find_dist, read_dist, write_manifest
+from wbspawn.ship.manifest import find_dist, read_dist
 from wbspawn.ship.preview import preview_app
 
 ISOLATION = {
@@ -28,29 +29,6 @@ ISOLATION = {
 }
 # What every response carries from a host configured by the dist.
 EVERY = {**ISOLATION, "x-content-type-options": "nosniff"}
-HASHED = "assets/main.0123456789.js"
-WASM = "assets/app.0123456789_bg.wasm"
-
-
-def make_dist(root: Path, rules: hosting.Rules | None = None) -> Path:
-    """A small dist as `wbspawn build` lays one out, without building anything."""
-    rules = rules or hosting.rules_for("require-corp", (), ["index.html", "wbspawn-sw.js"])
-    files = {
-        "index.html": "<!doctype html><title>x</title>",
-        "wbspawn-sw.js": "// sw",
-        HASHED: "export {};",
-        WASM: "\0asm\x01\0\0\0",
-        "docs/index.html": "<p>docs</p>",
-        "robots.txt": "User-agent: *",
-    }
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(content)
-    for name, text in hosting.configs(rules, "app").items():
-        (root / name).write_text(text)
-    dist = Dist(root=root, crate="app", pages=("index.html",), rules=rules, files={})
-    write_manifest(dist, root)
-    return root
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Origin
 
 from conftest import Served, serving
-from test_ship_hosting import make_dist
+from dists import make_dist
 from wbspawn.build.pipeline import BuildResult
 from wbspawn.config import Config
 from wbspawn.serve.app import create_app
