@@ -21,8 +21,14 @@ test-rust:
 	cargo test -p wbspawn
 	$(STACKCHECK_TARGET) cargo test $(STACKCHECK)
 
+# Two processes, each taking whole test files (a file's module fixtures, such as a lab built
+# for one panic mode, stay in one process): the suite waits on browsers, timers and single-
+# threaded tools about half its time, which the other process fills. TEST_JOBS=0 runs it in
+# this process alone.
+TEST_JOBS ?= 2
+
 test-python:
-	$(VENV)/pytest
+	$(VENV)/pytest -n $(TEST_JOBS) --dist loadfile
 
 lint: lint-python lint-rust lint-wasm
 
