@@ -21,11 +21,13 @@ test-rust:
 	cargo test -p wbspawn
 	$(STACKCHECK_TARGET) cargo test $(STACKCHECK)
 
-# Two processes, each taking whole test files (a file's module fixtures, such as a lab built
-# for one panic mode, stay in one process): the suite waits on browsers, timers and single-
-# threaded tools about half its time, which the other process fills. TEST_JOBS=0 runs it in
-# this process alone.
-TEST_JOBS ?= 2
+# TEST_JOBS=2 runs pytest in two processes, each taking whole test files (a file's module
+# fixtures stay in one process). The default is one: on 2 cores two processes cut a fresh
+# clone's run from 27 to 24 minutes, but the browsers then shared the cores with twice the
+# work, and timing-bound browser tests failed (3 of 1240 in one run: a Firefox that stopped
+# answering, a deadlock verdict after the check's settle time, the page's exit line seen
+# before a worker's last output line). Meant for machines with more cores (not measured here).
+TEST_JOBS ?= 0
 
 test-python:
 	$(VENV)/pytest -n $(TEST_JOBS) --dist loadfile
