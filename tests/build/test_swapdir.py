@@ -11,12 +11,18 @@ from wbspawn import swapdir
 from wbspawn.swapdir import swap_in
 
 
-def test_the_new_directory_replaces_the_old(tmp_path: Path) -> None:
+def old_and_new(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:
+    """`pkg/` holding the file `old` and a staging dir holding `new`, each with its name as
+    its text."""
     out, staging = tmp_path / "pkg", tmp_path / "staging"
-    out.mkdir()
-    (out / "old.js").write_text("old")
-    staging.mkdir()
-    (staging / "new.js").write_text("new")
+    for directory, name in ((out, old), (staging, new)):
+        directory.mkdir()
+        (directory / name).write_text(name)
+    return out, staging
+
+
+def test_the_new_directory_replaces_the_old(tmp_path: Path) -> None:
+    out, staging = old_and_new(tmp_path, "old.js", "new.js")
     swap_in(staging, out)
     assert [p.name for p in out.iterdir()] == ["new.js"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]  # no leftovers beside it
@@ -38,11 +44,7 @@ def test_the_directory_is_never_missing_while_it_is_swapped(
 ) -> None:
     # A server answering from `out` between two renames would say 404 (seen when two
     # processes build and serve one app).
-    out, staging = tmp_path / "pkg", tmp_path / "staging"
-    out.mkdir()
-    (out / "app.js").write_text("old")
-    staging.mkdir()
-    (staging / "app.js").write_text("new")
+    out, staging = old_and_new(tmp_path, "old.js", "new.js")
     seen: list[bool] = []
     rename = Path.rename
 
@@ -54,7 +56,7 @@ def test_the_directory_is_never_missing_while_it_is_swapped(
 
     monkeypatch.setattr(Path, "rename", watched)
     swap_in(staging, out)
-    assert (out / "app.js").read_text() == "new"
+    assert [p.name for p in out.iterdir()] == ["new.js"]
     assert all(seen), "the directory went missing during the swap"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
 
@@ -63,11 +65,7 @@ def test_without_a_one_step_swap_two_renames_still_replace_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(swapdir, "_exchange", lambda first, second: False)
-    out, staging = tmp_path / "pkg", tmp_path / "staging"
-    out.mkdir()
-    (out / "old.js").write_text("old")
-    staging.mkdir()
-    (staging / "new.js").write_text("new")
+    out, staging = old_and_new(tmp_path, "old.js", "new.js")
     swap_in(staging, out)
     assert [p.name for p in out.iterdir()] == ["new.js"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
