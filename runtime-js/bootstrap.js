@@ -33,7 +33,9 @@ const ABORT_CODE = 134;
  * out of range, naming it.
  *
  * What the program prints (stdout, stderr) goes to the console, tagged with its thread, and
- * is dispatched as `wbspawn:output` events (`detail`: `[{stream, thread, text}]`). When it
+ * is dispatched as `wbspawn:output` events (`detail`: `[{stream, thread, text}]`). Each panic
+ * is a `wbspawn:panicked` event (`detail`: `{thread, location, message}`), whatever the app's
+ * panic hook prints (std reports panics to the runtime first). When it
  * calls `std::process::exit` or `abort`, every worker stops: `app.exited` resolves with
  * `{code, aborted}`, pending and later calls reject, `<html data-wbspawn-exit="code">` is set
  * and a `wbspawn:exit` event is dispatched.
@@ -263,7 +265,7 @@ export async function start(pkgUrl, options = {}) {
       } else if (data.type === "transfer") {
         passTransfer(data.id, threadWorkers.get(data.worker));
       } else if (data.type === "output") {
-        self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: data.lines }));
+        announceOutput(data);
       } else if (data.type === "exit") {
         exit(data);
       } else if (data.type === "deadlock") {
@@ -480,11 +482,16 @@ function announceExit({ code, aborted, why }) {
   return error;
 }
 
+function announceOutput({ lines, panics }) {
+  if (lines.length > 0) self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: lines }));
+  for (const panic of panics) self.dispatchEvent(new CustomEvent("wbspawn:panicked", { detail: panic }));
+}
+
 // The program's output that no dispatcher took, printed from the page as the dispatcher would.
 async function printLate(flat) {
   const { printOutput, printPieces } = await import("./stdio.js");
-  const lines = [...printOutput(flat).lines, ...printPieces()];
-  if (lines.length > 0) self.dispatchEvent(new CustomEvent("wbspawn:output", { detail: lines }));
+  const { lines, panics } = printOutput(flat);
+  announceOutput({ lines: [...lines, ...printPieces()], panics });
 }
 
 // The numeric options and their least value. A misspelt option, or a value such as "4" or 0,

@@ -147,8 +147,8 @@ async function pumpOutput(glue, word) {
     const seen = Atomics.load(word, 0);
     const flat = glue.__wbspawn_take_output();
     if (flat.length > 0) {
-      const { lines, end } = printOutput(flat);
-      if (lines.length > 0) self.postMessage({ type: "output", lines });
+      const { lines, panics, end } = printOutput(flat);
+      if (lines.length > 0 || panics.length > 0) self.postMessage({ type: "output", lines, panics });
       if (end !== null) {
         self.postMessage({ type: "exit", ...end });
         return;
@@ -163,7 +163,7 @@ async function pumpOutput(glue, word) {
     const woke = wait.async ? await wait.value : wait.value;
     if (waiting && woke === "timed-out") {
       const lines = printPieces();
-      if (lines.length > 0) self.postMessage({ type: "output", lines });
+      if (lines.length > 0) self.postMessage({ type: "output", lines, panics: [] });
     }
   }
 }

@@ -14,10 +14,12 @@ export const PIECE_WAIT_MS = 500;
 // `stream\0thread` -> the pieces of the line that thread has not finished on that stream.
 const pieces = new Map();
 
-// `flat`: the runtime's triples, `[kind, thread, text]`. Returns the lines, and the program's
-// end if it came (nothing follows it).
+// `flat`: the runtime's triples, `[kind, thread, text]`. Returns the lines, the panics (not
+// printed: std's report, or the app's hook, has said them), and the program's end if it came
+// (nothing follows it).
 export function printOutput(flat) {
   const lines = [];
+  const panics = [];
   let end = null;
   for (let at = 0; at + 2 < flat.length && end === null; at += 3) {
     const [kind, thread, text] = [flat[at], flat[at + 1], flat[at + 2]];
@@ -31,6 +33,9 @@ export function printOutput(flat) {
       }
       pieces.delete(key);
       lines.push(show(stream, thread, line));
+    } else if (kind === "panic") {
+      const at = text.indexOf("\n");
+      panics.push({ thread, location: text.slice(0, at), message: text.slice(at + 1) });
     } else if (kind === "dropped") {
       console.warn(
         `wbspawn: ${text} line(s) of output were dropped: nothing took them for 10 s (the page's ` +
@@ -41,7 +46,7 @@ export function printOutput(flat) {
       end = { code: Number(text), aborted: kind === "abort" };
     }
   }
-  return { lines, end };
+  return { lines, panics, end };
 }
 
 // Whether pieces wait for the rest of their lines.

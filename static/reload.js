@@ -267,38 +267,13 @@ const threads = (() => {
   };
 })();
 
-// std's panic report, as the app prints it on stderr: `thread 'NAME' (ID) panicked at
-// FILE:LINE:COL:` and the message's lines, up to std's `note:` (or the thread's next report).
-const PANIC_HEAD = /^thread '(.*)' (?:\(\d+\) )?panicked at (.+):$/;
-const reading = new Map();
-function readPanics(lines) {
-  for (const { stream, thread, text } of lines) {
-    if (stream !== "stderr") continue;
-    const head = PANIC_HEAD.exec(text);
-    const open = reading.get(thread);
-    if (head) {
-      if (open) threads.panicked(open);
-      reading.set(thread, { thread: head[1], location: head[2], message: [] });
-    } else if (open && !text.startsWith("note: ")) {
-      open.message.push(text);
-      if (open.message.length >= 20) {
-        reading.delete(thread);
-        threads.panicked(open);
-      }
-    } else if (open) {
-      reading.delete(thread);
-      threads.panicked(open);
-    }
-  }
-  // A message with no note after it (a hook of the app's own prints none) ends with its batch.
-  for (const [thread, open] of reading) {
-    if (open.message.length > 0) {
-      reading.delete(thread);
-      threads.panicked(open);
-    }
-  }
-}
-addEventListener("wbspawn:output", (event) => readPanics(event.detail));
+// A thread's panic, as the runtime reports it (bootstrap.js): listed whatever the app's panic
+// hook prints (`console_error_panic_hook`, which Yew sets, prints nothing to stderr). A long
+// message is cut to its first lines.
+const PANIC_LINES = 20;
+addEventListener("wbspawn:panicked", ({ detail: { thread, location, message } }) => {
+  threads.panicked({ thread, location, message: message.split("\n").slice(0, PANIC_LINES) });
+});
 // A thread that died other than by a panic: "thread 'NAME' crashed: WHY" (bootstrap.js).
 addEventListener("wbspawn:crashed", (event) => {
   const crash = /^thread '(.*)' crashed: (.*)$/s.exec(event.detail);

@@ -115,7 +115,8 @@ pub fn output_word() -> u32 {
 const OUTPUT_BATCH: usize = 4096;
 
 /// The output waiting, oldest first, as triples of strings: `["out" | "err", thread, text]`
-/// for a line, `["dropped", "", count]` for lines nobody took in time, and `["exit" |
+/// for a line, `["panic", thread name, "location\nmessage"]` for a panic (std reports every
+/// panic before any hook runs), `["dropped", "", count]` for lines nobody took in time, and `["exit" |
 /// "abort", "", code]` for the end of the program (nothing follows it).
 #[wasm_bindgen(js_name = __wbspawn_take_output)]
 pub fn take_output() -> Vec<String> {
@@ -138,6 +139,11 @@ pub fn take_output() -> Vec<String> {
                 };
                 (kind, thread, text)
             }
+            Item::Panic {
+                thread,
+                location,
+                message,
+            } => ("panic", thread, format!("{location}\n{message}")),
             Item::Dropped(count) => ("dropped", String::new(), count.to_string()),
             Item::Ended { code, aborted } => {
                 let kind = if aborted { "abort" } else { "exit" };

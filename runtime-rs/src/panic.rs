@@ -39,6 +39,13 @@ pub(crate) fn install_hook() {
 fn report(info: &PanicHookInfo<'_>) {
     let message = info.payload_as_str().unwrap_or("Box<dyn Any>").to_string();
     let location = info.location().map(ToString::to_string);
+    // The app's own thread (the page's, or the app worker's) has no record; its output says
+    // "main" too (stdio.rs).
+    let name = crate::current::record().map_or_else(
+        || "main".to_string(),
+        |record| record.name_for_messages().to_string(),
+    );
+    crate::stdio::panicked(&name, location.as_deref(), &message);
     match crate::current::record() {
         Some(record) => {
             let at = location

@@ -41,10 +41,34 @@ pub(crate) enum Item {
         /// the thread's next line on that stream continues it, as on a terminal.
         whole: bool,
     },
+    /// A thread panicked: its name as std gives it, where, and the message, as std reported
+    /// them to the runtime before any panic hook ran. The page lists panics from these (the
+    /// dev server's inspector), not from std's report on stderr, which a hook of the app's
+    /// own (`console_error_panic_hook`) replaces.
+    Panic {
+        thread: String,
+        location: String,
+        message: String,
+    },
     /// Lines dropped before this point: nobody took them in time.
     Dropped(usize),
     /// The program ended (`process::exit`, or `abort` with `aborted`): nothing follows.
     Ended { code: i32, aborted: bool },
+}
+
+impl Item {
+    /// The text it holds, as counted against the queue's bound.
+    fn size(&self) -> usize {
+        match self {
+            Item::Line { thread, text, .. } => thread.len() + text.len(),
+            Item::Panic {
+                thread,
+                location,
+                message,
+            } => thread.len() + location.len() + message.len(),
+            Item::Dropped(_) | Item::Ended { .. } => 0,
+        }
+    }
 }
 
 /// Text that may wait for the dispatcher before writers wait as well.
@@ -98,19 +122,19 @@ impl Outbox {
         text: String,
         may_wait: bool,
     ) -> bool {
-        self.push_piece(stream, thread, text, true, may_wait)
+        let line = Item::Line {
+            stream,
+            thread,
+            text,
+            whole: true,
+        };
+        self.enqueue(line, may_wait)
     }
 
-    /// Queues a line, or a piece of one (`whole` false): as `push`.
-    pub(crate) fn push_piece(
-        &self,
-        stream: Stream,
-        thread: String,
-        text: String,
-        whole: bool,
-        may_wait: bool,
-    ) -> bool {
-        let size = text.len() + thread.len();
+    /// Queues a line or a panic; true if the queue was empty (the dispatcher must be woken).
+    /// A full queue drops the item unless `may_wait`, as `push` says.
+    pub(crate) fn enqueue(&self, item: Item, may_wait: bool) -> bool {
+        let size = item.size();
         let mut queue = self.lock();
         if queue.ended {
             return false;
@@ -137,12 +161,7 @@ impl Outbox {
             let dropped = std::mem::take(&mut queue.dropped);
             queue.items.push_back(Item::Dropped(dropped));
         }
-        queue.items.push_back(Item::Line {
-            stream,
-            thread,
-            text,
-            whole,
-        });
+        queue.items.push_back(item);
         queue.bytes += size;
         was_empty
     }
@@ -167,9 +186,7 @@ impl Outbox {
         let count = most.min(queue.items.len());
         let taken: Vec<Item> = queue.items.drain(..count).collect();
         for item in &taken {
-            if let Item::Line { thread, text, .. } = item {
-                queue.bytes -= thread.len() + text.len();
-            }
+            queue.bytes -= item.size();
         }
         drop(queue);
         if !taken.is_empty() {
@@ -266,17 +283,29 @@ fn emit(stream: Stream, line: &mut Vec<u8>, whole: bool) {
     }
     let text = String::from_utf8(bytes)
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+    queue(Item::Line {
+        stream,
+        thread: thread_tag(),
+        text,
+        whole,
+    });
+}
+
+/// A panic on this thread, for the page's list of panics (see `Item::Panic`).
+pub(crate) fn panicked(thread: &str, location: Option<&str>, message: &str) {
+    queue(Item::Panic {
+        thread: thread.to_string(),
+        location: location.unwrap_or_default().to_string(),
+        message: message.to_string(),
+    });
+}
+
+fn queue(item: Item) {
     if IN_OUTBOX.try_with(Cell::get).unwrap_or(true) {
         return;
     }
     let _ = IN_OUTBOX.try_with(|flag| flag.set(true));
-    let wake = OUTBOX.push_piece(
-        stream,
-        thread_tag(),
-        text,
-        whole,
-        crate::platform::dispatcher_running(),
-    );
+    let wake = OUTBOX.enqueue(item, crate::platform::dispatcher_running());
     let _ = IN_OUTBOX.try_with(|flag| flag.set(false));
     if wake {
         crate::platform::wake_output();
@@ -396,6 +425,28 @@ mod tests {
         );
         writer.join().unwrap();
         assert_eq!(outbox.take(10), [line(Stream::Stdout, "m", "waits")]);
+    }
+
+    #[test]
+    fn a_panic_comes_out_between_the_lines_around_it_and_counts_against_the_bound() {
+        let outbox = Outbox::new(30);
+        outbox.push(Stream::Stderr, "t".into(), "before".into(), false);
+        let panic = Item::Panic {
+            thread: "t".into(),
+            location: "src/lib.rs:1:2".into(),
+            message: "boom".into(),
+        };
+        outbox.enqueue(panic, false);
+        // 7 + 19 of 30 bytes are queued: no room for a line of 5.
+        outbox.push(Stream::Stderr, "t".into(), "lost".into(), false);
+        let taken = outbox.take(10);
+        assert_eq!(taken.len(), 2);
+        assert!(matches!(&taken[1], Item::Panic { message, .. } if message == "boom"));
+        outbox.push(Stream::Stderr, "t".into(), "after".into(), false);
+        assert_eq!(
+            outbox.take(10),
+            [Item::Dropped(1), line(Stream::Stderr, "t", "after")]
+        );
     }
 
     #[test]

@@ -290,9 +290,13 @@ def test_a_deadlock_opens_the_inspector_naming_its_threads_and_panics_are_listed
         assert "deliberate panic 7" in said
         button = tab.locator("#wbspawn-threads .threads-button")
         button.filter(has_text="threads · 1 death").wait_for(timeout=10_000)
+        # One the app's panic hook does not print (as Yew's `console_error_panic_hook`).
+        said = tab.evaluate("window.wbspawnApp.call('panicking_thread_under_a_silent_hook')")
+        assert "a panic no hook printed" in said
+        button.filter(has_text="threads · 2 deaths").wait_for(timeout=10_000)
         # And a crash (a trap, no panic): reported by the runtime, not by std.
         assert "unreachable" in tab.evaluate("window.wbspawnApp.call('trap', 'std')")
-        button.filter(has_text="threads · 2 deaths").wait_for(timeout=10_000)
+        button.filter(has_text="threads · 3 deaths").wait_for(timeout=10_000)
         tab.evaluate("window.wbspawnApp.call('join_cycle')")
         inspector = tab.locator("#wbspawn-inspector .inspector")
         inspector.wait_for(timeout=15_000)  # opened by the runtime's word, not by a person
@@ -302,9 +306,11 @@ def test_a_deadlock_opens_the_inspector_naming_its_threads_and_panics_are_listed
         stuck = inspector.locator("tbody tr.stuck").all_inner_texts()
         assert sorted(row.split("\t")[1] for row in stuck) == ["ping", "pong"], stuck
         assert tab.locator("#wbspawn-threads .threads-button.alert").count() == 1
-        panic, crash = inspector.locator(".panics li").all_inner_texts()
+        panic, hushed, crash = inspector.locator(".panics li").all_inner_texts()
         assert panic.startswith("'doomed' panicked at src/lib.rs:"), panic
         assert panic.rstrip().endswith("deliberate panic 7"), panic
+        assert hushed.startswith("'hushed' panicked at src/lib.rs:"), hushed
+        assert hushed.rstrip().endswith("a panic no hook printed"), hushed
         assert crash.startswith("'<unnamed>' crashed") and "unreachable" in crash, crash
     finally:
         server.stop()

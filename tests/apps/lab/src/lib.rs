@@ -318,6 +318,20 @@ pub fn panicking_thread(api: &str) -> String {
     .map_or_else(|e| e, |v| format!("returned {v}"))
 }
 
+/// A thread that panics while the app's panic hook prints nothing (`console_error_panic_hook`
+/// prints to the console, not to stderr); the message `join` gives.
+#[wasm_bindgen]
+pub fn panicking_thread_under_a_silent_hook() -> String {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let said = run("std", Some("hushed"), None, || -> u32 {
+        panic!("a panic no hook printed")
+    })
+    .map_or_else(|e| e, |v| format!("returned {v}"));
+    panic::set_hook(previous);
+    said
+}
+
 /// A thread that traps without a panic; the message `join` gives.
 #[wasm_bindgen]
 pub fn trap(api: &str) -> String {
