@@ -13,8 +13,8 @@ const COLUMNS = ["id", "name", "state", "on", "for", "spawned by", "worker"];
 
 let ui = null;
 let timer = null;
-// The app's threads' deaths so far, newest last: panics (reload.js reads them from the app's
-// stderr) and crashes (traps, stack overflows; the runtime reports them).
+// The app's threads' deaths so far, newest last: panics and crashes (traps, stack overflows),
+// as the runtime reports them (reload.js).
 const panics = [];
 const PANICS_KEPT = 50;
 // The last reading, for spawns per second.

@@ -291,13 +291,26 @@ fn emit(stream: Stream, line: &mut Vec<u8>, whole: bool) {
     });
 }
 
+/// A panic's message as far as the page's list shows it: a message of megabytes would take the
+/// whole queue, and every writer would wait for it.
+const MAX_PANIC_MESSAGE: usize = 8 << 10;
+
 /// A panic on this thread, for the page's list of panics (see `Item::Panic`).
 pub(crate) fn panicked(thread: &str, location: Option<&str>, message: &str) {
-    queue(Item::Panic {
+    queue(panic_item(thread, location, message));
+}
+
+fn panic_item(thread: &str, location: Option<&str>, message: &str) -> Item {
+    let mut end = message.len().min(MAX_PANIC_MESSAGE);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = if end < message.len() { "…" } else { "" };
+    Item::Panic {
         thread: thread.to_string(),
         location: location.unwrap_or_default().to_string(),
-        message: message.to_string(),
-    });
+        message: format!("{}{cut}", &message[..end]),
+    }
 }
 
 fn queue(item: Item) {
@@ -447,6 +460,21 @@ mod tests {
             outbox.take(10),
             [Item::Dropped(1), line(Stream::Stderr, "t", "after")]
         );
+    }
+
+    #[test]
+    fn a_long_panic_message_is_cut_on_a_character() {
+        // The bound falls in the middle of an "é" (two bytes, after an "a").
+        let long = format!("a{}", "é".repeat(MAX_PANIC_MESSAGE));
+        let Item::Panic { message, .. } = panic_item("t", None, &long) else {
+            panic!("not a panic item");
+        };
+        assert!(message.ends_with("é…"));
+        assert_eq!(message.len(), MAX_PANIC_MESSAGE - 1 + '…'.len_utf8());
+        let Item::Panic { message, .. } = panic_item("t", Some("a.rs:1:2"), "short") else {
+            panic!("not a panic item");
+        };
+        assert_eq!(message, "short");
     }
 
     #[test]
