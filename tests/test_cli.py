@@ -60,6 +60,17 @@ def test_directory_without_a_crate(tmp_path: Path, fake_tools: FakeTools) -> Non
     assert_one_error_line(proc, f"no Cargo.toml in {tmp_path}: pass the directory of a Rust crate")
 
 
+@pytest.mark.parametrize("command", ["build", "test"])
+def test_a_build_of_a_directory_without_a_crate_is_one_line(
+    tmp_path: Path, fake_tools: FakeTools, command: str
+) -> None:
+    # Said before anything else: no "building…" line for something that cannot be built.
+    proc = wbspawn(command, str(tmp_path), env=fake_tools.env)
+    assert_one_error_line(proc, f"no Cargo.toml in {tmp_path}: pass the directory of a Rust crate")
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1
+
+
 def test_busy_port(crate_dir: Path, fake_tools: FakeTools) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -180,6 +180,14 @@ def _existing_app_dir(args: argparse.Namespace) -> Path:
     return app_dir
 
 
+def _existing_crate_dir(args: argparse.Namespace) -> Path:
+    """For the commands that only build: said before their "building…" line."""
+    app_dir = _existing_app_dir(args)
+    if not (app_dir / "Cargo.toml").is_file():
+        raise WbspawnError(f"no Cargo.toml in {app_dir}: pass the directory of a Rust crate")
+    return app_dir
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     return settings(_existing_app_dir(args), _cli_settings(args, SERVE_SETTINGS))
 
@@ -332,7 +340,7 @@ def run_build(args: argparse.Namespace) -> int:
     from wbspawn.ship.dist import build_dist
 
     names = ("panic", "std_threads", "stack_check", "headers", "coep", "wasm_opt", "dist_dir")
-    config = settings(_existing_app_dir(args), _cli_settings(args, names), release=True)
+    config = settings(_existing_crate_dir(args), _cli_settings(args, names), release=True)
     result = build_dist(config)
     print(sizes.table(result.sizes))
     print(
@@ -518,7 +526,7 @@ def run_test(args: argparse.Namespace) -> int:
 
     # Tests run as the app's build runs: the same panic mode (docs/testing.md says why).
     config = settings(
-        _existing_app_dir(args),
+        _existing_crate_dir(args),
         _cli_settings(args, ("release", "panic", "stack_check")),
         host="127.0.0.1",
         port=0,
