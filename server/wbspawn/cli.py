@@ -182,9 +182,10 @@ def _existing_app_dir(args: argparse.Namespace) -> Path:
 
 def _existing_crate_dir(args: argparse.Namespace) -> Path:
     """For the commands that only build: said before their "building…" line."""
+    from wbspawn.build.cargo import crate_manifest
+
     app_dir = _existing_app_dir(args)
-    if not (app_dir / "Cargo.toml").is_file():
-        raise WbspawnError(f"no Cargo.toml in {app_dir}: pass the directory of a Rust crate")
+    crate_manifest(app_dir)
     return app_dir
 
 

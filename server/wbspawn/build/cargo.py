@@ -126,12 +126,18 @@ def wasm_bindgen_requirement(manifest: Path) -> str | None:
     return None
 
 
-def read_crate_info(
-    app_dir: Path, toolchain: Toolchain, env: Mapping[str, str], *, run: Runner = run_captured
-) -> CrateInfo:
+def crate_manifest(app_dir: Path) -> Path:
+    """The crate's Cargo.toml; a WbspawnError if `app_dir` has none."""
     manifest = app_dir / "Cargo.toml"
     if not manifest.is_file():
         raise WbspawnError(f"no Cargo.toml in {app_dir}: pass the directory of a Rust crate")
+    return manifest
+
+
+def read_crate_info(
+    app_dir: Path, toolchain: Toolchain, env: Mapping[str, str], *, run: Runner = run_captured
+) -> CrateInfo:
+    manifest = crate_manifest(app_dir)
     metadata = read_metadata(app_dir, toolchain, env, deps=False, run=run)
     return crate_info_from_metadata(metadata, manifest)
 

@@ -27,6 +27,7 @@ from wbspawn.build.cargo import (
     artifacts,
     cargo_diagnostics,
     crate_info_from_metadata,
+    crate_manifest,
     read_metadata,
     runtime_patch_args,
 )
@@ -76,9 +77,7 @@ def build_tests(
     for name in flags.OVERRIDING_ENV:
         env.pop(name, None)
     run, stream = run_captured, run_streaming
-    manifest = config.app_dir / "Cargo.toml"
-    if not manifest.is_file():
-        raise WbspawnError(f"no Cargo.toml in {config.app_dir}: pass the directory of a Rust crate")
+    manifest = crate_manifest(config.app_dir)
     metadata = read_metadata(config.app_dir, toolchain, env, deps=False, run=run)
     crate = crate_info_from_metadata(metadata, manifest, cdylib=False)
     threads = std_threads(config, toolchain)
