@@ -39,17 +39,17 @@ pub(crate) fn install_hook() {
 fn report(info: &PanicHookInfo<'_>) {
     let message = info.payload_as_str().unwrap_or("Box<dyn Any>").to_string();
     let location = info.location().map(ToString::to_string);
-    // The app's own thread (the page's, or the app worker's) has no record; its output says
-    // "main" too (stdio.rs).
-    let name = crate::current::record().map_or_else(
-        || "main".to_string(),
-        |record| record.name_for_messages().to_string(),
-    );
-    // On a native host (the runtime's own tests) nothing takes the queue.
+    let record = crate::current::record();
+    // On a native host (the runtime's own tests) nothing takes the queue. The app's own
+    // thread (the page's, or the app worker's) has no record; its output says "main" too
+    // (stdio.rs).
     if cfg!(target_arch = "wasm32") {
-        crate::stdio::panicked(&name, location.as_deref(), &message);
+        let name = record
+            .as_ref()
+            .map_or("main", |record| record.name_for_messages());
+        crate::stdio::panicked(name, location.as_deref(), &message);
     }
-    match crate::current::record() {
+    match record {
         Some(record) => {
             let at = location
                 .as_deref()
