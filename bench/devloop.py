@@ -12,7 +12,9 @@ number its `devloop_marker` export returns) and measures, in headless Chromium:
   message), the server's own part (noticing the change, the rest of the build, telling the
   page), the reload (the message to the new document's start), the app's start (document to
   `start()` resolved: the runtime's scripts, the wasm's compile, its instance) and the first
-  call.
+  call. These edits change one function: wasm-bindgen's last output is spliced, not rebuilt
+  (build/splice.py); the table says how many were.
+- Rust edit adding an export: the same, for edits wasm-bindgen must see (a new export each).
 
 Prints a table and writes bench/devloop.json (date, machine, numbers). Timings belong here,
 never in tests.
@@ -46,6 +48,8 @@ REPO = BENCH.parent
 RESULTS = BENCH / "devloop.json"
 HTML_EDITS = 20
 RUST_EDITS = 10  # after one warm-up edit
+# Edits that add an export: wasm-bindgen must run (no splice of its last output).
+EXPORT_EDITS = 3
 
 # Each new document says so on the console: the bench waits for console messages (which the
 # browser sends anyway) and never asks the page anything while it loads. Playwright's waits
@@ -74,6 +78,12 @@ done(true);
 MARKER = """
 #[wasm_bindgen]
 pub fn devloop_marker() -> u32 {
+    VALUE
+}
+"""
+EXPORT = """
+#[wasm_bindgen]
+pub fn devloop_export_VALUE() -> u32 {
     VALUE
 }
 """
@@ -143,9 +153,11 @@ class Messages:
                 self.lock.wait(left)
 
 
-def set_marker(app: Path, value: int) -> None:
+def set_marker(app: Path, value: int, *, export: bool = False) -> None:
+    """The marker returns `value`; with `export`, an export named after it comes too."""
     original = (apps.DEMO_DIR / "src" / "lib.rs").read_text()
-    (app / "src" / "lib.rs").write_text(original + MARKER.replace("VALUE", str(value)))
+    added = MARKER + (EXPORT if export else "")
+    (app / "src" / "lib.rs").write_text(original + added.replace("VALUE", str(value)))
 
 
 class Console:
@@ -198,15 +210,18 @@ def bench_html(console: Console, app: Path, messages: Messages) -> tuple[list[fl
     return samples, server
 
 
-def bench_rust(console: Console, app: Path, messages: Messages) -> list[dict[str, float]]:
+def bench_rust(
+    console: Console, app: Path, messages: Messages, edits: int, *, export: bool = False
+) -> list[dict[str, float]]:
+    """Each edit's times; `export`: each edit adds an export (wasm-bindgen runs)."""
     runs = []
-    for i in range(RUST_EDITS + 1):
+    for i in range(edits + 1):
         time.sleep(0.3)
-        value = 100 + i
+        value = (1000 if export else 100) + i
         since = console.mark()
         started = time.perf_counter()
         edited_ms = time.time() * 1000  # the page's clock counts from the same epoch
-        set_marker(app, value)
+        set_marker(app, value, export=export)
         built_at, built = messages.first_after(
             started, lambda m: m["type"] == "reload" and m.get("reason") == "build"
         )
@@ -231,6 +246,7 @@ def bench_rust(console: Console, app: Path, messages: Messages) -> list[dict[str
             "reload_ms": seen["navigation"] - told_ms,
             "start_ms": seen["started"] - seen["navigation"],
             "call_ms": seen["running"] - seen["started"],
+            "spliced": 1.0 if timing.get("spliced") else 0.0,
         }
         run["overhead_ms"] = run["total_ms"] - run["cargo_ms"]
         if i > 0:  # the first edit warms caches up
@@ -261,7 +277,8 @@ def main() -> int:
                 page.goto(server.url)
                 console.app_started(0, timeout=120)
                 html, html_server = bench_html(console, app, messages)
-                rust = bench_rust(console, app, messages)
+                rust = bench_rust(console, app, messages, RUST_EDITS)
+                exported = bench_rust(console, app, messages, EXPORT_EDITS, export=True)
                 browser.close()
         finally:
             server.stop()
@@ -302,8 +319,17 @@ def main() -> int:
                     "overhead_ms",
                 )
             },
+            "spliced": int(sum(column("spliced"))),
             "target_overhead": 150,
             "runs": [{k: round(v, 1) for k, v in run.items()} for run in rust],
+        },
+        "export_edit_ms": {
+            "n": len(exported),
+            **{
+                name: round(statistics.median(run[name] for run in exported), 1)
+                for name in ("total_ms", "cargo_ms", "bindgen_ms", "overhead_ms")
+            },
+            "spliced": int(sum(run["spliced"] for run in exported)),
         },
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -315,6 +341,7 @@ def table(results: dict[str, Any]) -> str:
     machine = results["machine"]
     html = results["html_reload_ms"]
     rust = results["rust_edit_ms"]
+    export = results["export_edit_ms"]
 
     def ms(value: float) -> str:
         return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
@@ -326,13 +353,25 @@ def table(results: dict[str, Any]) -> str:
         ("Rust edit -> new code running (median)", ms(rust["total_ms"]), ""),
         ("  cargo", ms(rust["cargo_ms"]), ""),
         ("  everything but cargo", ms(rust["overhead_ms"]), "< 150 ms"),
-        ("    wasm-bindgen", ms(rust["bindgen_ms"]), ""),
+        (
+            f"    wasm-bindgen (its output spliced: {rust['spliced']} of {rust['n']})",
+            ms(rust["bindgen_ms"]),
+            "",
+        ),
         ("    stack-check pass", ms(rust["stackcheck_ms"]), ""),
         ("    rest of the build (metadata, locks, swap)", ms(rust["build_rest_ms"]), ""),
         ("    server: notice the edit, tell the page", ms(rust["server_ms"]), ""),
         ("    reload: message to new document", ms(rust["reload_ms"]), ""),
         ("    app start: document to start() resolved", ms(rust["start_ms"]), ""),
         ("    first call", ms(rust["call_ms"]), ""),
+        (f"Rust edit adding an export (median of {export['n']})", ms(export["total_ms"]), ""),
+        ("  cargo", ms(export["cargo_ms"]), ""),
+        ("  everything but cargo", ms(export["overhead_ms"]), ""),
+        (
+            f"    wasm-bindgen (spliced: {export['spliced']} of {export['n']})",
+            ms(export["bindgen_ms"]),
+            "",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     lines = [

@@ -170,7 +170,7 @@ esac
 
 @pytest.fixture
 def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
-    """Fake cargo, rustc, wasm-bindgen, wasm-opt and stack-check pass, selected through
+    """Fake cargo, rustc, wasm-bindgen, wasm-opt, stack-check pass and splice, selected through
     WBSPAWN_* variables."""
     bin_dir = tmp_path / "fake-bin"
     cargo = python_wrapper(bin_dir / "cargo", FAKES / "cargo.py")
@@ -178,6 +178,7 @@ def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch)
     wasm_bindgen = python_wrapper(bin_dir / "wasm-bindgen", FAKES / "wasm_bindgen.py")
     wasm_opt = python_wrapper(bin_dir / "wasm-opt", FAKES / "wasm_opt.py")
     stackcheck = python_wrapper(bin_dir / "wbspawn-stackcheck", FAKES / "stackcheck.py")
+    splicer = python_wrapper(bin_dir / "wbspawn-bindgen-splice", FAKES / "splice.py")
     cargo_log = tmp_path / "cargo-calls.jsonl"
     selection = {
         "WBSPAWN_CARGO": str(cargo),
@@ -185,6 +186,8 @@ def fake_tools(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch)
         "WBSPAWN_WASM_BINDGEN": str(wasm_bindgen),
         "WBSPAWN_WASM_OPT": str(wasm_opt),
         "WBSPAWN_STACKCHECK": str(stackcheck),
+        "WBSPAWN_BINDGEN_SPLICE": str(splicer),
+        "FAKE_SPLICE_LOG": str(tmp_path / "splice-calls.log"),
         "FAKE_STACKCHECK_LOG": str(tmp_path / "stackcheck-calls.log"),
         "FAKE_WASM_OPT_LOG": str(tmp_path / "wasm-opt-calls.log"),
         "WBSPAWN_CACHE_DIR": str(cache_dir),

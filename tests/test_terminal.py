@@ -52,7 +52,7 @@ def test_a_log_gets_plain_outcome_lines(build_output: BuildResult) -> None:
     term.serving("demo", "http://127.0.0.1:8000/")
     assert err.getvalue().splitlines() == [
         "wbspawn: building demo [debug] (src/lib.rs)…",
-        "wbspawn: built demo in 0.0 s (cargo 0.0 s, wasm-bindgen 0.0 s, 1 crate compiled)",
+        "wbspawn: built demo in 0.0 s (cargo 0.0 s, wasm-bindgen 0.00 s, 1 crate compiled)",
         "error[E0425]: oops",
         "wbspawn: build failed after 1.2 s: cargo build failed",
         "wbspawn: a.css, b.css, c.css (+1 more) changed: swapping",

@@ -132,9 +132,11 @@ class Terminal:
         if progress is not None and progress.compiled:
             crates = f", {progress.compiled} crate{'s' if progress.compiled != 1 else ''} compiled"
         checks = f", stack checks {result.stackcheck_s:.2f} s" if result.stackcheck_s else ""
+        # A spliced output took no wasm-bindgen run (build/splice.py).
+        bindgen = "wasm-bindgen's last output spliced" if result.spliced else "wasm-bindgen"
         self.line(
             f"built {result.crate_name} in {result.duration_s:.1f} s (cargo "
-            f"{result.cargo_s:.1f} s, wasm-bindgen {result.bindgen_s:.1f} s{checks}{crates})",
+            f"{result.cargo_s:.1f} s, {bindgen} {result.bindgen_s:.2f} s{checks}{crates})",
             "green",
         )
 

@@ -23,6 +23,8 @@
 //! DWARF sections are dropped: their code offsets would no longer be true (binaryen drops
 //! them too). The names section is kept, so stack traces name functions.
 
+pub mod splice;
+
 use std::fmt;
 
 use wasmparser::{

@@ -113,10 +113,15 @@ def test_rust_edit_reloads_the_page_running_the_new_code(
     open_app(tab, live_server)
     assert tab.locator("#marker").inner_text() == "1"
     tab.evaluate("window.survivor = 'before the edit'")
+    seen = len(live_server.lines)
     set_marker(live_app, "2")
     tab.locator("#marker").filter(has_text="2").wait_for(timeout=REBUILD_MS)
     assert tab.evaluate("window.survivor") is None  # a new page: reloaded
     assert tab.evaluate("window.marker") == 2
+    # An edit inside one function takes no wasm-bindgen run: its last output, with the new
+    # body spliced in, is what the page runs (build/splice.py).
+    built = live_server.lines[live_server.wait_for_line(r"built demo", after=seen)]
+    assert "wasm-bindgen's last output spliced" in built, built
     errors.assert_none()
 
 

@@ -81,6 +81,7 @@ def test_messages_reach_every_client(
                 "cargo_s",
                 "bindgen_s",
                 "stackcheck_s",
+                "spliced",
             }
             assert ws.receive_json() == {
                 "type": "reload",

@@ -15,6 +15,7 @@ from wbspawn.build.process import (
     Runner,
     run_captured,
 )
+from wbspawn.build.splice import LastOutput
 from wbspawn.build.toolchain import parse_wasm_bindgen_version
 from wbspawn.errors import BuildError, WbspawnError
 from wbspawn.swapdir import swap_in
@@ -80,9 +81,11 @@ def run_wasm_bindgen(
     run: Runner = run_captured,
     job: BuildJob | None = None,
     finish: Callable[[Path], None] | None = None,
-) -> None:
+    last: LastOutput | None = None,
+) -> bool:
     """Generate into a fresh staging dir and swap it in only on success; `finish` gets the
-    staging dir before (the stack checks).
+    staging dir before (the stack checks). With `last`, the output is spliced from the last
+    one where that is exact (splice.py), and kept for the next build; True if it was.
 
     A failed or half-written run never replaces the last good output, which the server
     may still be serving; nor does a stopped build.
@@ -90,26 +93,46 @@ def run_wasm_bindgen(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.staging-", dir=out_dir.parent))
     try:
-        args = [
-            str(bindgen),
-            "--target",
-            "web",
-            "--out-dir",
-            str(staging),
-            "--out-name",
-            lib_name,
-            str(wasm),
-        ]
-        proc = run(args, cwd, env)
-        if proc.returncode != 0:
-            raise BuildError(
-                f"wasm-bindgen failed on {wasm.name} (its errors are above): "
-                "check that the crate was built with the wbspawn flags",
-                proc.stderr,
-            )
+        spliced = last is not None and last.splice(
+            wasm, staging, f"{lib_name}_bg.wasm", env, run=run
+        )
+        if not spliced:
+            _generate(bindgen, wasm, lib_name, staging, env, cwd, run=run)
+        if last is not None:
+            last.remember(wasm, staging)
         if finish is not None:
             finish(staging)
         with contextlib.nullcontext() if job is None else job.last_step():
             swap_in(staging, out_dir)
+        return spliced
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _generate(
+    bindgen: Path,
+    wasm: Path,
+    lib_name: str,
+    staging: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    run: Runner,
+) -> None:
+    args = [
+        str(bindgen),
+        "--target",
+        "web",
+        "--out-dir",
+        str(staging),
+        "--out-name",
+        lib_name,
+        str(wasm),
+    ]
+    proc = run(args, cwd, env)
+    if proc.returncode != 0:
+        raise BuildError(
+            f"wasm-bindgen failed on {wasm.name} (its errors are above): "
+            "check that the crate was built with the wbspawn flags",
+            proc.stderr,
+        )

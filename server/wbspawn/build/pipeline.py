@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wbspawn.build import flags, locking, stackcheck, stdpatch, sysroot
+from wbspawn.build import flags, locking, splice, stackcheck, stdpatch, sysroot
 from wbspawn.build.bindgen import (
     check_wasm_bindgen_version,
     locked_wasm_bindgen_version,
@@ -43,6 +43,8 @@ class BuildResult:
     cargo_s: float
     bindgen_s: float
     stackcheck_s: float = 0.0
+    # Whether wasm-bindgen's last output was reused (splice.py) instead of a run of it.
+    spliced: bool = False
     # rustc's warnings (rendered, with colours) when the build succeeded with some.
     diagnostics: str = ""
     # What `cargo metadata` said, for the next build to reuse.
@@ -197,6 +199,11 @@ def build(
     threads = std_threads(config, toolchain)
     rustc = stdpatch.rustc_info(toolchain)
     checks = stack_checks(config, toolchain, rustc.release, run=run, job=job)
+    splicer = (
+        None
+        if config.release
+        else splice.prepare(toolchain, config.cache_dir, rustc.release, run=run, job=job)
+    )
     std = sysroot.prepare(
         toolchain,
         rustc,
@@ -243,7 +250,11 @@ def build(
                 stackcheck.instrument(wasm_file, check_tool, env, run=run)
                 stackcheck_s = time.monotonic() - pass_started
 
-        run_wasm_bindgen(
+        last = None
+        if splicer is not None:
+            key = f"wasm-bindgen {required} --target web --out-name {crate.lib_name}"
+            last = splice.LastOutput.beside(out_dir, splicer, key)
+        spliced = run_wasm_bindgen(
             bindgen,
             wasm,
             crate.lib_name,
@@ -253,6 +264,7 @@ def build(
             run=run,
             job=job,
             finish=finish,
+            last=last,
         )
         bindgen_s = time.monotonic() - bindgen_started - stackcheck_s
 
@@ -265,6 +277,7 @@ def build(
         cargo_s=cargo_s,
         bindgen_s=bindgen_s,
         stackcheck_s=stackcheck_s,
+        spliced=spliced,
         diagnostics=diagnostics,
         crate=crate,
         std_threads=threads.describe(),

@@ -156,6 +156,7 @@ class Hub:
                     "cargo_s": round(result.cargo_s, 3),
                     "bindgen_s": round(result.bindgen_s, 3),
                     "stackcheck_s": round(result.stackcheck_s, 3),
+                    "spliced": result.spliced,
                 },
             }
         )
