@@ -20,8 +20,8 @@ PARTS: Final = (
     ("sysroot", "std for wasm, built once per compiler, std patch and panic mode"),
     ("std", "std's source, patched for threads"),
     ("target", "cargo's target dirs, shared by every app"),
-    ("out", "each app's built output, as served"),
-    ("tools", "the stack-check pass, built for this machine"),
+    ("out", "each app's built output, as served, and wasm-bindgen's last output of it"),
+    ("tools", "the stack-check pass and the splice, built for this machine"),
     ("test-runtime", "the wbspawn crate built for `wbspawn test` and `cargo test`"),
     ("prebuild", "what an interrupted `wbspawn prebuild` left of its throwaway app"),
 )
