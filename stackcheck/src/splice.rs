@@ -3,27 +3,36 @@
 //! of a small app: it parses, rewrites and emits every function of the module).
 //!
 //! wasm-bindgen's output is a function of its input. When two inputs (the last build's and
-//! this one's) differ only in function bodies and data, and every function whose body changed
-//! came through wasm-bindgen untouched (renumbered, its locals regrouped, nothing else), then
-//! the last output with those bodies put back in, renumbered the same way, and the new data,
-//! is what wasm-bindgen would make of the new input up to the order of functions and locals:
-//! the same code and the same glue. Anything else (a changed import, export, type, global,
-//! table, custom section, a function added or removed, a changed body wasm-bindgen had
-//! rewritten or dropped, as it does with descriptors, closures and externref shims) is
-//! refused, and the caller runs wasm-bindgen.
+//! this one's) differ only in function bodies, data and the constant globals that hold static
+//! addresses, and every function whose body changed came through wasm-bindgen untouched
+//! (renumbered, its locals regrouped, its dead code dropped, nothing else), then the last
+//! output with those bodies put back in, renumbered the same way, the new data and the moved
+//! constants, is what wasm-bindgen would make of the new input up to the order of functions
+//! and locals, with the same glue (give or take an adapter for an import the new code no
+//! longer calls). Anything else (a changed import, export, type, table, custom section, a
+//! function added or removed, a changed body wasm-bindgen had rewritten or dropped, as it does
+//! with descriptors, closures, casts and externref shims) is refused, and the caller runs
+//! wasm-bindgen.
 //!
 //! How an old input body is known to be untouched: it is walked beside its output body (found
 //! by name: wasm-bindgen keeps names, demangled) instruction by instruction; each index in it
 //! (function, global, type, table, data, element, tag) must map to the output's the same way
 //! everywhere it occurs, each local to one output local of the same type, and every other
-//! immediate must be equal. The map learnt so also renumbers the new body; a function only
-//! the new body calls is found by name, and only if its signature is the same on both sides.
+//! immediate must be equal. The map learnt so also renumbers the new body. A function only the
+//! new body calls is found by name, only if it is defined on both sides (wasm-bindgen routes
+//! calls to some imports through wrappers of its own), unambiguous and of the same signature.
+//! The new bodies are validated in the output before it is written.
 //!
-//! What it trusts: that wasm-bindgen's glue depends on the function bodies only through the
-//! descriptor, closure and cast functions it interprets and then drops (so a change in one of
-//! them has no counterpart in the output and is refused), and that wasm-bindgen reads no
-//! global's value but `__tls_size`'s and `__tls_align`'s (its threads pass). Both hold for the
-//! wasm-bindgen versions wbspawn supports; the dev loop's browser test runs a spliced build.
+//! What else it refuses, because wasm-bindgen reads it: a changed body that calls a descriptor
+//! import (`__wbindgen_describe*`), or that gains or loses exception-handling instructions
+//! (their presence in the module switches wasm-bindgen's catch wrappers and glue); a moved
+//! `__tls_size`, `__tls_align` (the threads pass) or `__instance_terminated` (the catch
+//! wrappers hold its address), or a moved global an element segment's offset reads.
+//!
+//! What it trusts: that the functions wasm-bindgen interprets (descriptors, closures, casts)
+//! are dropped from its output, so that a change in one has no counterpart and is refused. A
+//! function that both a descriptor and ordinary code call would be kept, and a change in it
+//! accepted; wasm-bindgen's own describe helpers are not called so.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -62,6 +71,8 @@ impl From<wasmparser::BinaryReaderError> for Error {
     }
 }
 
+/// What engines accept (and far more than rustc makes).
+const MOST_LOCALS: usize = 50_000;
 const CODE: u8 = 10;
 const DATA: u8 = 11;
 const CUSTOM: u8 = 0;
@@ -83,6 +94,10 @@ struct Module<'a> {
     globals: Vec<wasmparser::Global<'a>>,
     /// Names of exported globals, by global index.
     exported_globals: HashMap<u32, &'a str>,
+    /// The imported functions whose calls wasm-bindgen interprets (`__wbindgen_describe*`).
+    describe_imports: Vec<u32>,
+    /// The globals that element or data segments' offsets read.
+    offset_globals: Vec<u32>,
 }
 
 impl<'a> Module<'a> {
@@ -98,6 +113,8 @@ impl<'a> Module<'a> {
             names: HashMap::new(),
             globals: Vec::new(),
             exported_globals: HashMap::new(),
+            describe_imports: Vec::new(),
+            offset_globals: Vec::new(),
         };
         let mut section_start = 8;
         for payload in Parser::new(0).parse_all(bytes) {
@@ -125,7 +142,11 @@ impl<'a> Module<'a> {
                 }
                 Payload::ImportSection(reader) => {
                     for import in reader.into_imports() {
-                        if let TypeRef::Func(ty) = import?.ty {
+                        let import = import?;
+                        if let TypeRef::Func(ty) = import.ty {
+                            if import.name.starts_with("__wbindgen_describe") {
+                                module.describe_imports.push(module.imported_functions);
+                            }
                             module.imported_functions += 1;
                             module.import_types.push(ty);
                         }
@@ -147,6 +168,20 @@ impl<'a> Module<'a> {
                 Payload::FunctionSection(reader) => {
                     for ty in reader {
                         module.function_types.push(ty?);
+                    }
+                }
+                Payload::ElementSection(reader) => {
+                    for element in reader {
+                        if let wasmparser::ElementKind::Active { offset_expr, .. } = element?.kind {
+                            module.offset_globals.extend(globals_read(&offset_expr));
+                        }
+                    }
+                }
+                Payload::DataSection(reader) => {
+                    for data in reader {
+                        if let wasmparser::DataKind::Active { offset_expr, .. } = data?.kind {
+                            module.offset_globals.extend(globals_read(&offset_expr));
+                        }
                     }
                 }
                 Payload::CustomSection(reader) => {
@@ -204,10 +239,47 @@ impl<'a> Module<'a> {
         let mut locals = ty.params().to_vec();
         for pair in self.bodies[defined].get_locals_reader()? {
             let (count, ty) = pair?;
+            if locals.len() + count as usize > MOST_LOCALS {
+                return Err(Error("a function with more locals than wasm allows".into()));
+            }
             locals.extend(std::iter::repeat_n(ty, count as usize));
         }
         Ok(locals)
     }
+}
+
+/// The globals a constant expression reads.
+fn globals_read(expr: &wasmparser::ConstExpr) -> Vec<u32> {
+    let ops = expr.get_operators_reader().into_iter();
+    ops.filter_map(|op| match op {
+        Ok(Operator::GlobalGet { global_index }) => Some(global_index),
+        _ => None,
+    })
+    .collect()
+}
+
+/// Whether a body uses exception handling, and whether it calls one of `describe`.
+fn body_traits(body: &FunctionBody, describe: &[u32]) -> Result<(bool, bool), Error> {
+    let (mut handles, mut describes) = (false, false);
+    for op in body.get_operators_reader()? {
+        match op? {
+            Operator::Try { .. }
+            | Operator::TryTable { .. }
+            | Operator::Catch { .. }
+            | Operator::CatchAll
+            | Operator::Delegate { .. }
+            | Operator::Throw { .. }
+            | Operator::ThrowRef
+            | Operator::Rethrow { .. } => handles = true,
+            Operator::Call { function_index } | Operator::ReturnCall { function_index }
+                if describe.contains(&function_index) =>
+            {
+                describes = true
+            }
+            _ => {}
+        }
+    }
+    Ok((handles, describes))
 }
 
 /// The sections wasm-bindgen reads besides code and data: a change in any of them may change
@@ -222,11 +294,12 @@ fn same_besides_code_and_data(old: &Module, new: &Module) -> Result<(), String> 
     if keys(old) != keys(new) {
         return Err("its sections changed".into());
     }
-    for (id, name, _) in &new.sections {
+    // Section by section, in order: a module may hold two custom sections of one name.
+    for ((id, name, before), (_, _, after)) in old.sections.iter().zip(&new.sections) {
         if *id == CODE || *id == DATA || *id == GLOBAL {
             continue;
         }
-        if old.section(*id, name) != new.section(*id, name) {
+        if old.bytes[before.clone()] != new.bytes[after.clone()] {
             let what = if *id == CUSTOM {
                 format!("custom section {name}")
             } else {
@@ -242,72 +315,99 @@ fn same_besides_code_and_data(old: &Module, new: &Module) -> Result<(), String> 
 }
 
 /// Where wasm-bindgen's output has each function of its input, found by the name it gives
-/// it: demangled (with `[n]` after the nth repeat of a name), and for an export's function,
-/// which wasm-bindgen's macro names after the export with a hash (`run_0123456789abcdef`),
-/// without the hash. Names are demangled one at a time, as needed: most of a splice's time
-/// went into demangling them all.
+/// it: demangled, with `[n]` after the nth repeat of a name, as wasm-bindgen numbers them; and
+/// for an export's function, which wasm-bindgen's macro names after the export with a hash
+/// (`run_0123456789abcdef`), by the name without the hash. A name that two functions of either
+/// side have finds nothing.
 struct Counterparts<'m> {
     input: &'m Module<'m>,
     output_module: &'m Module<'m>,
-    output: HashMap<&'m str, u32>,
-    /// Every input function's output name, made only if a name repeats (rare: mangled names
-    /// carry a hash), since the nth repeat is counted over all of them.
-    all: Option<HashMap<u32, String>>,
+    /// Output names, and the function of each (None: more than one has it).
+    output: HashMap<&'m str, Option<u32>>,
+    /// Each input function's output name.
+    named: HashMap<u32, String>,
+    /// How many input functions have each output name.
+    taken: Names<u32>,
+}
+
+/// A map keyed by function names, with a hash cheaper than std's (thousands of names per
+/// splice; nothing here is hashed from untrusted input an attacker could collide).
+type Names<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
 }
 
 impl<'m> Counterparts<'m> {
     fn new(input: &'m Module<'m>, output: &'m Module<'m>) -> Counterparts<'m> {
-        let names = output.names.iter().map(|(i, n)| (*n, *i)).collect();
+        let mut names: HashMap<&str, Option<u32>> = HashMap::new();
+        for (&index, &name) in &output.names {
+            names
+                .entry(name)
+                .and_modify(|found| *found = None)
+                .or_insert(Some(index));
+        }
+        let named = numbered(input);
+        let mut taken = Names::default();
+        for name in named.values() {
+            *taken.entry(name.clone()).or_insert(0) += 1;
+        }
         Counterparts {
             input,
             output_module: output,
             output: names,
-            all: None,
+            named,
+            taken,
         }
     }
 
-    /// The counterpart of a function a new body calls, only if it has the same signature: a
-    /// function wasm-bindgen gave another one (an export's, through the externref pass) must
-    /// not be called the old way.
-    fn same_type(&mut self, index: u32) -> Option<u32> {
+    fn get(&self, index: u32) -> Option<u32> {
+        let name = self.named.get(&index)?;
+        if self.taken.get(name) != Some(&1) {
+            return None;
+        }
+        if let Some(&found) = self.output.get(name.as_str()) {
+            return found;
+        }
+        let (plain, hash) = name.rsplit_once('_')?;
+        let hashed = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hashed || self.taken.contains_key(plain) {
+            return None;
+        }
+        self.output.get(plain).copied().flatten()
+    }
+
+    /// The counterpart of a function only a new body calls: a function defined on both sides
+    /// (wasm-bindgen routes calls to some imports through wrappers, which a new call by name
+    /// would skip), of the same signature (the externref pass changes some).
+    fn callable(&self, index: u32) -> Option<u32> {
         let out = self.get(index)?;
+        let defined =
+            index >= self.input.imported_functions && out >= self.output_module.imported_functions;
         let same = self.input.function_type(index)? == self.output_module.function_type(out)?;
-        same.then_some(out)
-    }
-
-    fn get(&mut self, index: u32) -> Option<u32> {
-        let raw = self.input.names.get(&index)?;
-        let mut name = demangled(raw);
-        if self.output.contains_key(format!("{name}[1]").as_str()) {
-            let input = self.input;
-            name = self
-                .all
-                .get_or_insert_with(|| numbered(input))
-                .get(&index)?
-                .clone();
-        }
-        let plain = name.rsplit_once('_').and_then(|(plain, hash)| {
-            let hashed = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-            hashed.then_some(plain)
-        });
-        let found = self
-            .output
-            .get(name.as_str())
-            .or_else(|| self.output.get(plain?));
-        found.copied()
-    }
-}
-
-fn demangled(name: &str) -> String {
-    match rustc_demangle::try_demangle(name) {
-        Ok(symbol) => symbol.to_string(),
-        Err(_) => name.to_string(),
+        (defined && same).then_some(out)
     }
 }
 
 /// Every function's output name, numbering repeats as wasm-bindgen does, in index order.
 fn numbered(input: &Module) -> HashMap<u32, String> {
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut seen: Names<u32> = Names::default();
     let mut indices: Vec<_> = input.names.iter().map(|(i, n)| (*i, *n)).collect();
     indices.sort_unstable();
     let mut names = HashMap::new();
@@ -438,7 +538,16 @@ fn untouched(
             _ => return Ok(false),
         }
         let (mut a_op, b_op) = (a_ops.read()?, b_ops.read()?);
-        let block_end = |op: &Operator| matches!(op, Operator::End | Operator::Else);
+        let block_end = |op: &Operator| {
+            matches!(
+                op,
+                Operator::End
+                    | Operator::Else
+                    | Operator::Catch { .. }
+                    | Operator::CatchAll
+                    | Operator::Delegate { .. }
+            )
+        };
         if after_jump && block_end(&b_op) && !block_end(&a_op) {
             // walrus drops the code after a jump, which cannot run, to its block's end.
             let mut depth = 0u32;
@@ -447,9 +556,18 @@ fn untouched(
                     Operator::Block { .. }
                     | Operator::Loop { .. }
                     | Operator::If { .. }
+                    | Operator::Try { .. }
                     | Operator::TryTable { .. } => depth += 1,
-                    Operator::End if depth > 0 => depth -= 1,
-                    Operator::End | Operator::Else if depth == 0 => break,
+                    Operator::End | Operator::Delegate { .. } if depth > 0 => depth -= 1,
+                    Operator::End
+                    | Operator::Else
+                    | Operator::Catch { .. }
+                    | Operator::CatchAll
+                    | Operator::Delegate { .. }
+                        if depth == 0 =>
+                    {
+                        break
+                    }
                     _ => {}
                 }
                 if a_ops.eof() {
@@ -468,6 +586,7 @@ fn untouched(
                 | Operator::ReturnCallIndirect { .. }
                 | Operator::Throw { .. }
                 | Operator::ThrowRef
+                | Operator::Rethrow { .. }
         );
         if let (Some(a_local), Some(b_local)) = (local_index(&a_op), local_index(&b_op)) {
             let typed = |locals: &[ValType], i: u32| locals.get(i as usize).copied();
@@ -526,7 +645,7 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
     let new_data = new.section(DATA, "");
     if old.section(DATA, "") != new_data && old.section(DATA, "") != out.section(DATA, "") {
         return Ok(Splice::Refused(
-            "wasm-bindgen changed the data it now changes".into(),
+            "the data changed, and wasm-bindgen had changed it".into(),
         ));
     }
     let globals = match moved_globals(&old, &new, &out)? {
@@ -537,7 +656,7 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
         .filter(|&i| old.body_bytes(i) != new.body_bytes(i))
         .collect();
 
-    let mut by_input = Counterparts::new(&old, &out);
+    let by_input = Counterparts::new(&old, &out);
 
     // Types by signature (wasm-bindgen renumbers them, never changes one in place).
     let mut maps = Maps::default();
@@ -569,6 +688,21 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
         if out_defined >= out.bodies.len() {
             return Ok(Splice::Refused(format!("{name} has no body in the output")));
         }
+        if replaced.contains_key(&out_defined) {
+            return Ok(Splice::Refused(format!(
+                "{name} shares its output function"
+            )));
+        }
+        let (handled, described) = body_traits(&old.bodies[defined], &old.describe_imports)?;
+        let (handles, describes) = body_traits(&new.bodies[defined], &new.describe_imports)?;
+        if described || describes {
+            return Ok(Splice::Refused(format!("{name} calls a descriptor import")));
+        }
+        if handled != handles {
+            return Ok(Splice::Refused(format!(
+                "{name} gains or loses exception handling"
+            )));
+        }
         let out_type = out.types.get(out.function_types[out_defined] as usize);
         if out_type != old.types.get(old.function_types[defined] as usize) {
             return Ok(Splice::Refused(format!(
@@ -596,7 +730,7 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
         let mut missing = None;
         let mut reencoder = Indices(|space, i| {
             let mapped = maps.get(space, i).or_else(|| match space {
-                Space::Function => by_input.same_type(i),
+                Space::Function => by_input.callable(i),
                 _ => None,
             });
             if mapped.is_none() {
@@ -658,10 +792,38 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
             _ => module.extend_from_slice(&old_output[range.clone()]),
         }
     }
+    if let Err(why) = validate(&module, &replaced) {
+        return Ok(Splice::Refused(format!(
+            "the spliced module is not valid: {why}"
+        )));
+    }
     Ok(Splice::Spliced {
         module,
         functions: replaced.len(),
     })
+}
+
+/// Validates the module's sections and the bodies put in (the others are wasm-bindgen's,
+/// valid as they were; validating them too would cost as much as the splice).
+fn validate(module: &[u8], replaced: &HashMap<usize, Vec<u8>>) -> Result<(), String> {
+    let mut validator = wasmparser::Validator::new();
+    let mut index = 0;
+    for payload in Parser::new(0).parse_all(module) {
+        let payload = payload.map_err(|e| e.to_string())?;
+        if let Payload::CodeSectionEntry(body) = &payload {
+            let func = validator
+                .code_section_entry(body)
+                .map_err(|e| e.to_string())?;
+            if replaced.contains_key(&index) {
+                let mut check = func.into_validator(Default::default());
+                check.validate(body).map_err(|e| e.to_string())?;
+            }
+            index += 1;
+        } else {
+            validator.payload(&payload).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 fn reencoding(error: ReencodeError) -> Error {
@@ -717,7 +879,9 @@ fn moved_globals(
             continue;
         }
         let name = old.exported_globals.get(&(i as u32)).copied().unwrap_or("");
-        if matches!(name, "__tls_size" | "__tls_align") {
+        if matches!(name, "__tls_size" | "__tls_align" | "__instance_terminated")
+            || old.offset_globals.contains(&(i as u32))
+        {
             return Ok(Err(format!("{name} changed")));
         }
         if constants(old, was) != 1 {

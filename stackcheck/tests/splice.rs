@@ -42,6 +42,17 @@ fn func(
 /// A module importing `import` (module, name) as function 0, defining `funcs` after it,
 /// exporting `run` (the last function) and with constant globals `globals`.
 fn module(import: (&str, &str), funcs: &[Func], globals: &[i32]) -> Vec<u8> {
+    module_with(import, funcs, globals, None, None)
+}
+
+/// `module`, with global 0 exported as `global_export` and one passive data segment `data`.
+fn module_with(
+    import: (&str, &str),
+    funcs: &[Func],
+    globals: &[i32],
+    global_export: Option<&str>,
+    data: Option<&[u8]>,
+) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
@@ -66,18 +77,36 @@ fn module(import: (&str, &str), funcs: &[Func], globals: &[i32]) -> Vec<u8> {
     }
     let mut exports = ExportSection::new();
     exports.export("run", ExportKind::Func, funcs.len() as u32);
+    if let Some(name) = global_export {
+        exports.export(name, ExportKind::Global, 0);
+    }
     let mut name_section = NameSection::new();
     name_section.functions(&names);
 
     let mut module = Module::new();
-    module
-        .section(&types)
-        .section(&imports)
-        .section(&functions)
-        .section(&global_section)
-        .section(&exports)
-        .section(&code)
-        .section(&name_section);
+    module.section(&types).section(&imports).section(&functions);
+    if data.is_some() {
+        let mut memories = wasm_encoder::MemorySection::new();
+        memories.memory(wasm_encoder::MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        module.section(&memories);
+    }
+    module.section(&global_section).section(&exports);
+    if let Some(bytes) = data {
+        module.section(&wasm_encoder::DataCountSection { count: 1 });
+        module.section(&code);
+        let mut segments = wasm_encoder::DataSection::new();
+        segments.passive(bytes.iter().copied());
+        module.section(&segments);
+    } else {
+        module.section(&code);
+    }
+    module.section(&name_section);
     module.section(&CustomSection {
         name: "__wasm_bindgen_unstable".into(),
         data: b"programs"[..].into(),
@@ -449,4 +478,158 @@ fn a_new_call_to_a_function_wasm_bindgen_gave_another_signature_is_refused() {
     let (module, _) = spliced(&old, &same, &new);
     valid(&module);
     assert_eq!(bodies(&module)[1][0], "Call { function_index: 1 }");
+}
+
+#[test]
+fn a_moved_address_wasm_bindgen_builds_into_its_catch_wrappers_is_refused() {
+    let build = |value| {
+        module_with(
+            ("__wbindgen_placeholder__", "imported"),
+            &[
+                func("seven", 0, vec![], untouched_seven()),
+                func(
+                    "run",
+                    1,
+                    vec![],
+                    vec![Instruction::LocalGet(0), Instruction::End],
+                ),
+            ],
+            &[value],
+            Some("__instance_terminated"),
+            None,
+        )
+    };
+    let out = module_with(
+        ("wbg", "__wbg_imported"),
+        &[
+            func("seven", 0, vec![], untouched_seven()),
+            func(
+                "run",
+                1,
+                vec![],
+                vec![Instruction::LocalGet(0), Instruction::End],
+            ),
+        ],
+        &[100],
+        Some("__instance_terminated"),
+        None,
+    );
+    let why = refused(&build(100), &out, &build(108));
+    assert!(why.contains("__instance_terminated"), "{why}");
+}
+
+#[test]
+fn a_new_call_to_an_import_is_refused_since_wasm_bindgen_may_wrap_it() {
+    let with_seven = |seven: Vec<Instruction<'static>>| {
+        module(
+            ("__wbindgen_placeholder__", "imported"),
+            &[
+                func("seven", 0, vec![], seven),
+                func(
+                    "run",
+                    1,
+                    vec![],
+                    vec![Instruction::LocalGet(0), Instruction::End],
+                ),
+            ],
+            &[],
+        )
+    };
+    let out = module(
+        ("__wbindgen_placeholder__", "imported"),
+        &[
+            func("seven", 0, vec![], untouched_seven()),
+            func(
+                "run",
+                1,
+                vec![],
+                vec![Instruction::LocalGet(0), Instruction::End],
+            ),
+        ],
+        &[],
+    );
+    let new = with_seven(vec![Instruction::Call(0), Instruction::End]);
+    let why = refused(&with_seven(untouched_seven()), &out, &new);
+    assert!(why.contains("now uses Function 0"), "{why}");
+}
+
+#[test]
+fn a_body_that_gains_exception_handling_or_calls_a_descriptor_is_refused() {
+    let with = |import: &'static str, seven: Vec<Instruction<'static>>| {
+        module(
+            ("__wbindgen_placeholder__", import),
+            &[
+                func("seven", 0, vec![], seven),
+                func(
+                    "run",
+                    1,
+                    vec![],
+                    vec![Instruction::LocalGet(0), Instruction::End],
+                ),
+            ],
+            &[],
+        )
+    };
+    let out = output(untouched_seven(), &[]);
+    let old = with("imported", untouched_seven());
+    let handling = with(
+        "imported",
+        vec![
+            Instruction::Try(wasm_encoder::BlockType::Result(ValType::I32)),
+            Instruction::I32Const(7),
+            Instruction::CatchAll,
+            Instruction::I32Const(0),
+            Instruction::End,
+            Instruction::End,
+        ],
+    );
+    let why = refused(&old, &out, &handling);
+    assert!(why.contains("exception handling"), "{why}");
+
+    let describe = "__wbindgen_describe";
+    let old = with(describe, untouched_seven());
+    let calls = with(describe, vec![Instruction::Call(0), Instruction::End]);
+    let why = refused(&old, &out, &calls);
+    assert!(why.contains("descriptor"), "{why}");
+}
+
+#[test]
+fn new_data_replaces_the_old_and_a_name_two_functions_share_finds_nothing() {
+    let with = |data: &[u8], names: [&'static str; 2]| {
+        module_with(
+            ("__wbindgen_placeholder__", "imported"),
+            &[
+                func(names[0], 0, vec![], untouched_seven()),
+                func(names[1], 0, vec![], untouched_seven()),
+                func(
+                    "run",
+                    1,
+                    vec![],
+                    vec![Instruction::LocalGet(0), Instruction::End],
+                ),
+            ],
+            &[],
+            None,
+            Some(data),
+        )
+    };
+    let old = with(b"hello", ["seven", "other"]);
+    let out = with(b"hello", ["seven", "other"]);
+    let (module, functions) = spliced(&old, &out, &with(b"hullo, world", ["seven", "other"]));
+    valid(&module);
+    assert_eq!(functions, 0);
+    assert!(module.windows(12).any(|w| w == b"hullo, world"));
+    assert!(!module.windows(5).any(|w| w == b"hello"));
+
+    // Two functions called `seven` in the output: which one is the input's is not known.
+    let old = with(b"hello", ["seven", "other"]);
+    let out = with(b"hello", ["seven", "seven"]);
+    let mut new = old.clone();
+    let at = new
+        .windows(2)
+        .position(|w| w == [0x41, 7])
+        .expect("i32.const 7");
+    new[at + 1] = 9;
+    let why = refused(&old, &out, &new);
+    assert!(why.contains("dropped or renamed seven"), "{why}");
 }

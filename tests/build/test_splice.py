@@ -15,6 +15,7 @@ from wbspawn.build.pipeline import build
 from wbspawn.build.splice import INPUT, KEY, LAST, OUTPUT
 from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.config import Config
+from wbspawn.errors import BuildError
 
 
 @pytest.fixture
@@ -40,7 +41,10 @@ def test_a_first_build_runs_wasm_bindgen_and_keeps_its_output_for_the_next(
     assert sorted(p.name for p in (last / OUTPUT).iterdir()) == sorted(
         p.name for p in result.out_dir.iterdir()
     )
-    assert (last / KEY).read_text() == "wasm-bindgen 0.2.100 --target web --out-name demo"
+    key = (last / KEY).read_text()
+    assert key.startswith("wasm-bindgen 0.2.100 --target web --out-name demo; ")
+    assert "WASM_BINDGEN_EXTERNREF=" in key
+    assert key.endswith("; wbspawn-bindgen-splice")  # the fake's file name
 
 
 def test_the_next_build_splices_and_runs_no_wasm_bindgen(
@@ -71,7 +75,7 @@ def test_a_refused_splice_runs_wasm_bindgen(
     build(config, toolchain)
     monkeypatch.setenv("FAKE_WASM_BINDGEN_FAIL", "1")
 
-    with pytest.raises(Exception, match="wasm-bindgen failed"):
+    with pytest.raises(BuildError, match="wasm-bindgen failed"):
         build(config, toolchain)  # the fake splice refuses: wasm-bindgen runs
 
     assert len(splice_calls(tmp_path)) == 1
@@ -81,9 +85,8 @@ def test_output_from_another_wasm_bindgen_is_not_spliced_into(
     config: Config, toolchain: Toolchain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = build(config, toolchain)
-    (first.out_dir.parent / LAST / KEY).write_text(
-        "wasm-bindgen 0.2.99 --target web --out-name demo"
-    )
+    key = first.out_dir.parent / LAST / KEY
+    key.write_text(key.read_text().replace("0.2.100", "0.2.99"))
     monkeypatch.setenv("FAKE_SPLICE", "splice")
 
     second = build(config, toolchain)
@@ -104,3 +107,21 @@ def test_release_builds_never_splice(
     assert not second.spliced
     assert splice_calls(tmp_path) == []
     assert not (second.out_dir.parent / LAST).exists()
+
+
+def test_a_splice_that_cannot_be_kept_leaves_nothing_to_splice_into(
+    config: Config, toolchain: Toolchain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = build(config, toolchain)
+    last = first.out_dir.parent / LAST
+    monkeypatch.setenv("FAKE_SPLICE", "splice")
+
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("wbspawn.build.splice.swap_in", refuse)
+    second = build(config, toolchain)
+
+    assert second.spliced
+    assert not last.exists()  # the next build runs wasm-bindgen
+    assert not list(last.parent.glob(f"{LAST}.staging-*"))

@@ -252,8 +252,8 @@ def build(
 
         last = None
         if splicer is not None:
-            key = f"wasm-bindgen {required} --target web --out-name {crate.lib_name}"
-            last = splice.LastOutput.beside(out_dir, splicer, key)
+            made_by = f"wasm-bindgen {required} --target web --out-name {crate.lib_name}"
+            last = splice.LastOutput.beside(out_dir, splicer, made_by, env)
         spliced = run_wasm_bindgen(
             bindgen,
             wasm,

@@ -1,11 +1,13 @@
 """The Rust tools wbspawn carries as source and builds for the machine it runs on.
 
-One so far: the stack-check pass (`stackcheck/`, build/stackcheck.py). A user of wbspawn has
-cargo, since they build Rust, and the tool's dependencies come from crates.io as their
-app's do; shipping prebuilt binaries for every platform would be the alternative. It is
-built once per tool source and compiler into the cache, at the first build that needs it
-(about 20 s on 2 cores), under an flock, into a staging file renamed into place: two builds
-at once build it once, an interrupted one leaves nothing that is used.
+One crate so far, `stackcheck/`, with two binaries: the stack-check pass
+(build/stackcheck.py) and the splice of a debug build into wasm-bindgen's last output
+(build/splice.py). A user of wbspawn has cargo, since they build Rust, and the tool's
+dependencies come from crates.io as their app's do; shipping prebuilt binaries for every
+platform would be the alternative. It is built once per tool source and compiler into the
+cache, at the first build that needs it (about 20 s on 2 cores), under an flock, into a
+staging file renamed into place: two builds at once build it once, an interrupted one leaves
+nothing that is used.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ LAST = "bindgen-last"
 INPUT = "input.wasm"
 OUTPUT = "pkg"
 KEY = "key"
+# The environment variables that change what wasm-bindgen makes.
+BINDGEN_ENV = ("WASM_BINDGEN_EXTERNREF", "WASM_BINDGEN_ANYREF", "WASM_BINDGEN_MULTI_VALUE")
 
 
 def prepare(
@@ -73,8 +75,13 @@ class LastOutput:
     key: str
 
     @classmethod
-    def beside(cls, out_dir: Path, tool: Path, key: str) -> LastOutput:
-        return cls(tool, out_dir.parent / LAST, key)
+    def beside(cls, out_dir: Path, tool: Path, made_by: str, env: Mapping[str, str]) -> LastOutput:
+        """The last output of `out_dir`, made by `made_by` (wasm-bindgen's version and
+        arguments) in `env`. Its key holds those, the variables wasm-bindgen reads and the
+        tool's own build (its file name carries a digest of its source): output made
+        otherwise is never spliced into."""
+        read = " ".join(f"{name}={env.get(name, '')}" for name in BINDGEN_ENV)
+        return cls(tool, out_dir.parent / LAST, f"{made_by}; {read}; {tool.name}")
 
     def splice(
         self,
@@ -91,11 +98,12 @@ class LastOutput:
         try:
             if (self.folder / KEY).read_text(encoding="utf-8") != self.key:
                 return False
-            shutil.copytree(last, staging, dirs_exist_ok=True)
-        except OSError:
+            # The glue and the rest as they are; the module is the splice's to write.
+            ignore = shutil.ignore_patterns(wasm_name)
+            shutil.copytree(last, staging, ignore=ignore, dirs_exist_ok=True)
+        except (OSError, ValueError):
             _empty(staging)
             return False
-        (staging / wasm_name).unlink(missing_ok=True)
         args = [str(self.tool), str(self.folder / INPUT), str(last / wasm_name), str(wasm)]
         try:
             proc = run([*args, str(staging / wasm_name)], staging, env)
@@ -110,17 +118,21 @@ class LastOutput:
         """Keeps `output` (wasm-bindgen's, or the splice's, before the stack checks) as what
         `wasm` makes, for the next build to splice into. Best effort: without it, the next
         build runs wasm-bindgen."""
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix=f"{LAST}.staging-", dir=self.folder.parent))
+        staged: Path | None = None
         try:
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            staged = Path(tempfile.mkdtemp(prefix=f"{LAST}.staging-", dir=self.folder.parent))
             shutil.copytree(output, staged / OUTPUT)
             shutil.copyfile(wasm, staged / INPUT)
             (staged / KEY).write_text(self.key, encoding="utf-8")
             swap_in(staged, self.folder)
         except OSError:
-            pass
+            # What is there is still one input with its own output, but an older build's:
+            # dropped, so that a failing disk costs wasm-bindgen runs, never a stale base.
+            shutil.rmtree(self.folder, ignore_errors=True)
         finally:
-            shutil.rmtree(staged, ignore_errors=True)
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
 
 
 def _empty(folder: Path) -> None:
