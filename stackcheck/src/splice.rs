@@ -658,7 +658,8 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
 
     let by_input = Counterparts::new(&old, &out);
 
-    // Types by signature (wasm-bindgen renumbers them, never changes one in place).
+    // The moved constants where they were found, and types by signature (wasm-bindgen
+    // renumbers types, never changes one in place); the rest is learnt from the bodies.
     let mut maps = Maps::default();
     let moved = maps.0.entry(Space::Global).or_default();
     for (&o, &i) in &globals {
@@ -771,7 +772,7 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
                 }
                 code.append_to(&mut module);
             }
-            // wasm-bindgen passes data through (checked above): the new data as it is.
+            // The output's globals, the moved constants with their new values.
             GLOBAL if !globals.is_empty() => {
                 let mut section = wasm_encoder::GlobalSection::new();
                 let mut same = wasm_encoder::reencode::RoundtripReencoder;
@@ -785,6 +786,7 @@ pub fn splice(old_input: &[u8], old_output: &[u8], new_input: &[u8]) -> Result<S
                 }
                 section.append_to(&mut module);
             }
+            // wasm-bindgen passes data through (checked above): the new data as it is.
             DATA if old.section(DATA, "") != new_data => match new_data {
                 Some(bytes) => module.extend_from_slice(bytes),
                 None => return Ok(Splice::Refused("the data section went".into())),
