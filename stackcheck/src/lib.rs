@@ -44,7 +44,7 @@ const EXPORT: u8 = 7;
 const CODE: u8 = 10;
 const CUSTOM: u8 = 0;
 
-/// Why a module could not be instrumented.
+/// Why a module could not be read, instrumented or spliced.
 #[derive(Debug)]
 pub struct Error(String);
 

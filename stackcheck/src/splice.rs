@@ -35,8 +35,9 @@
 //! accepted; wasm-bindgen's own describe helpers are not called so.
 
 use std::collections::HashMap;
-use std::fmt;
 
+use crate::Error;
+use crate::{CODE, CUSTOM, GLOBAL};
 use wasm_encoder::reencode::{Error as ReencodeError, Reencode};
 use wasm_encoder::{Encode, Section as _};
 use wasmparser::{
@@ -53,30 +54,9 @@ pub enum Splice {
     Refused(String),
 }
 
-/// A module that could not be read.
-#[derive(Debug)]
-pub struct Error(String);
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<wasmparser::BinaryReaderError> for Error {
-    fn from(error: wasmparser::BinaryReaderError) -> Error {
-        Error(format!("not a valid wasm module: {error}"))
-    }
-}
-
 /// What engines accept (and far more than rustc makes).
 const MOST_LOCALS: usize = 50_000;
-const CODE: u8 = 10;
 const DATA: u8 = 11;
-const CUSTOM: u8 = 0;
-const GLOBAL: u8 = 6;
 
 /// A module's sections as they are, and what the splice needs from them.
 struct Module<'a> {

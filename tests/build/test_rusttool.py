@@ -10,6 +10,7 @@ import pytest
 from wbspawn.build import rusttool, stackcheck
 from wbspawn.build.stdpatch import rustc_info
 from wbspawn.build.toolchain import discover
+from wbspawn.errors import WbspawnError
 
 pytestmark = pytest.mark.build
 
@@ -44,3 +45,17 @@ def test_a_change_to_the_pass_source_is_a_new_build(tmp_path: Path) -> None:
     first = rusttool.source_digest(tmp_path)
     (tmp_path / "src" / "main.rs").write_text("fn main() { }\n")
     assert rusttool.source_digest(tmp_path) != first
+
+
+def test_a_tool_named_in_the_environment_is_used_and_a_missing_one_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WBSPAWN_SOME_TOOL", raising=False)
+    assert rusttool.chosen("WBSPAWN_SOME_TOOL") is None
+    tool = tmp_path / "tool"
+    tool.write_text("")
+    monkeypatch.setenv("WBSPAWN_SOME_TOOL", str(tool))
+    assert rusttool.chosen("WBSPAWN_SOME_TOOL") == tool
+    monkeypatch.setenv("WBSPAWN_SOME_TOOL", str(tmp_path / "gone"))
+    with pytest.raises(WbspawnError, match=r"WBSPAWN_SOME_TOOL=.*gone does not exist: unset it"):
+        rusttool.chosen("WBSPAWN_SOME_TOOL")

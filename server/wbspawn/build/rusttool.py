@@ -89,3 +89,15 @@ def built_tool(
             staged.unlink(missing_ok=True)
             raise WbspawnError(f"cannot write {made} ({exc}): check WBSPAWN_CACHE_DIR") from exc
     return made
+
+
+def chosen(override_env: str) -> Path | None:
+    """The binary the environment variable `override_env` names instead of a built one
+    (tests use stand-ins), or None if it names none; one that does not exist is an error."""
+    override = os.environ.get(override_env)
+    if not override:
+        return None
+    path = Path(override)
+    if not path.is_file():
+        raise WbspawnError(f"{override_env}={override} does not exist: unset it")
+    return path

@@ -16,7 +16,6 @@ costs one wasm-bindgen run.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -52,11 +51,8 @@ def prepare(
 ) -> Path | None:
     """The splice tool, built first if the cache has none for this compiler; None if it
     cannot be built (every build then runs wasm-bindgen, as it would anyway)."""
-    if override := os.environ.get(TOOL_ENV):
-        path = Path(override)
-        if not path.is_file():
-            raise WbspawnError(f"{TOOL_ENV}={override} does not exist: unset it")
-        return path
+    if (chosen := rusttool.chosen(TOOL_ENV)) is not None:
+        return chosen
     try:
         return rusttool.built_tool(
             TOOL_CRATE, TOOL_BINARY, toolchain, cache_dir, run=run, compiler=compiler, job=job

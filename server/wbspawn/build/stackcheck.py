@@ -76,11 +76,8 @@ def prepare(
 ) -> StackChecks:
     """The pass, built first if the cache has none for this compiler; if it cannot be built,
     no checks and why (the build goes on and says so)."""
-    if override := os.environ.get(TOOL_ENV):
-        path = Path(override)
-        if not path.is_file():
-            raise WbspawnError(f"{TOOL_ENV}={override} does not exist: unset it")
-        return StackChecks(path)
+    if (chosen := rusttool.chosen(TOOL_ENV)) is not None:
+        return StackChecks(chosen)
     try:
         return StackChecks(
             rusttool.built_tool(
