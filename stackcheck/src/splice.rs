@@ -173,6 +173,7 @@ impl<'a> Module<'a> {
                         ));
                         for subsection in names {
                             if let Name::Function(map) = subsection? {
+                                module.names.reserve(map.count() as usize);
                                 for naming in map {
                                     let naming = naming?;
                                     module.names.insert(naming.index, naming.name);
@@ -336,7 +337,7 @@ impl std::hash::Hasher for Fnv {
 
 impl<'m> Counterparts<'m> {
     fn new(input: &'m Module<'m>, output: &'m Module<'m>) -> Counterparts<'m> {
-        let mut names: HashMap<&str, Option<u32>> = HashMap::new();
+        let mut names: HashMap<&str, Option<u32>> = HashMap::with_capacity(output.names.len());
         for (&index, &name) in &output.names {
             names
                 .entry(name)
@@ -344,7 +345,7 @@ impl<'m> Counterparts<'m> {
                 .or_insert(Some(index));
         }
         let named = numbered(input);
-        let mut taken = Names::default();
+        let mut taken = Names::with_capacity_and_hasher(named.len(), Default::default());
         for name in named.values() {
             *taken.entry(name.clone()).or_insert(0) += 1;
         }
@@ -387,10 +388,11 @@ impl<'m> Counterparts<'m> {
 
 /// Every function's output name, numbering repeats as wasm-bindgen does, in index order.
 fn numbered(input: &Module) -> HashMap<u32, String> {
-    let mut seen: Names<u32> = Names::default();
+    let mut seen: Names<u32> =
+        Names::with_capacity_and_hasher(input.names.len(), Default::default());
     let mut indices: Vec<_> = input.names.iter().map(|(i, n)| (*i, *n)).collect();
     indices.sort_unstable();
-    let mut names = HashMap::new();
+    let mut names = HashMap::with_capacity(indices.len());
     for (index, raw) in indices {
         let Ok(symbol) = rustc_demangle::try_demangle(raw) else {
             names.insert(index, raw.to_string());
