@@ -3,7 +3,7 @@
 wasm-bindgen parses, rewrites and emits the whole module on every build: 150 to 200 ms of a
 debug build's dev loop, for an edit that changed one function. The splice tool
 (`stackcheck/src/splice.rs`, built as the stack-check pass is: rusttool.py) makes the same
-output from the last one in about 20 ms when it can prove that is exact, and refuses when it
+output from the last one in about 25 ms when it can prove that is exact, and refuses when it
 cannot (a new function, a changed import or export, a body wasm-bindgen had rewritten); the
 build then runs wasm-bindgen as before. Debug builds only: a release build is what ships.
 
