@@ -8,13 +8,16 @@ number its `devloop_marker` export returns) and measures, in headless Chromium:
   page before has started its app).
 - Rust edit -> new code running: from writing src/lib.rs to the moment the page has the new
   number from the app (timed inside the page: no polling delay counts), split into cargo,
-  wasm-bindgen and the stack-check pass (as the server timed them, sent with its `reload`
-  message), the server's own part (noticing the change, the rest of the build, telling the
-  page), the reload (the message to the new document's start), the app's start (document to
-  `start()` resolved: the runtime's scripts, the wasm's compile, its instance) and the first
-  call. These edits change one function: wasm-bindgen's last output is spliced, not rebuilt
+  wasm-bindgen and the stack-check pass (as the server timed them, sent with the message that
+  ends the build), the server's own part (noticing the change, the rest of the build, telling
+  the page) and the page's part after the build's end (fetching the wasm it waited for, its
+  compile, the instance, the first call). The page reloads as the build starts (serve/
+  rebuild.py): the table says how many new documents started before the build ended, and
+  when. These edits change one function: wasm-bindgen's last output is spliced, not rebuilt
   (build/splice.py); the table says how many were.
 - Rust edit adding an export: the same, for edits wasm-bindgen must see (a new export each).
+- The Rust edits again on a server started with `--no-early-reload` (pages reload after the
+  build): what the early reload changes in the whole, cargo included.
 
 Prints a table and writes bench/devloop.json (date, machine, numbers). Timings belong here,
 never in tests.
@@ -22,6 +25,7 @@ never in tests.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -33,12 +37,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from websockets.sync.client import ClientConnection
 
 from wbspawn.check.chromium import LAUNCH_ARGS, chromium_version, find_chromium
@@ -191,6 +195,22 @@ class Console:
         return index, json.loads(rest)
 
 
+@contextlib.contextmanager
+def served(app: Path, browser: Browser, *args: str) -> Iterator[tuple[Console, Messages]]:
+    """`wbspawn serve APP *args`, its messages, and a page of it that has started the app."""
+    server = devserver.DevServer(app, *args)
+    try:
+        with server.socket() as ws:
+            page = browser.new_page()
+            console = Console(page)
+            page.goto(server.url)
+            console.app_started(0, timeout=120)
+            yield console, Messages(ws)
+            page.close()
+    finally:
+        server.stop()
+
+
 def bench_html(console: Console, app: Path, messages: Messages) -> tuple[list[float], list[float]]:
     """(edit -> page reloaded, edit -> the server's reload message) for each edit, in ms."""
     samples, server = [], []
@@ -222,9 +242,7 @@ def bench_rust(
         started = time.perf_counter()
         edited_ms = time.time() * 1000  # the page's clock counts from the same epoch
         set_marker(app, value, export=export)
-        built_at, built = messages.first_after(
-            started, lambda m: m["type"] == "reload" and m.get("reason") == "build"
-        )
+        built_at, built = messages.first_after(started, devserver.good_build)
         told_ms = edited_ms + (built_at - started) * 1000
         since, seen = console.app_started(since)
         while seen["marker"] != value:  # a page of the build before (a reload in between)
@@ -243,10 +261,12 @@ def bench_rust(
                 - timing.get("stackcheck_s", 0.0)
             )
             * 1000,
-            "reload_ms": seen["navigation"] - told_ms,
+            "navigation_ms": seen["navigation"] - edited_ms,
+            "after_build_ms": seen["running"] - told_ms,
             "start_ms": seen["started"] - seen["navigation"],
             "call_ms": seen["running"] - seen["started"],
             "spliced": 1.0 if timing.get("spliced") else 0.0,
+            "early": 1.0 if seen["navigation"] < told_ms else 0.0,
         }
         run["overhead_ms"] = run["total_ms"] - run["cargo_ms"]
         if i > 0:  # the first edit warms caches up
@@ -256,32 +276,22 @@ def bench_rust(
 
 def main() -> int:
     chromium = find_chromium()
-    with tempfile.TemporaryDirectory(prefix="wbspawn-devloop-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="wbspawn-devloop-") as tmp, sync_playwright() as pw:
         app = apps.copy_app(apps.DEMO_DIR, Path(tmp) / "demo")
         (app / "index.html").write_text(INDEX)
         (app / "main.js").write_text(MAIN)
         set_marker(app, 1)
         print("bench-devloop: building a copy of the demo…", file=sys.stderr, flush=True)
-        server = devserver.DevServer(app)
-        try:
-            with (
-                server.socket() as ws,
-                sync_playwright() as playwright,
-            ):
-                messages = Messages(ws)
-                browser = playwright.chromium.launch(
-                    executable_path=str(chromium), args=list(LAUNCH_ARGS)
-                )
-                page = browser.new_page()
-                console = Console(page)
-                page.goto(server.url)
-                console.app_started(0, timeout=120)
-                html, html_server = bench_html(console, app, messages)
-                rust = bench_rust(console, app, messages, RUST_EDITS)
-                exported = bench_rust(console, app, messages, EXPORT_EDITS, export=True)
-                browser.close()
-        finally:
-            server.stop()
+        browser = pw.chromium.launch(executable_path=str(chromium), args=list(LAUNCH_ARGS))
+        with served(app, browser) as (console, messages):
+            html, html_server = bench_html(console, app, messages)
+            rust = bench_rust(console, app, messages, RUST_EDITS)
+            exported = bench_rust(console, app, messages, EXPORT_EDITS, export=True)
+        # The same edits with pages reloading only after the build, for the difference the
+        # early reload makes to the whole (the page's start competes with cargo for the CPU).
+        with served(app, browser, "--no-early-reload") as (console, messages):
+            late = bench_rust(console, app, messages, RUST_EDITS)
+        browser.close()
 
     def column(name: str) -> list[float]:
         return [run[name] for run in rust]
@@ -313,13 +323,15 @@ def main() -> int:
                     "stackcheck_ms",
                     "build_rest_ms",
                     "server_ms",
-                    "reload_ms",
+                    "navigation_ms",
+                    "after_build_ms",
                     "start_ms",
                     "call_ms",
                     "overhead_ms",
                 )
             },
             "spliced": int(sum(column("spliced"))),
+            "early": int(sum(column("early"))),
             "target_overhead": 150,
             "runs": [{k: round(v, 1) for k, v in run.items()} for run in rust],
         },
@@ -327,9 +339,17 @@ def main() -> int:
             "n": len(exported),
             **{
                 name: round(statistics.median(run[name] for run in exported), 1)
-                for name in ("total_ms", "cargo_ms", "bindgen_ms", "overhead_ms")
+                for name in ("total_ms", "cargo_ms", "bindgen_ms", "after_build_ms", "overhead_ms")
             },
             "spliced": int(sum(run["spliced"] for run in exported)),
+            "early": int(sum(run["early"] for run in exported)),
+        },
+        "late_reload_ms": {
+            "n": len(late),
+            **{
+                name: round(statistics.median(run[name] for run in late), 1)
+                for name in ("total_ms", "cargo_ms", "overhead_ms")
+            },
         },
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -342,6 +362,7 @@ def table(results: dict[str, Any]) -> str:
     html = results["html_reload_ms"]
     rust = results["rust_edit_ms"]
     export = results["export_edit_ms"]
+    late = results["late_reload_ms"]
 
     def ms(value: float) -> str:
         return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
@@ -361,9 +382,15 @@ def table(results: dict[str, Any]) -> str:
         ("    stack-check pass", ms(rust["stackcheck_ms"]), ""),
         ("    rest of the build (metadata, locks, swap)", ms(rust["build_rest_ms"]), ""),
         ("    server: notice the edit, tell the page", ms(rust["server_ms"]), ""),
-        ("    reload: message to new document", ms(rust["reload_ms"]), ""),
-        ("    app start: document to start() resolved", ms(rust["start_ms"]), ""),
-        ("    first call", ms(rust["call_ms"]), ""),
+        ("    page: build's end -> new code running", ms(rust["after_build_ms"]), ""),
+        (
+            f"  new document started, after the edit (before the build's end: "
+            f"{rust['early']} of {rust['n']})",
+            ms(rust["navigation_ms"]),
+            "",
+        ),
+        ("  app start: document to start() resolved", ms(rust["start_ms"]), ""),
+        ("  first call", ms(rust["call_ms"]), ""),
         (f"Rust edit adding an export (median of {export['n']})", ms(export["total_ms"]), ""),
         ("  cargo", ms(export["cargo_ms"]), ""),
         ("  everything but cargo", ms(export["overhead_ms"]), ""),
@@ -372,6 +399,14 @@ def table(results: dict[str, Any]) -> str:
             ms(export["bindgen_ms"]),
             "",
         ),
+        ("    page: build's end -> new code running", ms(export["after_build_ms"]), ""),
+        (
+            f"Rust edit inside a function, --no-early-reload (median of {late['n']})",
+            ms(late["total_ms"]),
+            "",
+        ),
+        ("  cargo", ms(late["cargo_ms"]), ""),
+        ("  everything but cargo", ms(late["overhead_ms"]), ""),
     ]
     width = max(len(r[0]) for r in rows)
     lines = [

@@ -1,6 +1,7 @@
 // wbspawn's live-reload client. The dev server adds it to every HTML page it returns; it
 // listens on /_wbspawn/ws (messages: docs/dev-server.md) and
-//   - reloads the page after a good build or an HTML/JS change,
+//   - reloads the page after a good build or an HTML/JS change, or as a quick build starts
+//     (the server then holds the build's files until it ends: this page waits for them),
 //   - swaps a changed stylesheet in place (the page keeps its state),
 //   - shows rustc's errors over the page when a build fails, until the next good build,
 //   - reconnects when the server goes away, and reloads once it is back,
@@ -98,6 +99,10 @@ function handle(message) {
     case "reload":
       reload();
       break;
+    case "built": // a good build this page reloaded for as it started: it runs it now
+      badge.hide();
+      overlay.hide();
+      break;
     case "css":
       swapStylesheet(message.path);
       break;
@@ -169,10 +174,15 @@ const overlay = (() => {
   const dismiss = () => {
     ui?.host.remove();
   };
+  const hide = () => {
+    current = null;
+    dismiss();
+  };
   addEventListener("keydown", (event) => {
     if (event.key === "Escape") dismiss();
   });
   return {
+    hide,
     show(message) {
       current = message;
       ui ??= shadowHost("wbspawn-overlay");

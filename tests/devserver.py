@@ -154,6 +154,12 @@ def of_type(kind: str) -> Callable[[dict[str, Any]], bool]:
     return lambda message: message.get("type") == kind
 
 
+def good_build(message: dict[str, Any]) -> bool:
+    """A good build's end: `built` when the pages reloaded as it started, else its `reload`."""
+    kind = message.get("type")
+    return kind == "built" or (kind == "reload" and message.get("reason") == "build")
+
+
 def types(messages: Sequence[dict[str, Any]]) -> list[str]:
     return [m["type"] for m in messages]
 

@@ -263,6 +263,15 @@ def test_manifest_port_is_used(
         proc.communicate(timeout=30)
 
 
+def test_no_early_reload_reaches_the_config(crate_dir: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    assert not config_from_args(
+        parser.parse_args([str(crate_dir), "--no-early-reload"])
+    ).early_reload
+    assert config_from_args(parser.parse_args([str(crate_dir)])).early_reload
+
+
 def test_bad_coep_is_a_usage_error() -> None:
     proc = wbspawn("serve", ".", "--coep", "unsafe-none")
     assert proc.returncode == 2
@@ -288,6 +297,7 @@ def test_help_lists_the_options() -> None:
         "--port",
         "--release",
         "--no-watch",
+        "--no-early-reload",
         "--open",
         "--header",
         "--coep",

@@ -23,6 +23,7 @@ port = 9000
 release = true
 panic = "unwind"
 watch = false
+early-reload = false
 open = true
 coep = "credentialless"
 mode = "main"
@@ -41,6 +42,7 @@ def test_defaults(crate_dir: Path) -> None:
     assert (config.host, config.port, config.release) == ("127.0.0.1", 8000, False)
     assert config.panic == "abort"
     assert (config.watch, config.open_browser, config.coep) == (True, False, "require-corp")
+    assert config.early_reload
     assert config.mode == "worker"
     assert (config.headers, config.allowed_hosts) == ((), ())
 
@@ -50,6 +52,7 @@ def test_manifest_keys(crate_dir: Path) -> None:
     assert (config.host, config.port, config.release) == ("0.0.0.0", 9000, True)
     assert config.panic == "unwind"
     assert (config.watch, config.open_browser, config.coep) == (False, True, "credentialless")
+    assert not config.early_reload
     assert config.mode == "main"
     assert config.headers == (("X-Frame-Options", "DENY"), ("X-Team", "web"))
     assert config.allowed_hosts == ("dev.example.test", "[::1]")
@@ -88,6 +91,7 @@ def test_fixed_values_are_the_callers(crate_dir: Path, tmp_path: Path) -> None:
         ("port = 70000", "port must be a port number 0-65535, not 70000"),
         ('port = "80"', "port must be a port number 0-65535, not '80'"),
         ('release = "yes"', "release must be true or false"),
+        ("early-reload = 1", "early-reload must be true or false"),
         ('coep = "none"', "coep must be 'require-corp' or 'credentialless', not 'none'"),
         ('mode = "page"', "mode must be 'worker' or 'main', not 'page'"),
         ('headers = ["X: 1"]', "headers must be a table of strings"),

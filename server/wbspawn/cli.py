@@ -92,6 +92,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="build once; no watching, rebuilding or reloading",
     )
     parser.add_argument(
+        "--no-early-reload",
+        dest="early_reload",
+        action="store_const",
+        const=False,
+        help="reload pages only after a good build (by default they reload as a quick build "
+        "starts and wait for its wasm)",
+    )
+    parser.add_argument(
         "--open",
         dest="open_browser",
         action="store_const",
@@ -166,6 +174,7 @@ SERVE_SETTINGS = (
     "std_threads",
     "stack_check",
     "watch",
+    "early_reload",
     "open_browser",
     "headers",
     "coep",

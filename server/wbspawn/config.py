@@ -62,6 +62,8 @@ class Config:
     stack_check: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     watch: bool = True
+    # Pages reload as a quick build starts, its output held until it ends (serve/rebuild.py).
+    early_reload: bool = True
     open_browser: bool = False
     # Extra response headers, applied last (they may replace the defaults).
     headers: tuple[tuple[str, str], ...] = ()
@@ -152,6 +154,7 @@ MANIFEST_KEYS: Final = {
     "std-threads": "std_threads",
     "stack-check": "stack_check",
     "watch": "watch",
+    "early-reload": "early_reload",
     "open": "open_browser",
     "headers": "headers",
     "coep": "coep",
@@ -207,7 +210,7 @@ def _manifest_value(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
             raise wrong("a port number 0-65535")
         return value
-    if key in ("release", "watch", "open", "std-threads", "stack-check"):
+    if key in ("release", "watch", "early-reload", "open", "std-threads", "stack-check"):
         if not isinstance(value, bool):
             raise wrong("true or false")
         return value

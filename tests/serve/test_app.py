@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -529,6 +530,43 @@ def test_pkg_follows_the_current_build(
     }
     assert client.get("/pkg/other.js").text == "// other\n"
     assert client.get("/pkg/demo.js").status_code == 404
+
+
+def test_the_builds_output_waits_until_it_is_settled(
+    config: Config, build_output: BuildResult, runtime_js_dir: Path, tmp_path: Path
+) -> None:
+    # While a build its pages reloaded early for runs (rebuild.py), /pkg/ and app.json are
+    # answered when it ends, with what it made; nothing else waits.
+    builds = [build_output]
+    renamed = tmp_path / "out2" / "pkg"
+    renamed.mkdir(parents=True)
+    (renamed / "other.js").write_text("// other\n")
+
+    async def scenario() -> None:
+        settled = asyncio.Event()
+        app = create_app(
+            config,
+            lambda: builds[-1],
+            hub=Hub(),
+            settled=settled.wait,
+            runtime_js_dir=runtime_js_dir,
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1:8000"
+        ) as client:
+            page = await client.get("/")
+            assert page.status_code == 200
+            glue = asyncio.create_task(client.get("/pkg/other.js"))
+            meta = asyncio.create_task(client.get("/_wbspawn/app.json"))
+            await asyncio.sleep(0.2)
+            assert not glue.done() and not meta.done()
+            builds.append(BuildResult(renamed, "other.js", "other_bg.wasm", "other", 0.0, 0.0, 0.0))
+            settled.set()
+            assert (await glue).text == "// other\n"
+            assert (await meta).json()["pkg"] == "/pkg/other.js"
+
+    run_async(scenario())
 
 
 def test_runtime_files_redirect_to_a_versioned_url_cached_for_good(

@@ -3,12 +3,15 @@ cargo and wasm-bindgen: builds take milliseconds), a real websockets client, rea
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import http.client
 import json
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from websockets.typing import Origin
 from conftest import CargoChild, FakeTools, wait_gone
 from devserver import (
     DevServer,
+    good_build,
     of_type,
     receive,
     receive_until,
@@ -108,12 +112,37 @@ def test_rust_edit_rebuilds_then_reloads(
         wait_until_watching(ws, app)
         builds = cargo_builds(fake_tools)
         (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 43 }\n")
-        seen = receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "build")
-    assert types(seen) == ["building", "reload"]
+        seen = receive_until(ws, good_build)
+    # The first build was quick: the page reloads as the next one starts, then learns that
+    # the build it waited for is done.
+    assert types(seen) == ["building", "reload", "built"]
+    assert seen[1]["reason"] == "building"
     assert seen[-1]["build"]["generation"] == 2
     assert cargo_builds(fake_tools) == builds + 1
     server.wait_for_line(r"src/lib\.rs changed: rebuilding")
     server.wait_for_line(r"built demo in [\d.]+ s")
+
+
+def test_a_page_that_reloaded_as_the_build_started_gets_its_output_when_it_ends(
+    gated_server: DevServer, app: Path, tmp_path: Path
+) -> None:
+    server = gated_server
+    with server.socket() as ws:
+        receive(ws)
+        wait_until_watching(ws, app)
+        (tmp_path / "gate").touch()
+        (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 43 }\n")
+        receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "building")
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            glue = pool.submit(http_get, server, "/pkg/demo.js")
+            page = http_get(server, "/")  # the page itself comes at once
+            assert page.status == 200
+            time.sleep(0.5)
+            assert not glue.done()  # the build's output waits for the build
+            (tmp_path / "gate").unlink()
+            assert glue.result(timeout=60).status == 200
+        seen = receive_until(ws, good_build)
+    assert types(seen) == ["built"]
 
 
 def test_cargo_metadata_is_asked_again_only_after_a_manifest_change(
@@ -128,7 +157,7 @@ def test_cargo_metadata_is_asked_again_only_after_a_manifest_change(
         )
 
     def rebuild(ws: ClientConnection) -> None:
-        receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "build")
+        receive_until(ws, good_build)
 
     with server.socket() as ws:
         receive(ws)
@@ -164,7 +193,8 @@ def test_a_broken_build_shows_its_errors_and_keeps_the_last_good_one(
             assert types([receive(late), receive(late)]) == ["hello", "build-failed"]
 
         (app / "src" / "lib.rs").write_text(GOOD_RUST)
-        seen = receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "build")
+        seen = receive_until(ws, good_build)
+    # After a failed build the page kept running (the overlay over it): it reloads now.
     assert types(seen) == ["building", "reload"]
     with server.socket() as fresh:
         assert receive(fresh)["build"] == 2
@@ -172,6 +202,28 @@ def test_a_broken_build_shows_its_errors_and_keeps_the_last_good_one(
         with pytest.raises(TimeoutError):
             receive(fresh, timeout=0.3)  # no failure any more
     server.wait_for_line("build failed after")
+
+
+def test_ctrl_c_while_a_page_waits_for_the_build_stops_at_once(
+    gated_server: DevServer, app: Path, tmp_path: Path
+) -> None:
+    # A page held waiting for a build's output must not keep the server from stopping.
+    server = gated_server
+    with server.socket() as ws:
+        receive(ws)
+        wait_until_watching(ws, app)
+        (tmp_path / "gate").touch()
+        (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 44 }\n")
+        receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "building")
+        with concurrent.futures.ThreadPoolExecutor() as pool:
+            glue = pool.submit(http_get, server, "/pkg/demo.js")
+            time.sleep(0.3)
+            assert not glue.done()
+            started = time.monotonic()
+            assert server.stop() == 130
+            assert time.monotonic() - started < 10  # not the 20 s a page may wait
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                glue.result(timeout=10)
 
 
 @pytest.fixture
@@ -208,12 +260,16 @@ def test_a_burst_of_saves_stops_the_running_build_then_builds_once(
         # order); only then do held builds go on.
         server.wait_for_line(r"src/last\.rs", after=mark)
         (tmp_path / "gate").unlink()
-        seen = receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "build")
+        seen = receive_until(ws, good_build)
         builds = cargo_builds(fake_tools)
         with pytest.raises(TimeoutError):
             receive(ws, timeout=0.5)  # no build after the one of the last save
     assert seen[-1]["build"]["generation"] == 2  # no stopped build reloaded the page
-    assert set(types(seen)) == {"building", "reload"}  # nor showed its errors
+    # The first build's early reload, then builds (no stopped one showed its errors nor
+    # reloaded the page again), then the end of the last one.
+    assert seen[0] == {"type": "reload", "reason": "building", "paths": []}
+    assert set(types(seen[1:-1])) == {"building"}
+    assert seen[-1]["type"] == "built"
     assert cargo_builds(fake_tools) == builds
     assert "two builds at once" not in server.stderr
     assert not (tmp_path / "running").exists()
@@ -235,8 +291,8 @@ def test_a_path_dependency_is_watched(
             receive(ws)
             wait_until_watching(ws, crate_dir)
             (dep / "src" / "lib.rs").write_text("pub fn x() {}\n")
-            seen = receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "build")
-        assert types(seen) == ["building", "reload"]
+            seen = receive_until(ws, good_build)
+        assert types(seen) == ["building", "reload", "built"]
     finally:
         server.stop()
 

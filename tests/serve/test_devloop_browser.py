@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from conftest import DEMO_DIR, LAB_DIR, FakeTools, copy_app
-from devserver import DevServer, receive_until, wait_until_watching
+from devserver import DevServer, good_build, receive, receive_until, wait_until_watching
 from pages import PageErrors, wait_for_done
 from wbspawn.ship.template import new_app
 
@@ -114,7 +114,14 @@ def test_rust_edit_reloads_the_page_running_the_new_code(
     assert tab.locator("#marker").inner_text() == "1"
     tab.evaluate("window.survivor = 'before the edit'")
     seen = len(live_server.lines)
-    set_marker(live_app, "2")
+    with live_server.socket() as ws:
+        receive(ws)
+        set_marker(live_app, "2")
+        # The page reloads as the build starts, and its wasm comes when the build ends: no
+        # second reload (rebuild.py).
+        messages = receive_until(ws, good_build, timeout=REBUILD_MS / 1000)
+    assert [m["type"] for m in messages] == ["building", "reload", "built"]
+    assert messages[1]["reason"] == "building"
     tab.locator("#marker").filter(has_text="2").wait_for(timeout=REBUILD_MS)
     assert tab.evaluate("window.survivor") is None  # a new page: reloaded
     assert tab.evaluate("window.marker") == 2
@@ -144,7 +151,7 @@ def test_a_broken_build_shows_rustcs_error_and_the_old_build_keeps_running(
 ) -> None:
     tab, errors = fresh_page
     open_app(tab, live_server)
-    tab.evaluate("window.survivor = 'kept'")
+    tab.evaluate("window.survivor = 'before the edit'")
     set_marker(live_app, "undefined_marker_value")
     overlay = tab.locator("#wbspawn-overlay .diagnostics")
     overlay.wait_for(timeout=REBUILD_MS)
@@ -155,8 +162,10 @@ def test_a_broken_build_shows_rustcs_error_and_the_old_build_keeps_running(
     assert "src/lib.rs:" in locations  # file:line in view
     # rustc's colours made it through (ansi.py classes, styled by overlay.css).
     assert tab.locator("#wbspawn-overlay .diagnostics .ansi-fg-9").count() > 0
-    # No reload: the page and the last good build are still running.
-    assert tab.evaluate("window.survivor") == "kept"
+    # The page reloaded as the build started (the one before was good), and what it waited
+    # for is the last good build, which runs under the overlay.
+    assert tab.evaluate("window.survivor") is None
+    tab.locator("#marker").filter(has_text="2").wait_for(timeout=REBUILD_MS)
     assert tab.evaluate("window.wbspawnApp.call('devloop_marker')") == 2
 
     # A page opened now shows the error at once, over the last good build.
@@ -179,7 +188,13 @@ def test_the_fix_makes_the_overlay_go_away(
     tab, errors = fresh_page
     open_app(tab, live_server)
     tab.locator("#wbspawn-overlay .diagnostics").wait_for()  # still broken from before
-    set_marker(live_app, "3")
+    with live_server.socket() as ws:
+        set_marker(live_app, "3")
+        messages = receive_until(ws, good_build, timeout=REBUILD_MS / 1000)
+    # After a failed build the page keeps running, under the overlay, until a good one: no
+    # early reload.
+    assert [m for m in messages if m["type"] == "reload"] == [messages[-1]]
+    assert messages[-1]["reason"] == "build"
     tab.locator("#marker").filter(has_text="3").wait_for(timeout=REBUILD_MS)
     assert tab.locator("#wbspawn-overlay").count() == 0
     errors.assert_none()
@@ -218,13 +233,16 @@ def test_an_app_that_owns_the_page_gets_the_overlay_and_the_reload(
         open_app(tab, server)
         button = tab.locator("main button")
         assert button.inner_text() == "Count primes below 3,000,000 with rayon"
-        tab.evaluate("window.survivor = 'kept'")
+        tab.evaluate("window.survivor = 'before the edit'")
 
         lib.write_text(lib.read_text().replace(label, "undefined_label"))
         tab.locator("#wbspawn-overlay .diagnostics").wait_for(timeout=REBUILD_MS)
         assert "cannot find value `undefined_label` in this scope" in overlay_text(tab)
-        assert tab.evaluate("window.survivor") == "kept"  # the last good build runs on
+        # Reloaded as the build started; the last good build runs under the overlay.
+        assert tab.evaluate("window.survivor") is None
+        button.filter(has_text="Count primes below").wait_for(timeout=REBUILD_MS)
 
+        tab.evaluate("window.survivor = 'before the fix'")
         lib.write_text(lib.read_text().replace("undefined_label", '"Count again"'))
         tab.locator("main button").filter(has_text="Count again").wait_for(timeout=REBUILD_MS)
         assert tab.evaluate("window.survivor") is None  # a new page: reloaded

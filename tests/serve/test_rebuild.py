@@ -19,6 +19,7 @@ from wbspawn.build.process import BuildJob
 from wbspawn.build.toolchain import Toolchain, discover
 from wbspawn.config import Config
 from wbspawn.errors import BuildError
+from wbspawn.serve import rebuild
 from wbspawn.serve.rebuild import Rebuilder, package_name
 from wbspawn.serve.reload import Hub, Subscriber
 from wbspawn.serve.watch import Change, Kind, WatchPlan
@@ -152,7 +153,8 @@ def test_a_stopped_build_never_shows_its_errors_and_keeps_the_last_good_one(
         task.cancel()
 
     run_async(scenario())
-    assert types(subscriber) == ["building", "building", "reload"]
+    # The pages reloaded as the stopped build started, once: they wait for the newest build.
+    assert types(subscriber) == ["building", "reload", "building", "built"]
     assert rebuilder.last_error is None
 
 
@@ -239,10 +241,11 @@ def test_the_last_good_build_stays_while_a_build_fails(config: Config, builds: F
     run_async(scenario())
     assert types(subscriber) == [
         "building",
-        "reload",
+        "reload",  # after the first build
         "building",
+        "reload",  # early: the last build was quick
         "build-failed",
-        "building",
+        "building",  # not early after a failure: the page kept running with the overlay
         "reload",
     ]
 
@@ -351,3 +354,191 @@ def test_changes_are_named_from_their_root(config: Config) -> None:
 def test_package_name(config: Config, tmp_path: Path) -> None:
     assert package_name(config.app_dir) == "demo"
     assert package_name(tmp_path / "nowhere") == "nowhere"
+
+
+async def held(rebuilder: Rebuilder) -> bool:
+    """Whether a request for the build's output would wait now."""
+    waiter = asyncio.create_task(rebuilder.settled())
+    await asyncio.sleep(0.05)
+    waiting = not waiter.done()
+    waiter.cancel()
+    return waiting
+
+
+def test_a_quick_build_reloads_the_pages_as_it_starts_and_holds_its_output(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        await rebuilder.build_now()
+        assert types(subscriber) == ["building", "reload"]  # the first build: no page yet
+        served = hub.served()
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        assert list(subscriber.pending) == [
+            {"type": "building"},
+            {"type": "reload", "reason": "building", "paths": []},
+        ]
+        subscriber.pending.clear()
+        assert hub.served() != served  # a page served before the reload is stale
+        served = hub.served()
+        assert await held(rebuilder)
+        waiting = asyncio.create_task(rebuilder.settled())
+        builds.gate.set()
+        await until(lambda: hub.generation == 2)
+        await asyncio.wait_for(waiting, 5)
+        current = rebuilder.current_build()
+        assert current is not None
+        assert current.duration_s == 2.0  # the new build is what they get
+        assert not await held(rebuilder)
+        task.cancel()
+        # The pages that waited run this build: told it is done, not to reload again.
+        [built] = list(subscriber.pending)
+        assert built["type"] == "built"
+        assert built["build"]["duration_s"] == 2.0
+        assert hub.served() == served
+
+    run_async(scenario())
+
+
+def test_a_failed_build_lets_the_held_pages_have_the_last_good_one(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        good = await rebuilder.build_now()
+        types(subscriber)
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        builds.fail_next = True
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        assert await held(rebuilder)
+        builds.gate.set()
+        await until(lambda: hub.failure is not None)
+        assert not await held(rebuilder)
+        assert rebuilder.current_build() == good
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "reload", "build-failed"]
+
+
+@pytest.mark.parametrize("why", ["manifest", "off"])
+def test_no_early_reload_after_a_manifest_change_or_when_turned_off(
+    config: Config, builds: FakeBuilds, why: str
+) -> None:
+    if why == "off":
+        config = replace(config, early_reload=False)
+    rebuilder, hub, subscriber = make(config, builds)
+    change = (
+        Change(Kind.REBUILD, config.app_dir / "Cargo.toml") if why == "manifest" else rs(config)
+    )
+
+    async def scenario() -> None:
+        await rebuilder.build_now()
+        types(subscriber)
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([change], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        assert types(subscriber) == ["building"]  # the page runs on meanwhile
+        assert not await held(rebuilder)
+        builds.gate.set()
+        await until(lambda: hub.generation == 2)
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["reload"]
+
+
+def test_a_build_that_takes_too_long_lets_the_pages_go_then_reloads_them(
+    config: Config, builds: FakeBuilds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rebuild, "HOLD_MAX_S", 0.2)
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        good = await rebuilder.build_now()
+        types(subscriber)
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        assert await held(rebuilder)
+        async with asyncio.timeout(5):
+            await rebuilder.settled()  # let go meanwhile, with the last good build
+        assert rebuilder.current_build() == good
+        builds.gate.set()
+        await until(lambda: hub.generation == 2)
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "reload", "reload"]
+
+
+def test_html_changed_while_the_pages_wait_reloads_them_again(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+    html = Change(Kind.RELOAD, config.app_dir / "index.html", "/index.html")
+
+    async def scenario() -> None:
+        await rebuilder.build_now()
+        types(subscriber)
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        rebuilder.handle([html], plan(config))  # after the page reloaded: it has the old one
+        builds.gate.set()
+        await until(lambda: hub.generation == 2)
+        task.cancel()
+
+    run_async(scenario())
+    messages = list(subscriber.pending)
+    assert [m["type"] for m in messages] == ["building", "reload", "reload"]
+    assert messages[-1]["paths"] == ["index.html"]
+
+
+def test_stopping_the_server_lets_held_requests_go(config: Config, builds: FakeBuilds) -> None:
+    rebuilder, _, _ = make(config, builds)
+
+    async def scenario() -> None:
+        await rebuilder.build_now()
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        assert await held(rebuilder)
+        rebuilder.stop()
+        async with asyncio.timeout(5):
+            await rebuilder.settled()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run_async(scenario())
+
+
+def test_the_build_after_a_manifest_changes_build_reloads_early_again(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+    manifest = Change(Kind.REBUILD, config.app_dir / "Cargo.toml")
+
+    async def scenario() -> None:
+        await rebuilder.build_now()
+        task = asyncio.create_task(rebuilder.run())
+        rebuilder.handle([manifest], plan(config))
+        await until(lambda: hub.generation == 2)
+        types(subscriber)
+        rebuilder.handle([rs(config)], plan(config))
+        await until(lambda: hub.generation == 3)
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "reload", "built"]

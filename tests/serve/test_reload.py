@@ -18,7 +18,7 @@ from wbspawn.config import Config
 from wbspawn.output import AppExit, OutputLine
 from wbspawn.serve import reload
 from wbspawn.serve.app import create_app
-from wbspawn.serve.reload import Hub, failure_message
+from wbspawn.serve.reload import Hub, Subscriber, failure_message
 
 ORIGIN = "http://127.0.0.1:8000"
 RUSTC = (
@@ -252,3 +252,23 @@ def test_a_page_report_keeps_only_well_formed_lines() -> None:
         }
     )
     assert reload.parse_page_message(raw) == [OutputLine("stdout", "main", "kept")]
+
+
+def test_an_early_reload_makes_pages_served_before_it_stale_and_its_build_reloads_none(
+    build_output: BuildResult,
+) -> None:
+    hub = Hub()
+    subscriber = Subscriber()
+    hub.subscribers.add(subscriber)
+    before = hub.served()
+    hub.building()
+    hub.reload_for_build()
+    during = hub.served()
+    assert during != before  # a page served before the reload reloads when it connects
+    hub.built(build_output, reload=False)
+    assert hub.served() == during  # the pages that reloaded and waited are current
+    assert hub.generation == 1
+    messages = list(subscriber.pending)
+    assert [m["type"] for m in messages] == ["building", "reload", "built"]
+    assert messages[1] == {"type": "reload", "reason": "building", "paths": []}
+    assert messages[2]["build"]["generation"] == 1

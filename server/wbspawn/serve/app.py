@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,9 @@ from wbspawn.serve.runtimefiles import (
 # The build being served: a fixed one, or the dev loop's last good build (None before the
 # first good build, while the page shows the first build's errors).
 CurrentBuild = Callable[[], BuildResult | None]
+# Returns once the build's output may be served (the dev loop holds it while a build its pages
+# reloaded early for runs: rebuild.py).
+Settled = Callable[[], Awaitable[object]]
 
 # Set explicitly: Python's mimetypes differs between versions and platforms (3.11 has no
 # .wasm), and WebAssembly.instantiateStreaming() rejects anything but application/wasm.
@@ -282,11 +285,18 @@ class AppFiles(Files):
 
 
 class PkgFiles(Files):
-    """wasm-bindgen's output of the build being served; nothing before the first good one."""
+    """wasm-bindgen's output of the build being served; nothing before the first good one.
+    While `settled` waits, so do its requests."""
 
-    def __init__(self, current: CurrentBuild) -> None:
+    def __init__(self, current: CurrentBuild, settled: Settled | None = None) -> None:
         super().__init__(directory=None, check_dir=False)
         self.current = current
+        self.settled = settled
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if self.settled is not None:
+            await self.settled()
+        return await super().get_response(path, scope)
 
     def directories(self) -> list[Path]:
         # Asked per request: a rebuild may move the output (the crate was renamed).
@@ -339,17 +349,21 @@ def create_app(
     build: BuildResult | CurrentBuild,
     *,
     hub: Hub | None = None,
+    settled: Settled | None = None,
     runtime_js_dir: Path | None = None,
     static_dir: Path | None = None,
     headers: Mapping[str, str] | None = None,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
-    """The dev server's app. With a Hub: the reload websocket, and its client in every page."""
+    """The dev server's app. With a Hub: the reload websocket, and its client in every page.
+    With `settled`: the build's output (`/pkg/`, `app.json`) waits for it."""
     runtime_js = assets.runtime_js_dir() if runtime_js_dir is None else runtime_js_dir
     static = assets.static_dir() if static_dir is None else static_dir
     current: CurrentBuild = (lambda: build) if isinstance(build, BuildResult) else build
 
     async def app_json(request: Request) -> Response:
+        if settled is not None:
+            await settled()
         result = current()
         if result is None:
             return JSONResponse({"error": "no successful build yet"}, status_code=503)
@@ -362,7 +376,7 @@ def create_app(
         Route("/_wbspawn/app.json", app_json, methods=["GET", "HEAD"]),
         Mount("/_wbspawn/static", app=Files(directory=static), name="wbspawn-static"),
         *runtime_routes(runtime_js),
-        Mount("/pkg", app=PkgFiles(current), name="pkg"),
+        Mount("/pkg", app=PkgFiles(current, settled), name="pkg"),
         Mount(
             "/",
             app=AppFiles(

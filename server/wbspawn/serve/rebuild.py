@@ -7,6 +7,16 @@ one build of the newest sources runs, however many changes came. Builds run on a
 thread (cargo is a blocking subprocess); the event loop stays free to serve pages and
 websockets meanwhile. A failed or stopped build changes nothing that is served: the last
 good build stays.
+
+The early reload: a page's start (its document, the runtime, the app's worker; over 100 ms)
+would otherwise begin only once the build ends. So after a good build, the pages are told to
+reload as the next build starts, and its output (`/pkg/`, `/_wbspawn/app.json`) is held: its
+requests are answered once the build ends, with the new build, or with the last good one
+when it failed (the overlay shows why). The new page has started by the time cargo is done,
+and waits only for the wasm. A build that runs past HOLD_MAX_S lets the held requests go with
+the last good build, and reloads the pages again when it ends. No early reload after a failed
+build (the developer is fixing errors: the page keeps running under the overlay), after a
+manifest change (new dependencies build for minutes), or with `early_reload` off.
 """
 
 from __future__ import annotations
@@ -43,6 +53,10 @@ class BuildFunction(Protocol):
 
 
 MANIFESTS = frozenset({"Cargo.toml", "Cargo.lock"})
+
+# How long a page that reloaded early (above) may wait for the build before it gets the last
+# good one: incremental builds of large apps take seconds on 2 cores.
+HOLD_MAX_S = 20.0
 
 
 def package_name(app_dir: Path) -> str:
@@ -91,6 +105,12 @@ class Rebuilder:
         # `cargo metadata`'s answer, kept until a manifest changes: tens of ms a build.
         self._crate: CrateInfo | None = None
         self._manifest_changes = 0
+        self._manifest_changes_built = -1  # as many as the last good build had seen
+        # Set while the build's output may be served; cleared from an early reload until the
+        # build it announced ends (or HOLD_MAX_S passes: `_held_too_long`).
+        self._served = asyncio.Event()
+        self._served.set()
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     def current_build(self) -> BuildResult | None:
         return self.current
@@ -103,6 +123,15 @@ class Rebuilder:
     def busy(self) -> bool:
         """A build runs, or one is about to."""
         return self._job is not None or self._wanted.is_set()
+
+    async def settled(self) -> None:
+        """Returns once the build's output may be served: at once, unless the pages reloaded
+        early for a build that still runs."""
+        await self._served.wait()
+
+    @property
+    def holding(self) -> bool:
+        return not self._served.is_set()
 
     # --- changes in ---------------------------------------------------------------------
 
@@ -154,12 +183,19 @@ class Rebuilder:
         """Build now (the caller makes sure none runs), and again each time newer changes
         stop the build; the good result, or None."""
         while True:
+            if self._stopped:  # the server is going away: no build starts any more
+                return None
             self._wanted.clear()
             reasons, self._reasons = self._reasons, []
             job = BuildJob()
             self._job = job
             self.builds += 1
             self.hub.building()
+            if not self.holding and self._reloads_early():
+                self._hold()
+                # The reload brings the web files changed so far along.
+                self._pending_reload = []
+                self.hub.reload_for_build()
             what = self.current.crate_name if self.current else package_name(self.config.app_dir)
             self.terminal.building(what, self.config.profile, ", ".join(dict.fromkeys(reasons)))
             started = time.monotonic()
@@ -193,16 +229,21 @@ class Rebuilder:
                 return None
             if manifest_changes == self._manifest_changes:
                 self._crate = result.crate
+            self._manifest_changes_built = manifest_changes
             self.current = result
             self.last_error = None
+            # Pages that reloaded early and waited have this build: no reload for them.
+            reload = not self.holding
+            self._release()
             self.terminal.warnings(result.diagnostics)
             self.terminal.built(result, progress)
             changed, self._pending_reload = self._pending_reload, []
-            self.hub.built(result, changed)
+            self.hub.built(result, changed, reload=reload or bool(changed))
             return result
 
     def _finish_failed(self, exc: WbspawnError, seconds: float) -> None:
         self.last_error = exc
+        self._release()  # the held requests get the last good build, under the overlay
         self.terminal.failed(exc, seconds)
         diagnostics = exc.diagnostics if isinstance(exc, BuildError) else ""
         self.hub.failed(str(exc), diagnostics)
@@ -210,6 +251,33 @@ class Rebuilder:
             # Web files changed meanwhile: show them (the page reconnects to the overlay).
             changed, self._pending_reload = self._pending_reload, []
             self.hub.reload(changed)
+
+    # --- the early reload ---------------------------------------------------------------
+
+    def _reloads_early(self) -> bool:
+        """Whether this build's pages reload as it starts: after a good build (`last_error`
+        is set if a later one failed), the manifests as it saw them."""
+        return (
+            self.config.early_reload
+            and self.current is not None
+            and self.last_error is None
+            and self._manifest_changes_built == self._manifest_changes
+        )
+
+    def _hold(self) -> None:
+        self._served.clear()
+        self._hold_timer = asyncio.get_running_loop().call_later(HOLD_MAX_S, self._held_too_long)
+
+    def _held_too_long(self) -> None:
+        # The pages that reloaded early run the last good build meanwhile, and reload again
+        # when this build ends (it is no longer holding them).
+        self._release()
+
+    def _release(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        self._served.set()
 
     def _build(
         self, job: BuildJob, crate: CrateInfo | None, progress: CargoProgress
@@ -226,5 +294,6 @@ class Rebuilder:
         """Stops a running build, its tools' whole process group: the server is going away,
         no build may outlive it."""
         self._stopped = True
+        self._release()  # a page waiting for the build's output gets the last good one
         if self._job is not None:
             self._job.stop()

@@ -7,7 +7,11 @@ closed, reconnects, and is told the current state). Messages are JSON objects ta
 
     hello         {"server": id, "build": n, "served": state}  first on every connection
     building      a build started
-    reload        reload the page (after a good build, or a changed HTML/JS file)
+    reload        reload the page: {"reason": "building"} as a quick build starts (its
+                  output is held until it ends: rebuild.py), "build" after a good build
+                  (with "build": its timings) the pages did not reload for, "change" for a
+                  changed HTML/JS file; "paths": what changed
+    built         {"build": timings}: a good build the pages already reloaded for
     css           {"path": "/style.css"}: swap that stylesheet in place
     build-failed  {"message", "diagnostics", "html", "locations"}: rustc's errors
 
@@ -140,25 +144,32 @@ class Hub:
         self.building_now = True
         self.publish({"type": "building"})
 
-    def built(self, result: BuildResult, changed: Sequence[str] = ()) -> None:
+    def reload_for_build(self) -> None:
+        """The pages reload now, as a build starts; its output waits for them (rebuild.py)."""
+        self.reloads += 1
+        self.publish({"type": "reload", "reason": "building", "paths": []})
+
+    def built(
+        self, result: BuildResult, changed: Sequence[str] = (), *, reload: bool = True
+    ) -> None:
+        """A good build; `reload`: the pages have not reloaded for it yet."""
         self.building_now = False
         self.failure = None
         self.generation += 1
+        timings = {
+            "generation": self.generation,
+            "duration_s": round(result.duration_s, 3),
+            "cargo_s": round(result.cargo_s, 3),
+            "bindgen_s": round(result.bindgen_s, 3),
+            "stackcheck_s": round(result.stackcheck_s, 3),
+            "spliced": result.spliced,
+        }
+        if not reload:
+            self.publish({"type": "built", "build": timings})
+            return
         self.reloads += 1
         self.publish(
-            {
-                "type": "reload",
-                "reason": "build",
-                "paths": list(changed),
-                "build": {
-                    "generation": self.generation,
-                    "duration_s": round(result.duration_s, 3),
-                    "cargo_s": round(result.cargo_s, 3),
-                    "bindgen_s": round(result.bindgen_s, 3),
-                    "stackcheck_s": round(result.stackcheck_s, 3),
-                    "spliced": result.spliced,
-                },
-            }
+            {"type": "reload", "reason": "build", "paths": list(changed), "build": timings}
         )
 
     def failed(self, message: str, diagnostics: str) -> None:

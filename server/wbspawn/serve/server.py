@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import socket
 import threading
 import webbrowser
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -188,7 +190,9 @@ async def _serve(
         # Shutdown, before uvicorn re-raises SIGINT/SIGTERM: no build outlives the server.
         await stop()
 
-    app = create_app(config, rebuilder.current_build, hub=hub, lifespan=lifespan)
+    app = create_app(
+        config, rebuilder.current_build, hub=hub, settled=rebuilder.settled, lifespan=lifespan
+    )
     name = first.crate_name if first is not None else package_name(config.app_dir)
     if first is not None:
         for note in (first.std_threads, first.stack_checks):
@@ -197,11 +201,29 @@ async def _serve(
     if config.open_browser:
         # A thread: some platforms' openers block until the browser exits.
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-    server = uvicorn.Server(uvicorn_config(app, config.host, config.port))
+    server = StoppingServer(
+        uvicorn_config(app, config.host, config.port),
+        on_exit=functools.partial(asyncio.get_running_loop().call_soon_threadsafe, rebuilder.stop),
+    )
     try:
         await server.serve(sockets=[sock])
     finally:
         await stop()
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server, which also says when it is told to exit: uvicorn waits for every
+    request in flight before the app's shutdown runs, and a page waiting for a build's output
+    (rebuild.py) would hold it there until the build ends."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], object]) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler: on_exit only schedules (call_soon_threadsafe).
+        self.on_exit()
+        super().handle_exit(sig, frame)
 
 
 def _supervised(work: Coroutine[Any, Any, None], what: str, term: Terminal) -> asyncio.Task[None]:
