@@ -7,6 +7,8 @@
 // which the runtime's dispatcher answers from shared memory: it answers while every thread of
 // the app is blocked (runtime-js/inspect.js says what each field means).
 
+import { shadowHost } from "/_wbspawn/static/shadow-ui.js";
+
 const STYLE = "/_wbspawn/static/inspector.css";
 const REFRESH_MS = 500;
 const COLUMNS = ["id", "name", "state", "on", "for", "spawned by", "worker"];
@@ -21,12 +23,7 @@ const PANICS_KEPT = 50;
 let last = null;
 
 function build() {
-  const host = document.createElement("wbspawn-ui");
-  host.id = "wbspawn-inspector";
-  const root = host.attachShadow({ mode: "open" });
-  const style = document.createElement("link");
-  style.rel = "stylesheet";
-  style.href = STYLE;
+  const { host, root } = shadowHost("wbspawn-inspector", STYLE);
   const panel = document.createElement("section");
   panel.className = "inspector";
   panel.setAttribute("role", "dialog");
@@ -57,7 +54,7 @@ function build() {
   const panicList = document.createElement("ul");
   panicList.className = "panics";
   panel.append(header, deadlock, table, panicList);
-  root.append(style, panel);
+  root.append(panel);
   return { host, root, pool, deadlock, body: table.tBodies[0], panicList };
 }
 

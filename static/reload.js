@@ -9,6 +9,8 @@
 //   - offers the thread inspector (inspector.js) once the page started an app.
 // Everything it draws lives in a shadow root, so the app's CSS and its own do not mix.
 
+import { shadowHost } from "/_wbspawn/static/shadow-ui.js";
+
 const WS_PATH = "/_wbspawn/ws";
 const OVERLAY_CSS = "/_wbspawn/static/overlay.css";
 const RETRY_MIN_MS = 100;
@@ -135,16 +137,7 @@ function swapStylesheet(path) {
   }
 }
 
-function shadowHost(id) {
-  const host = document.createElement("wbspawn-ui");
-  host.id = id;
-  const root = host.attachShadow({ mode: "open" });
-  const style = document.createElement("link");
-  style.rel = "stylesheet";
-  style.href = OVERLAY_CSS;
-  root.append(style);
-  return { host, root };
-}
+const overlayHost = (id) => shadowHost(id, OVERLAY_CSS);
 
 function mount(host) {
   if (!host.isConnected) document.documentElement.append(host);
@@ -154,7 +147,7 @@ const badge = (() => {
   let ui = null;
   return {
     show(text) {
-      ui ??= shadowHost("wbspawn-badge");
+      ui ??= overlayHost("wbspawn-badge");
       ui.root.querySelector(".badge")?.remove();
       const el = document.createElement("div");
       el.className = "badge";
@@ -185,7 +178,7 @@ const overlay = (() => {
     hide,
     show(message) {
       current = message;
-      ui ??= shadowHost("wbspawn-overlay");
+      ui ??= overlayHost("wbspawn-overlay");
       const panel = document.createElement("div");
       panel.className = "panel";
       panel.setAttribute("role", "alertdialog");
@@ -247,7 +240,7 @@ const threads = (() => {
   const toggle = () => load().then((module) => module.toggle());
   return {
     offer() {
-      ui ??= shadowHost("wbspawn-threads");
+      ui ??= overlayHost("wbspawn-threads");
       if (!ui.root.querySelector(".threads-button")) {
         const button = document.createElement("button");
         button.className = "threads-button";

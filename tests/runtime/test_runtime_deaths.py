@@ -19,6 +19,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.build]
 APIS = ["std", "wbspawn"]
 
 
+# Whether the app ended (exit code 134, as an abort) or its thread died as an ordinary one.
+ENDED_OR_DIED = """async () => {
+  const ended = () => document.documentElement.dataset.wbspawnExit === "134";
+  if (ended()) return "ended";
+  try {
+    return (await window.wbspawnApp.poolState()).dead > 0 ? "died" : null;
+  } catch {
+    return ended() ? "ended" : null;  // it ended meanwhile
+  }
+}"""
+
+
 def pool_state(page: Page) -> dict[str, object]:
     state: dict[str, object] = page.evaluate("() => window.wbspawnApp.poolState()")
     return state
@@ -62,10 +74,19 @@ def test_a_thread_that_dies_holding_a_lock_everyone_needs_ends_the_app(
     new_lab: OpenLab, lock: str
 ) -> None:
     # Its crash report would wait for that lock forever, as would every other thread.
-    page = new_lab()
-    # The app may end before the call has returned: its answer does not matter.
-    calling(page, "die_holding", lock)
-    page.wait_for("() => document.documentElement.dataset.wbspawnExit === '134'", timeout_s=30)
+    # The lab cannot take std's allocator lock (it is private): its hook only marks the dying
+    # thread as the holder, and an allocation elsewhere before the worker looks (a worker
+    # booting meanwhile, on a loaded machine) unmarks it, so that the death reads as an
+    # ordinary one and the app goes on. No allocation can pass the real lock. So for that
+    # lock, a few tries on fresh pages, of which one must end the app.
+    for _ in range(3 if lock == "allocator" else 1):
+        page = new_lab()
+        # The app may end before the call has returned: its answer does not matter.
+        calling(page, "die_holding", lock)
+        outcome = page.wait_for(ENDED_OR_DIED, timeout_s=30)
+        if outcome == "ended":
+            break
+    assert outcome == "ended"
     refused = calling(page, "spawn_join", "std", 2)
     assert refused.startswith("rejected: wbspawn: the app aborted (code 134): a thread died"), (
         refused

@@ -113,7 +113,7 @@ def test_rust_edit_rebuilds_then_reloads(
         builds = cargo_builds(fake_tools)
         (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 43 }\n")
         seen = receive_until(ws, good_build)
-    # The first build was quick: the page reloads as the next one starts, then learns that
+    # After a good build the page reloads as the next one starts, then learns that
     # the build it waited for is done.
     assert types(seen) == ["building", "reload", "built"]
     assert seen[1]["reason"] == "building"

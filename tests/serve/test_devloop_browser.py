@@ -125,6 +125,8 @@ def test_rust_edit_reloads_the_page_running_the_new_code(
     tab.locator("#marker").filter(has_text="2").wait_for(timeout=REBUILD_MS)
     assert tab.evaluate("window.survivor") is None  # a new page: reloaded
     assert tab.evaluate("window.marker") == 2
+    # The page heard that the build it waited for is done: its "building…" badge goes.
+    tab.locator("#wbspawn-badge").wait_for(state="detached")
     # An edit inside one function takes no wasm-bindgen run: its last output, with the new
     # body spliced in, is what the page runs (build/splice.py).
     built = live_server.lines[live_server.wait_for_line(r"built demo", after=seen)]
@@ -233,13 +235,12 @@ def test_an_app_that_owns_the_page_gets_the_overlay_and_the_reload(
         open_app(tab, server)
         button = tab.locator("main button")
         assert button.inner_text() == "Count primes below 3,000,000 with rayon"
-        tab.evaluate("window.survivor = 'before the edit'")
 
         lib.write_text(lib.read_text().replace(label, "undefined_label"))
         tab.locator("#wbspawn-overlay .diagnostics").wait_for(timeout=REBUILD_MS)
         assert "cannot find value `undefined_label` in this scope" in overlay_text(tab)
-        # Reloaded as the build started; the last good build runs under the overlay.
-        assert tab.evaluate("window.survivor") is None
+        # The last good build runs under the overlay (restarted, if the page reloaded as the
+        # build started: that depends on how long the server's builds take, rebuild.py).
         button.filter(has_text="Count primes below").wait_for(timeout=REBUILD_MS)
 
         tab.evaluate("window.survivor = 'before the fix'")

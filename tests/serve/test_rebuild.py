@@ -542,3 +542,76 @@ def test_the_build_after_a_manifest_changes_build_reloads_early_again(
 
     run_async(scenario())
     assert types(subscriber) == ["building", "reload", "built"]
+
+
+def test_a_manifest_change_while_pages_wait_lets_them_go_at_once(
+    config: Config, builds: FakeBuilds
+) -> None:
+    rebuilder, hub, subscriber = make(config, builds)
+    manifest = Change(Kind.REBUILD, config.app_dir / "Cargo.toml")
+
+    async def scenario() -> None:
+        good = await rebuilder.build_now()
+        types(subscriber)
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        assert await held(rebuilder)
+        rebuilder.handle([manifest], plan(config))  # overtakes it: dependencies may build
+        await asyncio.to_thread(builds.entered.acquire)
+        assert not await held(rebuilder)
+        assert rebuilder.current_build() == good
+        builds.gate.set()
+        await until(lambda: hub.generation == 2)
+        task.cancel()
+
+    run_async(scenario())
+    # The pages ran the last good build meanwhile: the manifest's build reloads them.
+    assert types(subscriber) == ["building", "reload", "building", "reload"]
+
+
+def test_after_a_build_longer_than_a_page_may_wait_pages_reload_at_the_end(
+    config: Config, builds: FakeBuilds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake's builds take 1 s, 2 s, 3 s... by their result.
+    monkeypatch.setattr(rebuild, "HOLD_MAX_S", 1.5)
+    rebuilder, hub, subscriber = make(config, builds)
+
+    async def scenario() -> None:
+        await rebuilder.build_now()  # 1 s
+        task = asyncio.create_task(rebuilder.run())
+        types(subscriber)
+        rebuilder.handle([rs(config)], plan(config))  # 2 s: early after a server's first
+        await until(lambda: hub.generation == 2)
+        assert types(subscriber) == ["building", "reload", "built"]
+        rebuilder.handle([rs(config)], plan(config))  # after one of 2 s: not early
+        await until(lambda: hub.generation == 3)
+        task.cancel()
+
+    run_async(scenario())
+    assert types(subscriber) == ["building", "reload"]
+    assert hub.generation == 3
+
+
+def test_once_stopped_no_build_starts_and_the_builder_ends(
+    config: Config, builds: FakeBuilds
+) -> None:
+    # The server stops the builder as it is told to exit, and the watcher may hand over a
+    # change before it is cancelled: the builder must end, not spin.
+    rebuilder, _, _ = make(config, builds)
+
+    async def scenario() -> None:
+        await rebuilder.build_now()
+        task = asyncio.create_task(rebuilder.run())
+        builds.gate.clear()
+        rebuilder.handle([rs(config)], plan(config))
+        await asyncio.to_thread(builds.entered.acquire)
+        rebuilder.handle([rs(config, "other.rs")], plan(config))  # overtakes it
+        rebuilder.stop()
+        rebuilder.handle([rs(config, "late.rs")], plan(config))
+        async with asyncio.timeout(10):
+            await task
+        assert builds.started == 2
+
+    run_async(scenario())

@@ -294,7 +294,7 @@ class PkgFiles(Files):
         self.settled = settled
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if self.settled is not None:
+        if self.settled is not None and scope["method"] in ("GET", "HEAD"):
             await self.settled()
         return await super().get_response(path, scope)
 

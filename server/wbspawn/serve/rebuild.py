@@ -16,7 +16,8 @@ when it failed (the overlay shows why). The new page has started by the time car
 and waits only for the wasm. A build that runs past HOLD_MAX_S lets the held requests go with
 the last good build, and reloads the pages again when it ends. No early reload after a failed
 build (the developer is fixing errors: the page keeps running under the overlay), after a
-manifest change (new dependencies build for minutes), or with `early_reload` off.
+manifest change (new dependencies build for minutes), after a build that took longer than
+HOLD_MAX_S, or with `early_reload` off.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class BuildFunction(Protocol):
 MANIFESTS = frozenset({"Cargo.toml", "Cargo.lock"})
 
 # How long a page that reloaded early (above) may wait for the build before it gets the last
-# good one: incremental builds of large apps take seconds on 2 cores.
+# good one: incremental builds of large apps take seconds on 2 cores. After a build that took
+# longer, pages reload at the end.
 HOLD_MAX_S = 20.0
 
 
@@ -106,6 +108,7 @@ class Rebuilder:
         self._crate: CrateInfo | None = None
         self._manifest_changes = 0
         self._manifest_changes_built = -1  # as many as the last good build had seen
+        self._good_builds = 0
         # Set while the build's output may be served; cleared from an early reload until the
         # build it announced ends (or HOLD_MAX_S passes: `_held_too_long`).
         self._served = asyncio.Event()
@@ -165,6 +168,8 @@ class Rebuilder:
 
     def request_build(self, reason: str = "") -> None:
         """Asks for a build of the sources as they are now; a running build is stopped."""
+        if self._stopped:
+            return
         if reason:
             self._reasons.append(reason)
         self._wanted.set()
@@ -175,7 +180,7 @@ class Rebuilder:
 
     async def run(self) -> None:
         """The builder task: one build at a time, for as long as the server runs."""
-        while True:
+        while not self._stopped:
             await self._wanted.wait()
             await self.build_now()
 
@@ -191,7 +196,11 @@ class Rebuilder:
             self._job = job
             self.builds += 1
             self.hub.building()
-            if not self.holding and self._reloads_early():
+            if not self._reloads_early():
+                # A manifest changed since the pages reloaded (this build overtook theirs):
+                # they get the last good build now, and reload when this one ends.
+                self._release()
+            elif not self.holding:
                 self._hold()
                 # The reload brings the web files changed so far along.
                 self._pending_reload = []
@@ -230,6 +239,7 @@ class Rebuilder:
             if manifest_changes == self._manifest_changes:
                 self._crate = result.crate
             self._manifest_changes_built = manifest_changes
+            self._good_builds += 1
             self.current = result
             self.last_error = None
             # Pages that reloaded early and waited have this build: no reload for them.
@@ -256,12 +266,14 @@ class Rebuilder:
 
     def _reloads_early(self) -> bool:
         """Whether this build's pages reload as it starts: after a good build (`last_error`
-        is set if a later one failed), the manifests as it saw them."""
+        is set if a later one failed), the manifests as it saw them, that took less than a
+        page may wait (the first build of a server is no guide: it may have built it all)."""
         return (
             self.config.early_reload
             and self.current is not None
             and self.last_error is None
             and self._manifest_changes_built == self._manifest_changes
+            and (self._good_builds == 1 or self.current.duration_s <= HOLD_MAX_S)
         )
 
     def _hold(self) -> None:
