@@ -108,7 +108,6 @@ class Rebuilder:
         self._crate: CrateInfo | None = None
         self._manifest_changes = 0
         self._manifest_changes_built = -1  # as many as the last good build had seen
-        self._good_builds = 0
         # Set while the build's output may be served; cleared from an early reload until the
         # build it announced ends (or HOLD_MAX_S passes: `_held_too_long`).
         self._served = asyncio.Event()
@@ -239,7 +238,6 @@ class Rebuilder:
             if manifest_changes == self._manifest_changes:
                 self._crate = result.crate
             self._manifest_changes_built = manifest_changes
-            self._good_builds += 1
             self.current = result
             self.last_error = None
             # Pages that reloaded early and waited have this build: no reload for them.
@@ -273,7 +271,7 @@ class Rebuilder:
             and self.current is not None
             and self.last_error is None
             and self._manifest_changes_built == self._manifest_changes
-            and (self._good_builds == 1 or self.current.duration_s <= HOLD_MAX_S)
+            and (self.hub.generation == 1 or self.current.duration_s <= HOLD_MAX_S)
         )
 
     def _hold(self) -> None:
