@@ -123,16 +123,22 @@ def test_rust_edit_rebuilds_then_reloads(
     server.wait_for_line(r"built demo in [\d.]+ s")
 
 
+def edit_at_the_gate(ws: ClientConnection, app: Path, gate: Path, answer: str) -> None:
+    """A Rust edit whose build waits at `gate` (gated_server), once the page was told to
+    reload as it started."""
+    receive(ws)
+    wait_until_watching(ws, app)
+    gate.touch()
+    (app / "src" / "lib.rs").write_text(f"pub fn answer() -> u32 {{ {answer} }}\n")
+    receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "building")
+
+
 def test_a_page_that_reloaded_as_the_build_started_gets_its_output_when_it_ends(
     gated_server: DevServer, app: Path, tmp_path: Path
 ) -> None:
     server = gated_server
     with server.socket() as ws:
-        receive(ws)
-        wait_until_watching(ws, app)
-        (tmp_path / "gate").touch()
-        (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 43 }\n")
-        receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "building")
+        edit_at_the_gate(ws, app, tmp_path / "gate", "43")
         with concurrent.futures.ThreadPoolExecutor() as pool:
             glue = pool.submit(http_get, server, "/pkg/demo.js")
             page = http_get(server, "/")  # the page itself comes at once
@@ -210,11 +216,7 @@ def test_ctrl_c_while_a_page_waits_for_the_build_stops_at_once(
     # A page held waiting for a build's output must not keep the server from stopping.
     server = gated_server
     with server.socket() as ws:
-        receive(ws)
-        wait_until_watching(ws, app)
-        (tmp_path / "gate").touch()
-        (app / "src" / "lib.rs").write_text("pub fn answer() -> u32 { 44 }\n")
-        receive_until(ws, lambda m: m["type"] == "reload" and m["reason"] == "building")
+        edit_at_the_gate(ws, app, tmp_path / "gate", "44")
         with concurrent.futures.ThreadPoolExecutor() as pool:
             glue = pool.submit(http_get, server, "/pkg/demo.js")
             time.sleep(0.3)

@@ -138,13 +138,7 @@ def test_a_stopped_build_never_shows_its_errors_and_keeps_the_last_good_one(
     rebuilder, hub, subscriber = make(config, builds)
 
     async def scenario() -> None:
-        good = await rebuilder.build_now()
-        types(subscriber)
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        builds.fail_next = True
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        good, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config), fail=True)
         rebuilder.handle([rs(config)], plan(config))  # stops the failing build
         await asyncio.to_thread(builds.entered.acquire)
         assert rebuilder.current_build() == good  # served meanwhile
@@ -356,6 +350,28 @@ def test_package_name(config: Config, tmp_path: Path) -> None:
     assert package_name(tmp_path / "nowhere") == "nowhere"
 
 
+async def a_build_at_the_gate(
+    rebuilder: Rebuilder,
+    builds: FakeBuilds,
+    subscriber: Subscriber,
+    change: Change,
+    *,
+    fail: bool = False,
+) -> tuple[BuildResult, asyncio.Task[None]]:
+    """A first good build (its messages dropped), then the builder running a build of
+    `change` that waits at the gate (and fails after it, with `fail`): that first build,
+    and the builder's task."""
+    good = await rebuilder.build_now()
+    assert good is not None
+    subscriber.pending.clear()
+    builds.fail_next = fail
+    task = asyncio.create_task(rebuilder.run())
+    builds.gate.clear()
+    rebuilder.handle([change], plan(rebuilder.config))
+    await asyncio.to_thread(builds.entered.acquire)
+    return good, task
+
+
 async def held(rebuilder: Rebuilder) -> bool:
     """Whether a request for the build's output would wait now."""
     waiter = asyncio.create_task(rebuilder.settled())
@@ -410,13 +426,7 @@ def test_a_failed_build_lets_the_held_pages_have_the_last_good_one(
     rebuilder, hub, subscriber = make(config, builds)
 
     async def scenario() -> None:
-        good = await rebuilder.build_now()
-        types(subscriber)
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        builds.fail_next = True
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        good, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config), fail=True)
         assert await held(rebuilder)
         builds.gate.set()
         await until(lambda: hub.failure is not None)
@@ -440,12 +450,7 @@ def test_no_early_reload_after_a_manifest_change_or_when_turned_off(
     )
 
     async def scenario() -> None:
-        await rebuilder.build_now()
-        types(subscriber)
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        rebuilder.handle([change], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        _, task = await a_build_at_the_gate(rebuilder, builds, subscriber, change)
         assert types(subscriber) == ["building"]  # the page runs on meanwhile
         assert not await held(rebuilder)
         builds.gate.set()
@@ -463,12 +468,7 @@ def test_a_build_that_takes_too_long_lets_the_pages_go_then_reloads_them(
     rebuilder, hub, subscriber = make(config, builds)
 
     async def scenario() -> None:
-        good = await rebuilder.build_now()
-        types(subscriber)
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        good, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config))
         assert await held(rebuilder)
         async with asyncio.timeout(5):
             await rebuilder.settled()  # let go meanwhile, with the last good build
@@ -488,12 +488,7 @@ def test_html_changed_while_the_pages_wait_reloads_them_again(
     html = Change(Kind.RELOAD, config.app_dir / "index.html", "/index.html")
 
     async def scenario() -> None:
-        await rebuilder.build_now()
-        types(subscriber)
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        _, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config))
         rebuilder.handle([html], plan(config))  # after the page reloaded: it has the old one
         builds.gate.set()
         await until(lambda: hub.generation == 2)
@@ -506,14 +501,10 @@ def test_html_changed_while_the_pages_wait_reloads_them_again(
 
 
 def test_stopping_the_server_lets_held_requests_go(config: Config, builds: FakeBuilds) -> None:
-    rebuilder, _, _ = make(config, builds)
+    rebuilder, _, subscriber = make(config, builds)
 
     async def scenario() -> None:
-        await rebuilder.build_now()
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        _, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config))
         assert await held(rebuilder)
         rebuilder.stop()
         async with asyncio.timeout(5):
@@ -551,12 +542,7 @@ def test_a_manifest_change_while_pages_wait_lets_them_go_at_once(
     manifest = Change(Kind.REBUILD, config.app_dir / "Cargo.toml")
 
     async def scenario() -> None:
-        good = await rebuilder.build_now()
-        types(subscriber)
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        good, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config))
         assert await held(rebuilder)
         rebuilder.handle([manifest], plan(config))  # overtakes it: dependencies may build
         await asyncio.to_thread(builds.entered.acquire)
@@ -575,11 +561,11 @@ def test_after_a_build_longer_than_a_page_may_wait_pages_reload_at_the_end(
     config: Config, builds: FakeBuilds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The fake's builds take 1 s, 2 s, 3 s... by their result.
-    monkeypatch.setattr(rebuild, "HOLD_MAX_S", 1.5)
+    monkeypatch.setattr(rebuild, "HOLD_MAX_S", 0.5)
     rebuilder, hub, subscriber = make(config, builds)
 
     async def scenario() -> None:
-        await rebuilder.build_now()  # 1 s
+        await rebuilder.build_now()  # 1 s, but a server's first build is no guide
         task = asyncio.create_task(rebuilder.run())
         types(subscriber)
         rebuilder.handle([rs(config)], plan(config))  # 2 s: early after a server's first
@@ -599,14 +585,10 @@ def test_once_stopped_no_build_starts_and_the_builder_ends(
 ) -> None:
     # The server stops the builder as it is told to exit, and the watcher may hand over a
     # change before it is cancelled: the builder must end, not spin.
-    rebuilder, _, _ = make(config, builds)
+    rebuilder, _, subscriber = make(config, builds)
 
     async def scenario() -> None:
-        await rebuilder.build_now()
-        task = asyncio.create_task(rebuilder.run())
-        builds.gate.clear()
-        rebuilder.handle([rs(config)], plan(config))
-        await asyncio.to_thread(builds.entered.acquire)
+        _, task = await a_build_at_the_gate(rebuilder, builds, subscriber, rs(config))
         rebuilder.handle([rs(config, "other.rs")], plan(config))  # overtakes it
         rebuilder.stop()
         rebuilder.handle([rs(config, "late.rs")], plan(config))
